@@ -1,0 +1,112 @@
+//! The `kiln` binary: parse, resolve, plan, run, print. All logic lives in the library.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use kiln::cli::{BuildArgs, Cli, Command, OutputFormat, ProjectArgs, RunArgs};
+use kiln::plan::Plan;
+use kiln::printer::Printer;
+use kiln::reporter::{Reporter, Stage};
+use kiln::settings::Settings;
+use kiln::{env, pipeline, runner, target};
+
+/// `kiln run`'s exit code when the guest traps, as `wasmtime run` does (128 + SIGABRT).
+const TRAP_EXIT_CODE: u8 = 134;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let printer = Printer::new(cli.quiet, cli.verbose);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => return ExitCode::from(printer.error(&err.into())),
+    };
+    match runtime.block_on(run(cli, &printer)) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => ExitCode::from(printer.error(&err)),
+    }
+}
+
+fn init_logging(verbose: bool) {
+    let filter = env::var(env::KILN_LOG)
+        .or_else(|| env::var("RUST_LOG"))
+        .unwrap_or_else(|| if verbose { "kiln=debug" } else { "warn" }.into());
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .compact()
+        .init();
+}
+
+async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Build(args) => build(args, cli.output, printer).await,
+        Command::Plan(args) => {
+            let (plan, _) = plan(&args, printer)?;
+            show_plan(&plan, cli.output, printer);
+            Ok(0)
+        }
+        Command::Run(args) => run_wasm(args, printer).await,
+    }
+}
+
+fn plan(args: &ProjectArgs, printer: &Printer) -> anyhow::Result<(Plan, std::time::Duration)> {
+    let started = Instant::now();
+    printer.stage_started(Stage::Detect);
+    let settings = Settings::resolve(args)?;
+    let plan = Plan::compute(&settings)?;
+    let elapsed = started.elapsed();
+    printer.stage_finished(Stage::Detect, elapsed);
+    Ok((plan, elapsed))
+}
+
+fn show_plan(plan: &Plan, output: OutputFormat, printer: &Printer) {
+    match output {
+        OutputFormat::Json => printer.data(plan),
+        OutputFormat::Human => printer.info(&plan.to_string()),
+    }
+}
+
+async fn build(args: BuildArgs, output: OutputFormat, printer: &Printer) -> anyhow::Result<u8> {
+    let (plan, detect_time) = plan(&args.project, printer)?;
+    if args.dry_run {
+        show_plan(&plan, output, printer);
+        return Ok(0);
+    }
+    let summary = pipeline::build(&plan, detect_time, printer).await?;
+    printer.info(&summary.to_string());
+    if output == OutputFormat::Json {
+        printer.data(&summary);
+    }
+    Ok(0)
+}
+
+async fn run_wasm(args: RunArgs, printer: &Printer) -> anyhow::Result<u8> {
+    let loaded = target::load(&args.target, args.layout.as_deref())?;
+    let outcome = runner::run(runner::RunRequest {
+        wasm: loaded.wasm,
+        digest: loaded.digest,
+        program_name: loaded.name,
+        args: args.args,
+        env: args.env,
+        dirs: args.dirs,
+        network: args.net,
+        cache_dir: Some(kiln::settings::compile_cache_dir()),
+    })
+    .await;
+    match outcome {
+        Ok(outcome) => {
+            tracing::debug!(startup = ?outcome.startup, "guest finished");
+            Ok(u8::try_from(outcome.exit_code).unwrap_or(1))
+        }
+        Err(err @ runner::RunError::Trap { .. }) => {
+            printer.error(&err.into());
+            Ok(TRAP_EXIT_CODE)
+        }
+        Err(err) => Err(err.into()),
+    }
+}

@@ -1,0 +1,181 @@
+//! The only place that writes to the terminal.
+//!
+//! stderr carries progress, warnings, errors and the human summary; stdout carries
+//! data only (`--output json`). On a TTY outside CI, long stages show an indicatif
+//! spinner with the stage, the current step and the elapsed time; in CI, under
+//! `--quiet` or `KILN_NO_PROGRESS`, plain lines instead. `NO_COLOR` is honoured.
+#![allow(clippy::print_stderr, clippy::print_stdout)]
+
+use std::io::IsTerminal;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::error::explain;
+use crate::reporter::{Reporter, Stage};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Errors and warnings only.
+    Quiet,
+    /// One line per event: CI logs, pipes.
+    Plain,
+    /// Spinners on a terminal.
+    Spinner,
+}
+
+/// Terminal output for the binary; implements [`Reporter`] for the stages.
+#[derive(Debug)]
+pub struct Printer {
+    mode: Mode,
+    verbose: bool,
+    color: bool,
+    spinner: Mutex<Option<ProgressBar>>,
+}
+
+impl Printer {
+    pub fn new(quiet: bool, verbose: bool) -> Printer {
+        let tty = std::io::stderr().is_terminal();
+        let no_progress = crate::env::var(crate::env::KILN_NO_PROGRESS).is_some()
+            || crate::env::var(crate::env::CI).is_some();
+        let mode = if quiet {
+            Mode::Quiet
+        } else if tty && !no_progress && !verbose {
+            Mode::Spinner
+        } else {
+            Mode::Plain
+        };
+        Printer {
+            mode,
+            verbose,
+            color: tty && crate::env::var(crate::env::NO_COLOR).is_none(),
+            spinner: Mutex::new(None),
+        }
+    }
+
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+
+    /// Prints a line on stderr without tearing an active spinner.
+    fn line(&self, text: &str) {
+        match self.spinner.lock().expect("printer lock").as_ref() {
+            Some(bar) => bar.suspend(|| eprintln!("{text}")),
+            None => eprintln!("{text}"),
+        }
+    }
+
+    /// A block of information (plan, summary) for people, on stderr.
+    pub fn info(&self, text: &str) {
+        if self.mode != Mode::Quiet {
+            self.line(text);
+        }
+    }
+
+    /// Machine-readable data on stdout.
+    pub fn data(&self, json: &impl serde::Serialize) {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(json).expect("output serialises")
+        );
+    }
+
+    /// Prints `err`, its causes and its hint; returns the exit code for it.
+    pub fn error(&self, err: &anyhow::Error) -> u8 {
+        if let Some(bar) = self.spinner.lock().expect("printer lock").take() {
+            bar.finish_and_clear();
+        }
+        let (hint, blame) = explain(err);
+        let mut out = format!(
+            "{} {}",
+            self.paint("1;31", "error:"),
+            indent(&err.to_string(), "  ")
+        );
+        for cause in err.chain().skip(1) {
+            let text = cause.to_string();
+            // `#[error(transparent)]` wrappers repeat their cause's message.
+            if !out.ends_with(&indent(&text, "    ")) {
+                out.push_str(&format!("\n  Caused by: {}", indent(&text, "    ")));
+            }
+        }
+        if let Some(hint) = hint {
+            out.push_str(&format!("\n\n{} {}", self.paint("1;36", "hint:"), hint));
+        }
+        eprintln!("{out}");
+        match blame {
+            crate::error::Blame::User => 1,
+            crate::error::Blame::Internal => 2,
+        }
+    }
+}
+
+fn indent(text: &str, prefix: &str) -> String {
+    text.lines()
+        .collect::<Vec<_>>()
+        .join(&format!("\n{prefix}"))
+}
+
+impl Reporter for Printer {
+    fn stage_started(&self, stage: Stage) {
+        match self.mode {
+            Mode::Quiet => {}
+            Mode::Plain => self.line(&format!("{} {stage}", self.paint("1", "==>"))),
+            Mode::Spinner => {
+                let bar = ProgressBar::new_spinner().with_style(
+                    ProgressStyle::with_template(
+                        "{spinner:.cyan} {prefix:.bold} {wide_msg} {elapsed}",
+                    )
+                    .expect("valid template"),
+                );
+                bar.set_prefix(stage.name());
+                bar.enable_steady_tick(Duration::from_millis(100));
+                *self.spinner.lock().expect("printer lock") = Some(bar);
+            }
+        }
+    }
+
+    fn stage_finished(&self, stage: Stage, elapsed: Duration) {
+        let done = format!(
+            "{} {stage} in {:.1}s",
+            self.paint("32", "✓"),
+            elapsed.as_secs_f64()
+        );
+        if let Some(bar) = self.spinner.lock().expect("printer lock").take() {
+            bar.finish_and_clear();
+        }
+        if self.mode != Mode::Quiet {
+            self.line(&done);
+        }
+    }
+
+    fn step(&self, message: &str) {
+        match self.mode {
+            Mode::Quiet => {}
+            Mode::Plain => self.line(&format!("    {message}")),
+            Mode::Spinner => {
+                if let Some(bar) = self.spinner.lock().expect("printer lock").as_ref() {
+                    bar.set_message(message.to_string());
+                }
+            }
+        }
+    }
+
+    fn warn(&self, message: &str) {
+        self.line(&format!(
+            "{} {}",
+            self.paint("1;33", "warning:"),
+            indent(message, "  ")
+        ));
+    }
+
+    fn output_line(&self, line: &str) {
+        if self.verbose {
+            self.line(line);
+        }
+    }
+}

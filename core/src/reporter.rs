@@ -1,0 +1,73 @@
+//! How stages tell the user what they are doing without printing.
+//!
+//! A stage never writes to the terminal: it calls a [`Reporter`]. The binary's
+//! implementation lives in [`crate::printer`] (indicatif spinners on a TTY, plain lines
+//! in CI); tests use [`Silent`].
+
+use std::fmt;
+use std::time::Duration;
+
+/// The pipeline's stages, in the order they run.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stage {
+    Detect,
+    Build,
+    Package,
+    Store,
+    Summary,
+}
+
+impl Stage {
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Detect => "detect",
+            Stage::Build => "build",
+            Stage::Package => "package",
+            Stage::Store => "store",
+            Stage::Summary => "summary",
+        }
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Progress sink for stages.
+pub trait Reporter: Send + Sync {
+    /// A stage begins.
+    fn stage_started(&self, stage: Stage);
+    /// A stage ended successfully after `elapsed`.
+    fn stage_finished(&self, stage: Stage, elapsed: Duration);
+    /// A long step inside the current stage began ("Compiling std for wasm32-wasip1").
+    fn step(&self, message: &str);
+    /// Something the user should know that does not stop the pipeline.
+    fn warn(&self, message: &str);
+    /// One line of a subprocess's output: shown live only in verbose mode.
+    fn output_line(&self, line: &str);
+}
+
+/// A reporter that drops everything: for tests and library callers.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Silent;
+
+impl Reporter for Silent {
+    fn stage_started(&self, _: Stage) {}
+    fn stage_finished(&self, _: Stage, _: Duration) {}
+    fn step(&self, _: &str) {}
+    fn warn(&self, _: &str) {}
+    fn output_line(&self, _: &str) {}
+}

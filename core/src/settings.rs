@@ -1,0 +1,218 @@
+//! CLI flags + environment + `kiln.toml` → one resolved [`Settings`].
+//!
+//! Precedence, highest first: command-line flags, `KILN_*` variables (clap reads them
+//! for the flags that have one), the project's `kiln.toml`, then kiln's defaults.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::cli::ProjectArgs;
+use crate::error::Diagnose;
+use crate::stages::build::rust::ToolchainChoice;
+
+/// The file at a project's root that overrides what detection guesses.
+pub const KILN_TOML: &str = "kiln.toml";
+
+/// `kiln.toml`: every field optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct KilnToml {
+    /// Skip detection: `rust` or `python`.
+    pub language: Option<Language>,
+    /// The artifact's name (default: the binary or distribution name).
+    pub name: Option<String>,
+    /// The artifact's version (default: the package's version).
+    pub version: Option<String>,
+    #[serde(default)]
+    pub rust: RustConfig,
+    #[serde(default)]
+    pub python: PythonConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    Rust,
+    Python,
+}
+
+/// `[rust]` in `kiln.toml`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RustConfig {
+    pub package: Option<String>,
+    pub bin: Option<String>,
+    #[serde(default)]
+    pub features: Vec<String>,
+    #[serde(default)]
+    pub no_default_features: bool,
+    pub toolchain: Option<ToolchainChoice>,
+}
+
+/// `[python]` in `kiln.toml`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PythonConfig {
+    /// `package.module:function`, `app.py`, or a package with `__main__.py`.
+    pub entry: Option<String>,
+}
+
+impl KilnToml {
+    /// Reads `dir/kiln.toml`; a missing file is an empty configuration.
+    pub fn read(dir: &Path) -> Result<KilnToml, SettingsError> {
+        let path = dir.join(KILN_TOML);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(KilnToml::default());
+            }
+            Err(source) => return Err(SettingsError::Read { path, source }),
+        };
+        toml::from_str(&text).map_err(|source| SettingsError::Parse { path, source })
+    }
+}
+
+/// Everything a `kiln build` or `kiln plan` run needs to know, resolved once.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The project directory as given.
+    pub project_dir: PathBuf,
+    /// `kiln.toml` merged with the CLI's project selection flags.
+    pub config: KilnToml,
+    pub package: Option<String>,
+    pub bin: Option<String>,
+    pub entry: Option<String>,
+    pub rust_toolchain: ToolchainChoice,
+    /// Where artifacts are stored (an OCI image layout).
+    pub layout: PathBuf,
+    /// `NAME[:TAG]` given with `--tag`.
+    pub tag: Option<String>,
+    /// kiln's data directory: tools and caches.
+    pub kiln_home: PathBuf,
+}
+
+impl Settings {
+    pub fn resolve(args: &ProjectArgs) -> Result<Settings, SettingsError> {
+        let project_dir = args.path.clone();
+        let mut config = if project_dir.is_dir() {
+            KilnToml::read(&project_dir)?
+        } else {
+            KilnToml::default()
+        };
+        config.rust.features.extend(args.features.iter().cloned());
+        config.rust.no_default_features |= args.no_default_features;
+        let rust_toolchain = args
+            .rust_toolchain
+            .or(config.rust.toolchain)
+            .unwrap_or_default();
+        let layout = args
+            .layout
+            .clone()
+            .unwrap_or_else(|| default_layout(&project_dir));
+        Ok(Settings {
+            project_dir,
+            config,
+            package: args.package.clone(),
+            bin: args.bin.clone(),
+            entry: args.entry.clone(),
+            rust_toolchain,
+            layout,
+            tag: args.tag.clone(),
+            kiln_home: kiln_home(),
+        })
+    }
+
+    /// Provisioned tools (componentize-py's venv).
+    pub fn tools_dir(&self) -> PathBuf {
+        self.kiln_home.join("tools")
+    }
+}
+
+/// `<project>/.kiln/oci`: the default OCI image layout.
+pub fn default_layout(project_dir: &Path) -> PathBuf {
+    project_dir.join(".kiln").join("oci")
+}
+
+/// `KILN_HOME`, else `$XDG_CACHE_HOME/kiln`, else `~/.cache/kiln`.
+pub fn kiln_home() -> PathBuf {
+    if let Some(home) = crate::env::var(crate::env::KILN_HOME) {
+        return PathBuf::from(home);
+    }
+    if let Some(cache) = crate::env::var("XDG_CACHE_HOME") {
+        return PathBuf::from(cache).join("kiln");
+    }
+    match crate::env::var("HOME") {
+        Some(home) => PathBuf::from(home).join(".cache").join("kiln"),
+        None => std::env::temp_dir().join("kiln"),
+    }
+}
+
+/// The compiled-code cache used by `kiln run`.
+pub fn compile_cache_dir() -> PathBuf {
+    kiln_home().join("compiled")
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("Failed to read `{}`", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("Failed to parse `{}`", path.display())]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: toml::de::Error,
+    },
+}
+
+impl Diagnose for SettingsError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            SettingsError::Read { .. } => Some("check the file's permissions".into()),
+            SettingsError::Parse { .. } => Some(
+                "kiln.toml takes `language`, `name`, `version`, `[rust]` (package, bin, features, \
+                 no-default-features, toolchain) and `[python]` (entry); see the README"
+                    .into(),
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_kiln_toml() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(KilnToml::read(dir.path()).unwrap().language.is_none());
+        std::fs::write(
+            dir.path().join(KILN_TOML),
+            "language = \"rust\"\n[rust]\nno-default-features = true\nfeatures = [\"a\"]\ntoolchain = \"build-std\"\n",
+        )
+        .unwrap();
+        let config = KilnToml::read(dir.path()).unwrap();
+        assert_eq!(config.language, Some(Language::Rust));
+        assert!(config.rust.no_default_features);
+        assert_eq!(config.rust.features, ["a"]);
+        assert_eq!(config.rust.toolchain, Some(ToolchainChoice::BuildStd));
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(KILN_TOML), "[rust]\nfeature = [\"a\"]\n").unwrap();
+        let err = KilnToml::read(dir.path()).unwrap_err();
+        assert!(matches!(err, SettingsError::Parse { .. }));
+        assert!(
+            std::error::Error::source(&err)
+                .unwrap()
+                .to_string()
+                .contains("unknown field `feature`")
+        );
+    }
+}

@@ -1,0 +1,708 @@
+//! The detect stage: what kind of project is this, and what exactly gets built.
+//!
+//! 1. Checks that the path is a directory.
+//! 2. Chooses the language: `language` in `kiln.toml`, else `Cargo.toml` → Rust, else
+//!    `pyproject.toml` or `requirements.txt` → Python.
+//! 3. Rust: asks `cargo metadata` for the packages and their binary targets, and picks
+//!    one binary (`--package`/`--bin` or `kiln.toml` choose among several).
+//! 4. Python: reads `pyproject.toml`, then finds the entry point in the documented order:
+//!    `kiln.toml`/`--entry`, `[tool.kiln] entry`, `[project.scripts]`, a package's
+//!    `__main__.py`, then `app.py`, `main.py`, `__main__.py` at the root.
+//!
+//! Detection only reads files: it is safe for `--dry-run`.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::Diagnose;
+use crate::project::{Project, ProjectKind, PythonEntry, PythonProject, PythonSource, RustProject};
+use crate::settings::{KilnToml, Language};
+
+/// What the detect stage needs.
+#[derive(Debug, Clone, Default)]
+pub struct DetectRequest {
+    /// The project directory.
+    pub path: PathBuf,
+    /// The project's `kiln.toml`, already read.
+    pub config: KilnToml,
+    /// `--package`
+    pub package: Option<String>,
+    /// `--bin`
+    pub bin: Option<String>,
+    /// `--entry`: a `[project.scripts]` name or an entry spec.
+    pub entry: Option<String>,
+}
+
+/// Files whose presence decides the language, in the order they are checked.
+pub const MARKERS: &[(&str, &str)] = &[
+    ("Cargo.toml", "Rust"),
+    ("pyproject.toml", "Python"),
+    ("requirements.txt", "Python"),
+];
+
+/// Detects the project at `req.path`.
+pub fn run(req: &DetectRequest) -> Result<Project, DetectError> {
+    let path = &req.path;
+    if !path.exists() {
+        return Err(DetectError::NotFound { path: path.clone() });
+    }
+    if !path.is_dir() {
+        return Err(DetectError::NotADirectory { path: path.clone() });
+    }
+    let root = path.canonicalize().map_err(|source| DetectError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    let language = match req.config.language {
+        Some(language) => language,
+        None if root.join("Cargo.toml").is_file() => Language::Rust,
+        None if root.join("pyproject.toml").is_file()
+            || root.join("requirements.txt").is_file() =>
+        {
+            Language::Python
+        }
+        None => return Err(DetectError::Unknown { path: root }),
+    };
+    let mut project = match language {
+        Language::Rust => detect_rust(&root, req)?,
+        Language::Python => detect_python(&root, req)?,
+    };
+    if let Some(name) = &req.config.name {
+        project.name = name.clone();
+    }
+    if let Some(version) = &req.config.version {
+        project.version = Some(version.clone());
+    }
+    Ok(project)
+}
+
+fn detect_rust(root: &Path, req: &DetectRequest) -> Result<Project, DetectError> {
+    let manifest = root.join("Cargo.toml");
+    if !manifest.is_file() {
+        return Err(DetectError::MissingFile {
+            path: manifest,
+            language: "Rust",
+        });
+    }
+    let metadata = cargo_metadata::MetadataCommand::new()
+        .manifest_path(&manifest)
+        .no_deps()
+        .exec()
+        .map_err(|err| match err {
+            cargo_metadata::Error::CargoMetadata { stderr } => DetectError::CargoManifest {
+                path: manifest.clone(),
+                source: CargoSaid(clean_cargo_stderr(&stderr)),
+            },
+            cargo_metadata::Error::Io(source) => DetectError::NoCargo { source },
+            other => DetectError::CargoMetadata {
+                path: manifest.clone(),
+                source: other,
+            },
+        })?;
+
+    let rust = &req.config.rust;
+    let wanted_package = req.package.as_ref().or(rust.package.as_ref());
+    let members: Vec<&cargo_metadata::Package> = metadata.workspace_packages();
+    let candidates: Vec<&cargo_metadata::Package> = match wanted_package {
+        Some(name) => {
+            let found: Vec<_> = members
+                .iter()
+                .copied()
+                .filter(|p| &*p.name == name)
+                .collect();
+            if found.is_empty() {
+                return Err(DetectError::PackageNotFound {
+                    package: name.clone(),
+                    available: members.iter().map(|p| p.name.to_string()).collect(),
+                });
+            }
+            found
+        }
+        None => {
+            let own: Vec<_> = members
+                .iter()
+                .copied()
+                .filter(|p| p.manifest_path.as_std_path() == manifest)
+                .collect();
+            if own.is_empty() { members.clone() } else { own }
+        }
+    };
+
+    let bins: Vec<(&cargo_metadata::Package, &str)> = candidates
+        .iter()
+        .flat_map(|p| {
+            p.targets
+                .iter()
+                .filter(|t| t.is_bin())
+                .map(move |t| (*p, t.name.as_str()))
+        })
+        .collect();
+    let wanted_bin = req.bin.as_ref().or(rust.bin.as_ref());
+    let chosen =
+        match wanted_bin {
+            Some(bin) => bins.iter().find(|(_, name)| name == bin).ok_or_else(|| {
+                DetectError::BinNotFound {
+                    bin: bin.clone(),
+                    available: bins.iter().map(|(_, b)| b.to_string()).collect(),
+                }
+            })?,
+            None => match bins.as_slice() {
+                [] => {
+                    return Err(DetectError::NoBinary {
+                        path: manifest,
+                        packages: candidates.iter().map(|p| p.name.to_string()).collect(),
+                    });
+                }
+                [one] => one,
+                several => {
+                    let default_run = (candidates.len() == 1)
+                        .then(|| candidates[0].default_run.as_deref())
+                        .flatten();
+                    match default_run.and_then(|d| several.iter().find(|(_, b)| *b == d)) {
+                        Some(chosen) => chosen,
+                        None => {
+                            return Err(DetectError::SeveralBinaries {
+                                path: manifest,
+                                bins: several
+                                    .iter()
+                                    .map(|(p, b)| (p.name.to_string(), b.to_string()))
+                                    .collect(),
+                            });
+                        }
+                    }
+                }
+            },
+        };
+    let (package, bin) = *chosen;
+    Ok(Project {
+        root: root.to_path_buf(),
+        name: bin.to_string(),
+        version: Some(package.version.to_string()),
+        kind: ProjectKind::Rust(RustProject {
+            manifest_path: package.manifest_path.clone().into_std_path_buf(),
+            workspace_root: metadata.workspace_root.clone().into_std_path_buf(),
+            package: package.name.to_string(),
+            bin: bin.to_string(),
+            features: rust.features.clone(),
+            no_default_features: rust.no_default_features,
+            target_dir: metadata.target_directory.clone().into_std_path_buf(),
+        }),
+    })
+}
+
+/// cargo's stderr without its `error: ` prefix and trailing blank lines.
+fn clean_cargo_stderr(stderr: &str) -> String {
+    let trimmed = stderr.trim();
+    trimmed
+        .strip_prefix("error: ")
+        .unwrap_or(trimmed)
+        .to_string()
+}
+
+/// The parts of `pyproject.toml` detection reads.
+#[derive(Debug, Default, serde::Deserialize)]
+struct Pyproject {
+    project: Option<PyprojectProject>,
+    #[serde(rename = "build-system")]
+    build_system: Option<toml::Table>,
+    #[serde(default)]
+    tool: PyprojectTool,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct PyprojectProject {
+    name: Option<String>,
+    version: Option<String>,
+    #[serde(default)]
+    scripts: toml::Table,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct PyprojectTool {
+    #[serde(default)]
+    kiln: PyprojectKiln,
+    #[serde(default)]
+    poetry: Option<PoetryTool>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct PyprojectKiln {
+    entry: Option<String>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct PoetryTool {
+    name: Option<String>,
+    version: Option<String>,
+    #[serde(default)]
+    scripts: toml::Table,
+}
+
+fn detect_python(root: &Path, req: &DetectRequest) -> Result<Project, DetectError> {
+    let pyproject_path = root.join("pyproject.toml");
+    let pyproject: Option<Pyproject> = if pyproject_path.is_file() {
+        let text =
+            std::fs::read_to_string(&pyproject_path).map_err(|source| DetectError::Read {
+                path: pyproject_path.clone(),
+                source,
+            })?;
+        Some(
+            toml::from_str(&text).map_err(|source| DetectError::Pyproject {
+                path: pyproject_path.clone(),
+                source,
+            })?,
+        )
+    } else {
+        None
+    };
+    let requirements: Vec<PathBuf> = ["requirements.txt"]
+        .iter()
+        .map(|f| root.join(f))
+        .filter(|p| p.is_file())
+        .collect();
+
+    let buildable = pyproject
+        .as_ref()
+        .is_some_and(|p| p.project.is_some() || p.build_system.is_some());
+    let source = if buildable {
+        PythonSource::Pyproject {
+            pyproject: pyproject_path.clone(),
+        }
+    } else if !requirements.is_empty() || pyproject.is_some() {
+        PythonSource::Requirements {
+            files: requirements,
+        }
+    } else {
+        return Err(DetectError::MissingFile {
+            path: pyproject_path,
+            language: "Python",
+        });
+    };
+
+    let py = pyproject.unwrap_or_default();
+    let poetry = py.tool.poetry.as_ref();
+    let project_table = py.project.as_ref();
+    let scripts: Vec<(String, String)> = project_table
+        .map(|p| &p.scripts)
+        .filter(|s| !s.is_empty())
+        .or(poetry.map(|p| &p.scripts))
+        .into_iter()
+        .flat_map(|t| t.iter())
+        .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+        .collect();
+
+    let entry = python_entry(root, req, py.tool.kiln.entry.as_deref(), &scripts)?;
+    let dir_name = root
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "app".into());
+    let name = project_table
+        .and_then(|p| p.name.clone())
+        .or_else(|| poetry.and_then(|p| p.name.clone()))
+        .unwrap_or(dir_name);
+    let version = project_table
+        .and_then(|p| p.version.clone())
+        .or_else(|| poetry.and_then(|p| p.version.clone()));
+    Ok(Project {
+        root: root.to_path_buf(),
+        name,
+        version,
+        kind: ProjectKind::Python(PythonProject { source, entry }),
+    })
+}
+
+/// Where detection looked for a Python entry point, for the error message.
+const ENTRY_ORDER: &str = "`[python] entry` in kiln.toml, `[tool.kiln] entry` or \
+    `[project.scripts]` in pyproject.toml, a package with `__main__.py`, or `app.py`, \
+    `main.py`, `__main__.py` at the root";
+
+fn python_entry(
+    root: &Path,
+    req: &DetectRequest,
+    tool_kiln: Option<&str>,
+    scripts: &[(String, String)],
+) -> Result<PythonEntry, DetectError> {
+    // `--entry NAME` picks a [project.scripts] entry by name, or is itself a spec.
+    if let Some(wanted) = &req.entry {
+        if let Some((name, spec)) = scripts.iter().find(|(name, _)| name == wanted) {
+            return parse_entry(root, spec, &format!("[project.scripts] {name}"));
+        }
+        return parse_entry(root, wanted, "--entry");
+    }
+    if let Some(spec) = &req.config.python.entry {
+        return parse_entry(root, spec, "[python] entry in kiln.toml");
+    }
+    if let Some(spec) = tool_kiln {
+        return parse_entry(root, spec, "[tool.kiln] entry in pyproject.toml");
+    }
+    if let Some((name, spec)) = scripts.first() {
+        return parse_entry(root, spec, &format!("[project.scripts] {name}"));
+    }
+    if let Some(entry) = main_package(root)? {
+        return Ok(entry);
+    }
+    for script in ["app.py", "main.py", "__main__.py"] {
+        if root.join(script).is_file() {
+            return Ok(PythonEntry::Script {
+                path: PathBuf::from(script),
+            });
+        }
+    }
+    Err(DetectError::NoEntry {
+        path: root.to_path_buf(),
+    })
+}
+
+/// Parses `pkg.mod:func`, `app.py` or a module/package name into an entry.
+fn parse_entry(root: &Path, spec: &str, origin: &str) -> Result<PythonEntry, DetectError> {
+    let invalid = || DetectError::InvalidEntry {
+        spec: spec.to_string(),
+        origin: origin.to_string(),
+    };
+    let spec = spec.trim();
+    if let Some((module, function)) = spec.split_once(':') {
+        // `[project.scripts]` may carry extras: `pkg.mod:func [extra]`.
+        let function = function.split('[').next().unwrap_or("").trim();
+        let module = module.trim();
+        if !is_dotted_name(module) || !is_dotted_name(function) {
+            return Err(invalid());
+        }
+        return Ok(PythonEntry::Function {
+            module: module.to_string(),
+            function: function.to_string(),
+            origin: origin.to_string(),
+        });
+    }
+    if spec.ends_with(".py") {
+        let path = PathBuf::from(spec);
+        if !root.join(&path).is_file() {
+            return Err(DetectError::EntryNotFound {
+                path: root.join(path),
+            });
+        }
+        return Ok(PythonEntry::Script { path });
+    }
+    if !is_dotted_name(spec) {
+        return Err(invalid());
+    }
+    let rel = PathBuf::from(spec.replace('.', "/"));
+    for base in [PathBuf::new(), PathBuf::from("src")] {
+        let main = base.join(&rel).join("__main__.py");
+        if root.join(&main).is_file() {
+            return Ok(PythonEntry::Package {
+                package: spec.to_string(),
+                path: main,
+            });
+        }
+        let module = base.join(rel.with_extension("py"));
+        if root.join(&module).is_file() {
+            return Ok(PythonEntry::Script { path: module });
+        }
+    }
+    Err(DetectError::EntryNotFound {
+        path: root.join(rel),
+    })
+}
+
+fn is_dotted_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.split('.').all(|part| {
+            let mut chars = part.chars();
+            chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
+                && chars.all(|c| c.is_alphanumeric() || c == '_')
+        })
+}
+
+/// A top-level package (at the root or under `src/`) with a `__main__.py`.
+fn main_package(root: &Path) -> Result<Option<PythonEntry>, DetectError> {
+    let mut found = Vec::new();
+    for base in [PathBuf::new(), PathBuf::from("src")] {
+        let Ok(entries) = std::fs::read_dir(root.join(&base)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !is_dotted_name(&name) || name.contains('.') {
+                continue;
+            }
+            let main = base.join(&name).join("__main__.py");
+            if root.join(&main).is_file() {
+                found.push(PythonEntry::Package {
+                    package: name,
+                    path: main,
+                });
+            }
+        }
+    }
+    found.sort_by_key(|e| e.to_string());
+    match found.len() {
+        0 => Ok(None),
+        1 => Ok(found.pop()),
+        _ => Err(DetectError::SeveralEntries {
+            entries: found.iter().map(ToString::to_string).collect(),
+        }),
+    }
+}
+
+/// What cargo said about a manifest it could not read.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct CargoSaid(pub String);
+
+#[derive(Debug, thiserror::Error)]
+pub enum DetectError {
+    #[error("Project directory `{}` does not exist", path.display())]
+    NotFound { path: PathBuf },
+    #[error("`{}` is not a directory", path.display())]
+    NotADirectory { path: PathBuf },
+    #[error("Failed to read `{}`", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("No Rust or Python project found in `{}`", path.display())]
+    Unknown { path: PathBuf },
+    #[error("kiln.toml says this is a {language} project, but `{}` does not exist", path.display())]
+    MissingFile {
+        path: PathBuf,
+        language: &'static str,
+    },
+    #[error("Failed to read the Cargo manifest `{}`", path.display())]
+    CargoManifest {
+        path: PathBuf,
+        #[source]
+        source: CargoSaid,
+    },
+    #[error("Failed to read the Cargo manifest `{}`", path.display())]
+    CargoMetadata {
+        path: PathBuf,
+        #[source]
+        source: cargo_metadata::Error,
+    },
+    #[error("cargo was not found, so the Rust project cannot be read")]
+    NoCargo {
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("Package `{package}` is not in this workspace")]
+    PackageNotFound {
+        package: String,
+        available: Vec<String>,
+    },
+    #[error("No binary target in `{}` (packages: {})", path.display(), packages.join(", "))]
+    NoBinary {
+        path: PathBuf,
+        packages: Vec<String>,
+    },
+    #[error("`{}` has several binaries: {}", path.display(), bins.iter().map(|(p, b)| format!("`{b}` ({p})")).collect::<Vec<_>>().join(", "))]
+    SeveralBinaries {
+        path: PathBuf,
+        bins: Vec<(String, String)>,
+    },
+    #[error("No binary named `{bin}` (available: {})", available.join(", "))]
+    BinNotFound { bin: String, available: Vec<String> },
+    #[error("Failed to parse `{}`", path.display())]
+    Pyproject {
+        path: PathBuf,
+        #[source]
+        source: toml::de::Error,
+    },
+    #[error("No entry point found for the Python project in `{}`", path.display())]
+    NoEntry { path: PathBuf },
+    #[error(
+        "Entry point `{spec}` from {origin} is not `module:function`, a `.py` file or a module name"
+    )]
+    InvalidEntry { spec: String, origin: String },
+    #[error("Entry point `{}` does not exist", path.display())]
+    EntryNotFound { path: PathBuf },
+    #[error("Several packages have a `__main__.py`: {}", entries.join(", "))]
+    SeveralEntries { entries: Vec<String> },
+}
+
+impl Diagnose for DetectError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            DetectError::NotFound { .. } | DetectError::NotADirectory { .. } => {
+                "pass the directory that holds `Cargo.toml`, `pyproject.toml` or \
+                 `requirements.txt`: `kiln build path/to/project`"
+                    .into()
+            }
+            DetectError::Read { .. } => "check the file's permissions".into(),
+            DetectError::Unknown { .. } => format!(
+                "kiln looks for {}; for another layout, set `language = \"rust\"` or \
+                 `language = \"python\"` in a kiln.toml at the project root",
+                MARKERS
+                    .iter()
+                    .map(|(f, l)| format!("`{f}` ({l})"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            DetectError::MissingFile { .. } => {
+                "fix `language` in kiln.toml, or remove it and let kiln detect the project".into()
+            }
+            DetectError::CargoManifest { path, .. } | DetectError::CargoMetadata { path, .. } => {
+                format!(
+                    "fix the manifest; `cargo metadata --no-deps --manifest-path {}` shows the same error",
+                    path.display()
+                )
+            }
+            DetectError::NoCargo { .. } => {
+                "install Rust with rustup (https://rustup.rs), then `rustup target add wasm32-wasip1`"
+                    .into()
+            }
+            DetectError::PackageNotFound { available, .. } => format!(
+                "choose one of: {}",
+                available
+                    .iter()
+                    .map(|p| format!("`--package {p}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            DetectError::NoBinary { .. } => {
+                "kiln builds programs: add `src/main.rs` or a `[[bin]]` target, or pick a package \
+                 that has one with `--package`"
+                    .into()
+            }
+            DetectError::SeveralBinaries { bins, .. } => format!(
+                "choose one with {}, or set `[rust] bin = \"...\"` in kiln.toml",
+                bins.iter()
+                    .map(|(p, b)| format!("`--package {p} --bin {b}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            DetectError::BinNotFound { .. } => "pass one of the available names to `--bin`".into(),
+            DetectError::Pyproject { .. } => "fix the TOML syntax at the position shown above".into(),
+            DetectError::NoEntry { .. } => format!(
+                "kiln looks for {ENTRY_ORDER}; add `[project.scripts]` to pyproject.toml or set \
+                 `[python] entry = \"package.module:function\"` in kiln.toml"
+            ),
+            DetectError::InvalidEntry { .. } | DetectError::EntryNotFound { .. } => {
+                "an entry is `package.module:function`, `app.py`, or a package with `__main__.py`"
+                    .into()
+            }
+            DetectError::SeveralEntries { .. } => {
+                "choose one with `--entry PACKAGE` or `[python] entry` in kiln.toml".into()
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, file: &str, text: &str) {
+        let path = dir.join(file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    fn detect(dir: &Path) -> Result<Project, DetectError> {
+        run(&DetectRequest {
+            path: dir.to_path_buf(),
+            ..Default::default()
+        })
+    }
+
+    fn entry_of(project: Project) -> PythonEntry {
+        match project.kind {
+            ProjectKind::Python(py) => py.entry,
+            other => panic!("not python: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn python_entry_order() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "requirements.txt", "");
+        write(dir.path(), "main.py", "");
+        assert_eq!(
+            entry_of(detect(dir.path()).unwrap()),
+            PythonEntry::Script {
+                path: "main.py".into()
+            }
+        );
+        write(dir.path(), "app.py", "");
+        assert_eq!(
+            entry_of(detect(dir.path()).unwrap()),
+            PythonEntry::Script {
+                path: "app.py".into()
+            }
+        );
+        write(dir.path(), "src/tool/__main__.py", "");
+        assert_eq!(
+            entry_of(detect(dir.path()).unwrap()),
+            PythonEntry::Package {
+                package: "tool".into(),
+                path: "src/tool/__main__.py".into()
+            }
+        );
+        write(
+            dir.path(),
+            "pyproject.toml",
+            "[project]\nname = \"t\"\n[project.scripts]\nzed = \"tool.z:main\"\nalpha = \"tool.a:run\"\n",
+        );
+        // The first script as written, not alphabetical.
+        assert_eq!(
+            entry_of(detect(dir.path()).unwrap()),
+            PythonEntry::Function {
+                module: "tool.z".into(),
+                function: "main".into(),
+                origin: "[project.scripts] zed".into()
+            }
+        );
+        let by_name = run(&DetectRequest {
+            path: dir.path().to_path_buf(),
+            entry: Some("alpha".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(
+            matches!(entry_of(by_name), PythonEntry::Function { function, .. } if function == "run")
+        );
+        write(
+            dir.path(),
+            "pyproject.toml",
+            "[project]\nname = \"t\"\n[project.scripts]\nzed = \"tool.z:main\"\n[tool.kiln]\nentry = \"tool\"\n",
+        );
+        assert!(matches!(
+            entry_of(detect(dir.path()).unwrap()),
+            PythonEntry::Package { .. }
+        ));
+    }
+
+    #[test]
+    fn entry_specs() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            parse_entry(dir.path(), "a.b:c [extra]", "x"),
+            Ok(PythonEntry::Function { function, .. }) if function == "c"
+        ));
+        assert!(matches!(
+            parse_entry(dir.path(), "a-b:c", "x"),
+            Err(DetectError::InvalidEntry { .. })
+        ));
+        assert!(matches!(
+            parse_entry(dir.path(), "missing.py", "x"),
+            Err(DetectError::EntryNotFound { .. })
+        ));
+    }
+
+    #[test]
+    fn unknown_and_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            detect(dir.path()),
+            Err(DetectError::Unknown { .. })
+        ));
+        assert!(matches!(
+            detect(&dir.path().join("nope")),
+            Err(DetectError::NotFound { .. })
+        ));
+        write(dir.path(), "pyproject.toml", "[project\nname=");
+        assert!(matches!(
+            detect(dir.path()),
+            Err(DetectError::Pyproject { .. })
+        ));
+    }
+}

@@ -1,0 +1,178 @@
+//! The run summary: kiln's one machine interface for wrappers and scripts.
+//!
+//! `kiln build --output json` prints it on stdout. Its JSON Schema is committed at
+//! `schema/summary.schema.json`; a test fails when this type drifts from it. Bump
+//! [`SCHEMA_VERSION`] on any change that is not a pure addition.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::reporter::Stage;
+
+/// The summary's format version.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// What a `kiln build` did and produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Summary {
+    /// Format version of this document.
+    pub schema_version: u32,
+    /// The kiln that wrote it.
+    pub kiln_version: String,
+    pub project: ProjectSummary,
+    pub build: BuildSummary,
+    pub artifact: ArtifactSummary,
+    /// Wall time of each stage, in the order they ran.
+    pub stages: Vec<StageTiming>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectSummary {
+    pub name: String,
+    pub version: Option<String>,
+    /// `rust` or `python`.
+    pub language: String,
+    /// The project directory.
+    pub path: PathBuf,
+    /// The binary (Rust) or entry point (Python) that was built.
+    pub entry: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BuildSummary {
+    /// The toolchain that produced the Wasm binary.
+    pub toolchain: String,
+    /// `module` (WASI preview 1) or `component` (WASI p2).
+    pub wasm_kind: String,
+    /// Builder-specific facts (target, carried Python modules, ...).
+    pub facts: Vec<Fact>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Fact {
+    pub name: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ArtifactSummary {
+    /// The manifest digest: what identifies the artifact (`sha256:<hex>`).
+    pub digest: String,
+    /// The Wasm layer's digest.
+    pub layer_digest: String,
+    /// The Wasm layer's size in bytes.
+    pub size: u64,
+    /// `wasip1` or `wasip2`, as in the artifact's config.
+    pub os: String,
+    /// The OCI image layout it was stored in.
+    pub layout: PathBuf,
+    /// `NAME:TAG` inside the layout.
+    pub reference: String,
+    /// The same, as other OCI tools address it: `oci:LAYOUT:NAME:TAG`.
+    pub oci_reference: String,
+    /// RFC 3339 creation time recorded in the artifact, if any.
+    pub created: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StageTiming {
+    pub stage: Stage,
+    pub seconds: f64,
+}
+
+/// The JSON Schema of [`Summary`], as committed in `schema/summary.schema.json`.
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(Summary);
+    let mut text = serde_json::to_string_pretty(&schema).expect("schema serialises");
+    text.push('\n');
+    text
+}
+
+/// Human-readable bytes: `795 KB`, `18.2 MB`.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KB", "MB", "GB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let p = &self.project;
+        let a = &self.artifact;
+        writeln!(
+            f,
+            "project    {} {} ({})",
+            p.name,
+            p.version.as_deref().unwrap_or(""),
+            p.language
+        )?;
+        writeln!(f, "entry      {}", p.entry)?;
+        writeln!(f, "toolchain  {}", self.build.toolchain)?;
+        for fact in &self.build.facts {
+            writeln!(f, "{:<10} {}", fact.name, fact.value)?;
+        }
+        writeln!(
+            f,
+            "artifact   {} {} ({})",
+            self.build.wasm_kind,
+            human_size(a.size),
+            a.os
+        )?;
+        writeln!(f, "digest     {}", a.digest)?;
+        writeln!(f, "stored     {}", a.oci_reference)?;
+        write!(
+            f,
+            "time       {}",
+            self.stages
+                .iter()
+                .map(|s| format!("{} {:.1}s", s.stage, s.seconds))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn committed_schema_matches_the_type() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../schema/summary.schema.json");
+        let generated = json_schema();
+        if std::env::var_os("KILN_UPDATE_SCHEMA").is_some() {
+            std::fs::write(path, &generated).unwrap();
+        }
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "schema/summary.schema.json is out of date with `Summary`; \
+             regenerate it with `KILN_UPDATE_SCHEMA=1 cargo test -p kiln --lib summary`"
+        );
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(human_size(999), "999 B");
+        assert_eq!(human_size(795_000), "795.0 KB");
+        assert_eq!(human_size(18_200_000), "18.2 MB");
+    }
+}

@@ -1,0 +1,176 @@
+//! What `kiln run` runs: finds the Wasm bytes behind a project directory, an OCI
+//! layout reference or a `.wasm` file.
+//!
+//! 1. `oci:DIR[:NAME:TAG]` (skopeo's syntax): that layout, that tag (or its only one).
+//! 2. A `.wasm` file: its bytes.
+//! 3. A directory with an `oci-layout` file: that layout's only artifact.
+//! 4. Another directory: a project; its default layout and default tag.
+//! 5. Anything else: `NAME[:TAG]` in `--layout` (default `./.kiln/oci`).
+//!
+//! An artifact from a layout must be a Wasm OCI artifact with one `application/wasm`
+//! layer, whose digest is checked when it is read.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::Diagnose;
+use crate::oci::layout::{Layout, LayoutError};
+use crate::oci::{WASM_CONFIG_MEDIA_TYPE, WASM_LAYER_MEDIA_TYPE, annotations, digest};
+use crate::settings::{self, KilnToml};
+use crate::stages::detect::{self, DetectRequest};
+
+/// Wasm bytes ready to run.
+#[derive(Debug)]
+pub struct Loaded {
+    pub wasm: Vec<u8>,
+    /// `sha256:<hex>` of `wasm`.
+    pub digest: String,
+    /// argv\[0\] for the guest.
+    pub name: String,
+}
+
+/// Loads what `target` names.
+pub fn load(target: &str, layout: Option<&Path>) -> Result<Loaded, TargetError> {
+    if let Some(rest) = target.strip_prefix("oci:") {
+        let (dir, name) = match rest.split_once(':') {
+            Some((dir, name)) => (dir, Some(name)),
+            None => (rest, None),
+        };
+        return from_layout(&Layout::open(Path::new(dir))?, name);
+    }
+    let path = Path::new(target);
+    if path.is_file() {
+        let wasm = std::fs::read(path).map_err(|source| TargetError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if crate::stages::build::WasmKind::of(&wasm).is_none() {
+            return Err(TargetError::NotWasm {
+                path: path.to_path_buf(),
+            });
+        }
+        return Ok(Loaded {
+            digest: digest(&wasm),
+            name: path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "main".into()),
+            wasm,
+        });
+    }
+    if path.is_dir() {
+        if path.join("oci-layout").is_file() {
+            return from_layout(&Layout::open(path)?, None);
+        }
+        let config = KilnToml::read(path)?;
+        let project = detect::run(&DetectRequest {
+            path: path.to_path_buf(),
+            config,
+            ..Default::default()
+        })?;
+        let reference = crate::plan::reference(None, &project)
+            .map_err(|e| TargetError::Reference(e.to_string()))?;
+        let dir = layout
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| settings::default_layout(path));
+        return from_layout(&open_layout(&dir)?, Some(&reference));
+    }
+    if target.ends_with(".wasm") {
+        return Err(TargetError::Missing {
+            path: path.to_path_buf(),
+        });
+    }
+    let dir = layout
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| settings::default_layout(Path::new(".")));
+    from_layout(&open_layout(&dir)?, Some(target))
+}
+
+fn open_layout(dir: &Path) -> Result<Layout, TargetError> {
+    Layout::open(dir).map_err(|source| TargetError::NotBuilt {
+        layout: dir.to_path_buf(),
+        source,
+    })
+}
+
+fn from_layout(layout: &Layout, name: Option<&str>) -> Result<Loaded, TargetError> {
+    let entry = layout.resolve(name)?;
+    let manifest = layout.manifest(&entry)?;
+    if manifest.config.media_type != WASM_CONFIG_MEDIA_TYPE {
+        return Err(TargetError::NotWasmArtifact {
+            reason: format!("its config is `{}`", manifest.config.media_type),
+        });
+    }
+    let [layer] = manifest.layers.as_slice() else {
+        return Err(TargetError::NotWasmArtifact {
+            reason: format!("it has {} layers, not one", manifest.layers.len()),
+        });
+    };
+    if layer.media_type != WASM_LAYER_MEDIA_TYPE {
+        return Err(TargetError::NotWasmArtifact {
+            reason: format!("its layer is `{}`", layer.media_type),
+        });
+    }
+    let wasm = layout.read_blob(&layer.digest)?;
+    let name = manifest
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(annotations::TITLE).cloned())
+        .unwrap_or_else(|| "main".into());
+    Ok(Loaded {
+        wasm,
+        digest: layer.digest.clone(),
+        name,
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+    #[error(transparent)]
+    Settings(#[from] settings::SettingsError),
+    #[error(transparent)]
+    Detect(#[from] detect::DetectError),
+    #[error("{0}")]
+    Reference(String),
+    #[error("Failed to read `{}`", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{}` does not exist", path.display())]
+    Missing { path: PathBuf },
+    #[error("`{}` is not a Wasm module or component", path.display())]
+    NotWasm { path: PathBuf },
+    #[error("The artifact is not a Wasm OCI artifact: {reason}")]
+    NotWasmArtifact { reason: String },
+    #[error("Nothing has been built into `{}` yet", layout.display())]
+    NotBuilt {
+        layout: PathBuf,
+        #[source]
+        source: LayoutError,
+    },
+}
+
+impl Diagnose for TargetError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            TargetError::Layout(e) => e.hint(),
+            TargetError::Settings(e) => e.hint(),
+            TargetError::Detect(e) => e.hint(),
+            TargetError::NotBuilt { .. } => {
+                Some("build it first: `kiln build PROJECT`, then `kiln run PROJECT`".into())
+            }
+            TargetError::Missing { .. } | TargetError::NotWasm { .. } => Some(
+                "`kiln run` takes a project directory, `oci:DIR[:NAME:TAG]`, `NAME:TAG` in the \
+                 layout, or a `.wasm` file"
+                    .into(),
+            ),
+            TargetError::NotWasmArtifact { .. } => Some(
+                "kiln runs artifacts in the Wasm OCI layout (one `application/wasm` layer)".into(),
+            ),
+            TargetError::Reference(_) | TargetError::Read { .. } => None,
+        }
+    }
+}

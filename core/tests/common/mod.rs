@@ -1,0 +1,256 @@
+//! The harness every integration test shares: the real `kiln` binary, run in an
+//! isolated context against copies of the fixture projects.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Cargo's target directory for this workspace.
+fn workspace_target() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"))
+}
+
+/// State shared by all tests of a run: kiln's tools (componentize-py is provisioned
+/// once), pip's cache, and one cargo target directory for every Rust fixture so that
+/// dependencies and std compile once.
+pub fn shared_dir(name: &str) -> PathBuf {
+    let dir = workspace_target().join("kiln-tests").join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// An isolated place to run kiln: a temp dir for projects and outputs, and a
+/// compiled-code cache of its own.
+pub struct TestContext {
+    pub temp: tempfile::TempDir,
+}
+
+impl TestContext {
+    pub fn new() -> TestContext {
+        TestContext {
+            temp: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.temp.path()
+    }
+
+    /// Copies `tests/fixtures/projects/NAME` into the context and returns the copy.
+    pub fn fixture(&self, name: &str) -> PathBuf {
+        let src = repo_root().join("tests/fixtures/projects").join(name);
+        let dst = self.path().join(name);
+        copy_dir(&src, &dst);
+        dst
+    }
+
+    /// The `kiln` binary with an isolated environment.
+    pub fn kiln(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kiln"));
+        cmd.current_dir(self.path())
+            .env("KILN_HOME", self.kiln_home())
+            .env("CARGO_TARGET_DIR", shared_dir("cargo-target"))
+            .env("PIP_CACHE_DIR", shared_dir("pip-cache"))
+            .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+            .env("NO_COLOR", "1")
+            .env("KILN_NO_PROGRESS", "1")
+            .env_remove("KILN_LAYOUT")
+            .env_remove("KILN_LOG")
+            .env_remove("RUST_LOG")
+            .env_remove("KILN_RUST_TOOLCHAIN")
+            .env_remove("SOURCE_DATE_EPOCH")
+            // cargo sets CARGO for tests; users do not have it, and cargo_metadata honours it.
+            .env_remove("CARGO")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// kiln's home: tools shared by every test, compiled code per context.
+    fn kiln_home(&self) -> PathBuf {
+        let home = self.path().join("kiln-home");
+        if !home.exists() {
+            std::fs::create_dir_all(&home).unwrap();
+            std::os::unix::fs::symlink(shared_dir("tools"), home.join("tools")).unwrap();
+        }
+        home
+    }
+
+    /// Runs `kiln ARGS` and returns its output.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.kiln().args(args).output().unwrap()
+    }
+
+    /// Runs `kiln ARGS`, feeding `stdin`.
+    pub fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = self
+            .kiln()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// `kiln build PROJECT --output json`, which must succeed; returns the summary.
+    pub fn build(&self, project: &Path, extra: &[&str]) -> serde_json::Value {
+        let mut args = vec!["build", project.to_str().unwrap(), "--output", "json"];
+        args.extend_from_slice(extra);
+        let out = self.run(&args);
+        assert_success(&out);
+        serde_json::from_slice(&out.stdout).expect("summary JSON on stdout")
+    }
+}
+
+pub fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for entry in std::fs::read_dir(src).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if name == ".kiln" || name == "target" || name == "__pycache__" {
+            continue;
+        }
+        let to = dst.join(&name);
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &to);
+        } else {
+            std::fs::copy(entry.path(), to).unwrap();
+        }
+    }
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[track_caller]
+pub fn assert_success(out: &Output) {
+    assert!(
+        out.status.success(),
+        "kiln failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        stdout(out),
+        stderr(out)
+    );
+}
+
+#[track_caller]
+pub fn assert_exit(out: &Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "unexpected exit status:\n--- stdout\n{}\n--- stderr\n{}",
+        stdout(out),
+        stderr(out)
+    );
+}
+
+/// Whether an external tool the test needs is installed; `scripts/test` installs them
+/// all, so a missing one fails the test rather than skipping it.
+#[track_caller]
+pub fn require_tool(tool: &str) -> PathBuf {
+    which(tool).unwrap_or_else(|| {
+        panic!("`{tool}` is not installed: run the tests through `scripts/test`, which installs it")
+    })
+}
+
+pub fn which(tool: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(tool))
+            .find(|p| p.is_file())
+    })
+}
+
+/// Reads back a stored artifact with skopeo: returns (manifest, config) JSON.
+pub fn skopeo_read(oci_reference: &str) -> (serde_json::Value, serde_json::Value) {
+    require_tool("skopeo");
+    let raw = Command::new("skopeo")
+        .args(["inspect", "--raw", oci_reference])
+        .output()
+        .unwrap();
+    assert!(raw.status.success(), "skopeo: {}", stderr(&raw));
+    let manifest: serde_json::Value = serde_json::from_slice(&raw.stdout).unwrap();
+    let config = Command::new("skopeo")
+        .args(["inspect", "--raw", "--config", oci_reference])
+        .output()
+        .unwrap();
+    assert!(
+        config.status.success(),
+        "skopeo --config: {}",
+        stderr(&config)
+    );
+    (manifest, serde_json::from_slice(&config.stdout).unwrap())
+}
+
+/// The python that has the test peers installed (PyPI `wasmtime`, `jsonschema`).
+pub fn peer_python() -> PathBuf {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON
+        .get_or_init(|| {
+            std::env::var_os("KILN_TEST_PYTHON")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| require_tool("python3"))
+        })
+        .clone()
+}
+
+/// Runs `wasm` (a module or component file) with PyPI `wasmtime`, an independent
+/// runtime: returns (stdout, exit code).
+pub fn run_with_pypi_wasmtime(wasm: &Path, args: &[&str], stdin: &str) -> (String, i32) {
+    let script = repo_root().join("tests/peers/run_wasm.py");
+    let mut child = Command::new(peer_python())
+        .arg(script)
+        .arg(wasm)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let code = out.status.code().unwrap_or(-1);
+    assert!(
+        code != 99,
+        "the peer runtime failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (stdout(&out), code)
+}
+
+/// The path of a blob inside a layout.
+pub fn blob(layout: &Path, digest: &str) -> PathBuf {
+    layout
+        .join("blobs/sha256")
+        .join(digest.strip_prefix("sha256:").unwrap())
+}

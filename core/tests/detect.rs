@@ -1,0 +1,195 @@
+//! Detection and planning on every fixture, and the errors bad input gets.
+
+mod common;
+
+use common::{TestContext, assert_exit, assert_success, stderr};
+
+fn plan(ctx: &TestContext, project: &std::path::Path, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["plan", project.to_str().unwrap(), "--output", "json"];
+    args.extend_from_slice(extra);
+    let out = ctx.run(&args);
+    assert_success(&out);
+    serde_json::from_slice(&out.stdout).expect("plan JSON")
+}
+
+#[test]
+fn rust_fixtures() {
+    let ctx = TestContext::new();
+    let bin = plan(&ctx, &ctx.fixture("rust-bin"), &[]);
+    assert_eq!(bin["project"]["kind"]["language"], "rust");
+    assert_eq!(bin["project"]["kind"]["bin"], "rust-bin");
+    assert_eq!(bin["reference"], "rust-bin:0.3.1");
+
+    let lib = plan(&ctx, &ctx.fixture("rust-lib-and-bin"), &[]);
+    assert_eq!(lib["project"]["kind"]["bin"], "shout");
+    assert_eq!(lib["project"]["kind"]["package"], "lib-and-bin");
+
+    let features = plan(&ctx, &ctx.fixture("rust-features"), &[]);
+    assert_eq!(features["project"]["kind"]["no_default_features"], true);
+
+    let workspace = ctx.fixture("rust-workspace");
+    let greet = plan(&ctx, &workspace, &["--package", "greet"]);
+    assert_eq!(greet["project"]["kind"]["bin"], "greet");
+    assert_eq!(greet["reference"], "greet:1.0.0");
+    let count = plan(&ctx, &workspace, &["--bin", "count"]);
+    assert_eq!(count["project"]["kind"]["package"], "count");
+}
+
+#[test]
+fn python_fixtures() {
+    let ctx = TestContext::new();
+    let req = plan(&ctx, &ctx.fixture("python-requirements"), &[]);
+    assert_eq!(req["project"]["kind"]["language"], "python");
+    assert_eq!(req["project"]["kind"]["source"]["type"], "requirements");
+    assert_eq!(req["project"]["kind"]["entry"]["type"], "script");
+    assert_eq!(req["project"]["kind"]["entry"]["path"], "app.py");
+
+    let pyproject = plan(&ctx, &ctx.fixture("python-pyproject"), &[]);
+    assert_eq!(pyproject["project"]["kind"]["source"]["type"], "pyproject");
+    assert_eq!(pyproject["project"]["kind"]["entry"]["type"], "function");
+
+    let native = plan(&ctx, &ctx.fixture("python-native-dep"), &[]);
+    assert_eq!(native["project"]["kind"]["language"], "python");
+}
+
+#[test]
+fn dry_run_prints_the_plan_and_builds_nothing() {
+    let ctx = TestContext::new();
+    let project = ctx.fixture("rust-bin");
+    let out = ctx.run(&["build", project.to_str().unwrap(), "--dry-run"]);
+    assert_success(&out);
+    let text = stderr(&out);
+    assert!(
+        text.contains("entry      bin `rust-bin` of package `rust-bin`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("stages     detect → build → package → store → summary"),
+        "{text}"
+    );
+    assert!(!project.join(".kiln").exists(), "a dry run wrote .kiln/");
+}
+
+/// Replaces the parts of an error that change from run to run.
+fn redact(ctx: &TestContext, text: &str) -> String {
+    let temp = ctx.path().canonicalize().unwrap();
+    text.replace(temp.to_str().unwrap(), "[TEMP]")
+        .replace(ctx.path().to_str().unwrap(), "[TEMP]")
+}
+
+fn failing(ctx: &TestContext, args: &[&str]) -> String {
+    let out = ctx.run(args);
+    assert_exit(&out, 1);
+    let text = redact(ctx, &stderr(&out));
+    assert!(text.contains("\nhint: "), "no hint:\n{text}");
+    // Only the error block: drop progress lines.
+    text.lines()
+        .skip_while(|l| !l.starts_with("error:"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn missing_path() {
+    let ctx = TestContext::new();
+    insta::assert_snapshot!(failing(&ctx, &["build", "does-not-exist"]));
+}
+
+#[test]
+fn empty_directory() {
+    let ctx = TestContext::new();
+    std::fs::create_dir(ctx.path().join("empty")).unwrap();
+    insta::assert_snapshot!(failing(&ctx, &["build", "empty"]));
+}
+
+#[test]
+fn unknown_project() {
+    let ctx = TestContext::new();
+    ctx.fixture("unknown");
+    insta::assert_snapshot!(failing(&ctx, &["build", "unknown"]));
+}
+
+#[test]
+fn malformed_cargo_toml() {
+    let ctx = TestContext::new();
+    let project = ctx.fixture("rust-bin");
+    std::fs::write(
+        project.join("Cargo.toml"),
+        "[package]\nname = \"rust-bin\"\nversion = \n",
+    )
+    .unwrap();
+    insta::assert_snapshot!(failing(&ctx, &["build", "rust-bin"]));
+}
+
+#[test]
+fn malformed_pyproject_toml() {
+    let ctx = TestContext::new();
+    let project = ctx.fixture("python-pyproject");
+    std::fs::write(
+        project.join("pyproject.toml"),
+        "[project]\nname = \"tool\"\nscripts = {\n",
+    )
+    .unwrap();
+    insta::assert_snapshot!(failing(&ctx, &["build", "python-pyproject"]));
+}
+
+#[test]
+fn malformed_kiln_toml() {
+    let ctx = TestContext::new();
+    let project = ctx.fixture("rust-features");
+    std::fs::write(
+        project.join("kiln.toml"),
+        "[rust]\nno-default-feature = true\n",
+    )
+    .unwrap();
+    insta::assert_snapshot!(failing(&ctx, &["build", "rust-features"]));
+}
+
+#[test]
+fn several_binaries_ask_which() {
+    let ctx = TestContext::new();
+    ctx.fixture("rust-workspace");
+    insta::assert_snapshot!(failing(&ctx, &["build", "rust-workspace"]));
+}
+
+#[test]
+fn missing_rust_toolchain() {
+    let ctx = TestContext::new();
+    ctx.fixture("rust-bin");
+    let out = ctx
+        .kiln()
+        .args(["build", "rust-bin"])
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    assert_exit(&out, 1);
+    let text = redact(&ctx, &stderr(&out));
+    let error = text
+        .lines()
+        .skip_while(|l| !l.starts_with("error:"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    insta::assert_snapshot!(error);
+}
+
+#[test]
+fn missing_python() {
+    let ctx = TestContext::new();
+    ctx.fixture("python-requirements");
+    insta::assert_snapshot!(failing_with_env(
+        &ctx,
+        &["build", "python-requirements"],
+        ("KILN_PYTHON", "/nonexistent/python3")
+    ));
+}
+
+fn failing_with_env(ctx: &TestContext, args: &[&str], env: (&str, &str)) -> String {
+    let out = ctx.kiln().args(args).env(env.0, env.1).output().unwrap();
+    assert_exit(&out, 1);
+    let text = redact(ctx, &stderr(&out));
+    assert!(text.contains("\nhint: "), "no hint:\n{text}");
+    text.lines()
+        .skip_while(|l| !l.starts_with("error:"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

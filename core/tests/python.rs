@@ -1,0 +1,211 @@
+//! Python projects built to WASI p2 components with componentize-py (provisioned by
+//! kiln), stored in the local layout and run by kiln and by PyPI `wasmtime`.
+
+mod common;
+
+use std::path::Path;
+
+use common::{
+    TestContext, assert_exit, assert_success, blob, run_with_pypi_wasmtime, skopeo_read, stderr,
+    stdout,
+};
+
+fn layer_path(summary: &serde_json::Value) -> std::path::PathBuf {
+    blob(
+        Path::new(summary["artifact"]["layout"].as_str().unwrap()),
+        summary["artifact"]["layer_digest"].as_str().unwrap(),
+    )
+}
+
+fn fact<'a>(summary: &'a serde_json::Value, name: &str) -> &'a str {
+    summary["build"]["facts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == name)
+        .unwrap_or_else(|| panic!("no fact `{name}` in {summary}"))["value"]
+        .as_str()
+        .unwrap()
+}
+
+#[test]
+fn pyproject_app_runs_like_under_python() {
+    let ctx = TestContext::new();
+    let project = ctx.fixture("python-pyproject");
+    let summary = ctx.build(&project, &[]);
+    assert_eq!(summary["build"]["wasm_kind"], "component");
+    assert_eq!(summary["artifact"]["os"], "wasip2");
+    assert_eq!(summary["artifact"]["reference"], "rot13-cli:1.2.0");
+    assert_eq!(summary["project"]["entry"], "rot13_cli.cli:main");
+    assert!(fact(&summary, "carried modules").parse::<u32>().unwrap() > 50);
+
+    // The project's own tree is left as it was (no build/, egg-info, __pycache__).
+    for leftover in [
+        "build",
+        "src/rot13_cli.egg-info",
+        "src/rot13_cli/__pycache__",
+    ] {
+        assert!(
+            !project.join(leftover).exists(),
+            "{leftover} left in the project"
+        );
+    }
+
+    // Arguments, a lazily imported stdlib module (getopt, textwrap) and a codec
+    // (rot13, unicode_escape) used inside functions, a pure-Python dependency.
+    let out = ctx.run(&["run", "python-pyproject", "--", "Hello,", "wörld"]);
+    assert_success(&out);
+    assert_eq!(stdout(&out), "Uryyb, j\\xf6eyq\n[12 chars, width 12]\n");
+
+    // stdin.
+    let out = ctx.run_with_stdin(&["run", "python-pyproject"], "from stdin\n");
+    assert_success(&out);
+    assert_eq!(stdout(&out), "sebz fgqva\n[10 chars, width 10]\n");
+
+    // sys.exit(3) is a failure (a component reports only success or failure).
+    let out = ctx.run(&["run", "python-pyproject", "--", "--fail", "x"]);
+    assert_exit(&out, 1);
+    assert_eq!(stdout(&out), "k\n[1 chars, width 1]\n");
+
+    // An uncaught exception prints its traceback and fails; it is not a trap.
+    let out = ctx.run(&["run", "python-pyproject", "--", "-w", "abc", "x"]);
+    assert_exit(&out, 1);
+    assert!(
+        stderr(&out).contains("ValueError: invalid literal for int()"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("Traceback"), "{}", stderr(&out));
+
+    // No file system unless granted.
+    let shared = ctx.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::write(shared.join("note.txt"), "granted\n").unwrap();
+    let denied = ctx.run(&["run", "python-pyproject", "--", "--read", "/data/note.txt"]);
+    assert_exit(&denied, 1);
+    assert!(
+        stderr(&denied).contains("cannot read /data/note.txt"),
+        "{}",
+        stderr(&denied)
+    );
+    let dir = format!("{}::/data", shared.display());
+    let granted = ctx.run(&[
+        "run",
+        "python-pyproject",
+        "--dir",
+        &dir,
+        "--",
+        "--read",
+        "/data/note.txt",
+    ]);
+    assert_success(&granted);
+    assert_eq!(stdout(&granted), "granted\n");
+
+    // skopeo reads the artifact; the config describes the component's world.
+    let (manifest, config) = skopeo_read(summary["artifact"]["oci_reference"].as_str().unwrap());
+    assert_eq!(manifest["layers"][0]["mediaType"], "application/wasm");
+    assert_eq!(config["os"], "wasip2");
+    let exports: Vec<&str> = config["component"]["exports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    assert!(exports.contains(&"wasi:cli/run@0.2.0"), "{exports:?}");
+    let imports = config["component"]["imports"].as_array().unwrap();
+    assert!(
+        imports
+            .iter()
+            .any(|i| i.as_str().unwrap().starts_with("wasi:cli/stdout@")),
+        "{imports:?}"
+    );
+    assert_eq!(config["component"]["target"], "wasi:cli/command@0.2.0");
+
+    // An independent runtime runs the stored layer the same way.
+    let (peer_out, peer_code) =
+        run_with_pypi_wasmtime(&layer_path(&summary), &["Hello,", "wörld"], "");
+    assert_eq!(peer_code, 0);
+    assert_eq!(peer_out, "Uryyb, j\\xf6eyq\n[12 chars, width 12]\n");
+    let (_, failing) = run_with_pypi_wasmtime(&layer_path(&summary), &["--fail", "x"], "");
+    assert_eq!(failing, 1);
+}
+
+#[test]
+fn requirements_app_runs_its_script_with_its_dependency() {
+    let ctx = TestContext::new();
+    let project = ctx.fixture("python-requirements");
+    let summary = ctx.build(&project, &[]);
+    assert_eq!(summary["project"]["entry"], "python app.py");
+    assert_eq!(fact(&summary, "dependencies"), "1");
+
+    let out = ctx.run(&["run", "python-requirements", "--", "hello", "wörld"]);
+    assert_success(&out);
+    let text = stdout(&out);
+    assert!(text.starts_with("| word "), "{text}");
+    assert!(text.contains("| hello  "), "{text}");
+    assert!(text.contains("| wörld  "), "{text}");
+
+    let usage = ctx.run(&["run", "python-requirements"]);
+    assert_exit(&usage, 1);
+    assert!(
+        stderr(&usage).contains("usage: app.py WORD..."),
+        "{}",
+        stderr(&usage)
+    );
+
+    let (peer_out, peer_code) =
+        run_with_pypi_wasmtime(&layer_path(&summary), &["hello", "wörld"], "");
+    assert_eq!(peer_code, 0);
+    assert_eq!(peer_out, text);
+}
+
+#[test]
+fn native_dependency_is_named_before_the_build() {
+    let ctx = TestContext::new();
+    ctx.fixture("python-native-dep");
+    let out = ctx.run(&["build", "python-native-dep"]);
+    assert_exit(&out, 1);
+    let text = stderr(&out);
+    assert!(
+        text.contains(
+            "error: Dependency `numpy` has no pure-Python or WASI wheel for CPython 3.14"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("\nhint: "), "{text}");
+    assert!(
+        !text.contains("componentize-py componentize"),
+        "componentize-py ran:\n{text}"
+    );
+}
+
+#[test]
+fn componentize_py_is_provisioned_when_missing() {
+    // A PATH without a componentize-py and an empty tools dir: kiln installs its own.
+    let ctx = TestContext::new();
+    let project = ctx.fixture("python-requirements");
+    let home = ctx.path().join("fresh-home");
+    let out = ctx
+        .kiln()
+        .args(["plan", project.to_str().unwrap(), "--output", "json"])
+        .env("KILN_HOME", &home)
+        .env("PATH", "/usr/bin:/bin")
+        .env("KILN_PYTHON", python3())
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        plan["toolchain"]["componentize_py"]
+            .get("Provision")
+            .is_some(),
+        "{}",
+        plan["toolchain"]
+    );
+}
+
+fn python3() -> String {
+    common::require_tool("python3")
+        .to_string_lossy()
+        .into_owned()
+}

@@ -155,30 +155,26 @@ pub async fn run(req: PackageRequest) -> Result<Artifact, PackageError> {
     })
 }
 
-/// A component's top-level imports and exports, in binary order, and the world it
-/// targets when that is the WASI command world.
-pub fn component_info(bytes: &[u8]) -> Result<ComponentInfo, wasmparser::BinaryReaderError> {
-    use wasmparser::{Parser, Payload};
-    let mut imports = Vec::new();
-    let mut exports = Vec::new();
-    let mut depth = 0usize;
-    for payload in Parser::new(0).parse_all(bytes) {
-        match payload? {
-            Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
-            Payload::End(_) => depth = depth.saturating_sub(1),
-            Payload::ComponentImportSection(section) if depth == 0 => {
-                for import in section {
-                    imports.push(import?.name.name.to_string());
-                }
-            }
-            Payload::ComponentExportSection(section) if depth == 0 => {
-                for export in section {
-                    exports.push(export?.name.name.to_string());
-                }
-            }
-            _ => {}
+/// A component's world as the Wasm OCI spec describes it: the interfaces and functions
+/// it imports and exports (decoded from the binary's own type information), and the
+/// WASI command world when it exports `wasi:cli/run`.
+pub fn component_info(bytes: &[u8]) -> anyhow::Result<ComponentInfo> {
+    let (resolve, world) = match wit_component::decode(bytes)? {
+        wit_component::DecodedWasm::Component(resolve, world) => (resolve, world),
+        wit_component::DecodedWasm::WitPackage(..) => {
+            anyhow::bail!("it is a WIT package, not a component")
         }
-    }
+    };
+    let world = &resolve.worlds[world];
+    let names = |items: &wit_parser::IndexMap<wit_parser::WorldKey, wit_parser::WorldItem>| {
+        items
+            .iter()
+            .filter(|(_, item)| !matches!(item, wit_parser::WorldItem::Type { .. }))
+            .map(|(key, _)| resolve.name_world_key(key))
+            .collect::<Vec<_>>()
+    };
+    let exports = names(&world.exports);
+    let imports = names(&world.imports);
     let target = exports.iter().find_map(|e| {
         e.strip_prefix("wasi:cli/run@")
             .map(|version| format!("wasi:cli/command@{version}"))
@@ -204,7 +200,7 @@ pub enum PackageError {
     Component {
         path: PathBuf,
         #[source]
-        source: wasmparser::BinaryReaderError,
+        source: anyhow::Error,
     },
 }
 

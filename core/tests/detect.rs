@@ -153,23 +153,31 @@ fn several_binaries_ask_which() {
 }
 
 #[test]
-fn missing_rust_toolchain() {
+fn missing_cargo() {
     let ctx = TestContext::new();
     ctx.fixture("rust-bin");
-    let out = ctx
-        .kiln()
-        .args(["build", "rust-bin"])
-        .env("PATH", "/nonexistent")
-        .output()
-        .unwrap();
-    assert_exit(&out, 1);
-    let text = redact(&ctx, &stderr(&out));
-    let error = text
-        .lines()
-        .skip_while(|l| !l.starts_with("error:"))
-        .collect::<Vec<_>>()
-        .join("\n");
-    insta::assert_snapshot!(error);
+    insta::assert_snapshot!(failing_with_env(
+        &ctx,
+        &["build", "rust-bin"],
+        ("PATH", "/nonexistent")
+    ));
+}
+
+#[test]
+fn missing_wasm_toolchain() {
+    // cargo and rustc, but no linker for std built from source.
+    let ctx = TestContext::new();
+    ctx.fixture("rust-bin");
+    let bin = ctx.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    for tool in ["cargo", "rustc"] {
+        std::os::unix::fs::symlink(common::require_tool(tool), bin.join(tool)).unwrap();
+    }
+    insta::assert_snapshot!(failing_with_env(
+        &ctx,
+        &["build", "rust-bin", "--rust-toolchain", "build-std"],
+        ("PATH", bin.to_str().unwrap())
+    ));
 }
 
 #[test]

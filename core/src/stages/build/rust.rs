@@ -147,7 +147,9 @@ pub fn resolve_toolchain(
         }
     }
 
-    if choice != ToolchainChoice::Rustup {
+    // An installed target needs no fallback; rustup's download may fail, so it gets one.
+    let installed = matches!(found.first(), Some(RustToolchain::Installed { .. }));
+    if choice != ToolchainChoice::Rustup && !installed {
         match build_std_toolchain(path_rustc.as_deref(), cwd) {
             Ok(toolchain) => found.push(toolchain),
             Err(why) => tried.push(why),

@@ -6,8 +6,8 @@ mod common;
 use std::path::Path;
 
 use common::{
-    TestContext, assert_exit, assert_success, blob, run_with_pypi_wasmtime, skopeo_read, stderr,
-    stdout,
+    TestContext, assert_exit, assert_success, assert_valid_summary, blob, run_with_pypi_wasmtime,
+    skopeo_read, stderr, stdout,
 };
 
 fn layer_path(summary: &serde_json::Value) -> std::path::PathBuf {
@@ -36,6 +36,7 @@ fn pyproject_app_runs_like_under_python() {
     assert_eq!(summary["build"]["wasm_kind"], "component");
     assert_eq!(summary["artifact"]["os"], "wasip2");
     assert_eq!(summary["artifact"]["reference"], "rot13-cli:1.2.0");
+    assert_valid_summary(&summary);
     assert_eq!(summary["project"]["entry"], "rot13_cli.cli:main");
     assert!(fact(&summary, "carried modules").parse::<u32>().unwrap() > 50);
 

@@ -6,8 +6,8 @@ mod common;
 use std::path::Path;
 
 use common::{
-    TestContext, assert_exit, assert_success, blob, run_with_pypi_wasmtime, skopeo_read, stderr,
-    stdout,
+    TestContext, assert_exit, assert_success, assert_valid_summary, blob, run_with_pypi_wasmtime,
+    skopeo_read, stderr, stdout,
 };
 
 fn layer_path(summary: &serde_json::Value) -> std::path::PathBuf {
@@ -26,6 +26,7 @@ fn rust_bin_builds_runs_and_is_read_back_by_peers() {
     assert_eq!(summary["build"]["wasm_kind"], "module");
     assert_eq!(summary["artifact"]["os"], "wasip1");
     assert_eq!(summary["artifact"]["reference"], "rust-bin:0.3.1");
+    assert_valid_summary(&summary);
 
     // kiln runs it: args, stdin, stdout, exit code.
     let out = ctx.run_with_stdin(

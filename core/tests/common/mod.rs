@@ -254,3 +254,27 @@ pub fn blob(layout: &Path, digest: &str) -> PathBuf {
         .join("blobs/sha256")
         .join(digest.strip_prefix("sha256:").unwrap())
 }
+
+/// Validates a summary against the committed JSON Schema with PyPI `jsonschema`.
+pub fn assert_valid_summary(summary: &serde_json::Value) {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), serde_json::to_vec(summary).unwrap()).unwrap();
+    let schema = repo_root().join("schema/summary.schema.json");
+    let out = Command::new(peer_python())
+        .args([
+            "-c",
+            "import json, sys, jsonschema\n\
+             schema = json.load(open(sys.argv[1]))\n\
+             jsonschema.Draft202012Validator.check_schema(schema)\n\
+             jsonschema.Draft202012Validator(schema).validate(json.load(open(sys.argv[2])))",
+        ])
+        .arg(&schema)
+        .arg(file.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the summary does not match schema/summary.schema.json:\n{}",
+        stderr(&out)
+    );
+}

@@ -99,10 +99,8 @@ async fn run_wasm(args: RunArgs, printer: &Printer) -> anyhow::Result<u8> {
     })
     .await;
     match outcome {
-        Ok(outcome) => {
-            tracing::debug!(startup = ?outcome.startup, "guest finished");
-            Ok(u8::try_from(outcome.exit_code).unwrap_or(1))
-        }
+        // As a POSIX shell sees it: the low 8 bits.
+        Ok(outcome) => Ok((outcome.exit_code & 0xff) as u8),
         Err(err @ runner::RunError::Trap { .. }) => {
             printer.error(&err.into());
             Ok(TRAP_EXIT_CODE)

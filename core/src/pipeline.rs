@@ -33,6 +33,8 @@ pub async fn build(
         });
     };
 
+    keep_out_of_git(&plan.project.root.join(".kiln"));
+
     reporter.stage_started(Stage::Build);
     let started = Instant::now();
     let built = build_project(plan, reporter).await?;
@@ -114,4 +116,18 @@ async fn build_project(plan: &Plan, reporter: &dyn Reporter) -> anyhow::Result<B
             kind.language()
         ),
     })
+}
+
+/// kiln's scratch and output directory is never source: like cargo's `target/`, it
+/// ignores itself, so nobody commits a layout by accident.
+fn keep_out_of_git(kiln_dir: &std::path::Path) {
+    let ignore = kiln_dir.join(".gitignore");
+    if !ignore.exists() {
+        let written = std::fs::create_dir_all(kiln_dir).and_then(|()| {
+            std::fs::write(&ignore, "# Written by kiln: build output, not source.\n*\n")
+        });
+        if let Err(err) = written {
+            tracing::debug!(path = %ignore.display(), %err, "could not write .gitignore");
+        }
+    }
 }

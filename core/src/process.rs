@@ -132,6 +132,7 @@ pub async fn run_unchecked(
 ) -> Result<Captured, ProcessError> {
     let command = describe(cmd);
     tracing::debug!(%command, "running");
+    let started = std::time::Instant::now();
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -149,7 +150,16 @@ pub async fn run_unchecked(
         collect(stderr, reporter),
         child.wait()
     );
-    let status = status.map_err(|source| ProcessError::Spawn { command, source })?;
+    let status = status.map_err(|source| ProcessError::Spawn {
+        command: command.clone(),
+        source,
+    })?;
+    tracing::debug!(
+        %command,
+        %status,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "finished"
+    );
     Ok(Captured {
         status,
         stdout,

@@ -27,6 +27,8 @@ fn rust_bin_builds_runs_and_is_read_back_by_peers() {
     assert_eq!(summary["artifact"]["os"], "wasip1");
     assert_eq!(summary["artifact"]["reference"], "rust-bin:0.3.1");
     assert_valid_summary(&summary);
+    let ignore = std::fs::read_to_string(project.join(".kiln/.gitignore")).unwrap();
+    assert!(ignore.lines().any(|l| l == "*"), "{ignore}");
 
     // kiln runs it: args, stdin, stdout, exit code.
     let out = ctx.run_with_stdin(
@@ -244,4 +246,47 @@ fn build_std_toolchain_builds_a_runnable_module() {
         stdout(&out),
         "{\"args\":[\"a\"],\"lines\":1,\"words\":3,\"env\":null}\n"
     );
+}
+
+#[test]
+fn threads_against_an_old_wasi_libc_name_the_missing_symbols() {
+    // std's threads need pthread symbols that Debian's 2022 wasi-libc lacks: the error
+    // names them and the fix instead of dumping the linker's output.
+    let ctx = TestContext::new();
+    let project = ctx.path().join("threads");
+    std::fs::create_dir_all(project.join("src")).unwrap();
+    std::fs::write(
+        project.join("Cargo.toml"),
+        "[package]\nname = \"threads\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        project.join("src/main.rs"),
+        "fn main() { std::thread::spawn(|| println!(\"hi\")).join().unwrap(); }\n",
+    )
+    .unwrap();
+    let out = ctx.run(&["build", "threads", "--rust-toolchain", "build-std"]);
+    assert_exit(&out, 1);
+    let text = stderr(&out);
+    assert!(
+        text.contains("error: The program links against C library functions the wasm32-wasip1 libc lacks: `pthread_"),
+        "{text}"
+    );
+    assert!(
+        text.contains("hint: the local wasi-libc is older"),
+        "{text}"
+    );
+    assert!(text.contains("rustup target add wasm32-wasip1"), "{text}");
+}
+
+#[test]
+fn runs_a_wasm_file_directly() {
+    let ctx = TestContext::new();
+    let project = ctx.fixture("rust-workspace");
+    let summary = ctx.build(&project, &["--package", "count"]);
+    let wasm = ctx.path().join("count.wasm");
+    std::fs::copy(layer_path(&summary), &wasm).unwrap();
+    let out = ctx.run(&["run", wasm.to_str().unwrap(), "--", "a", "b", "c"]);
+    assert_success(&out);
+    assert_eq!(stdout(&out), "3 arguments\n");
 }

@@ -30,8 +30,7 @@ pub fn shared_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// An isolated place to run kiln: a temp dir for projects and outputs, and a
-/// compiled-code cache of its own.
+/// An isolated place to run kiln: a temp dir for the projects and their outputs.
 pub struct TestContext {
     pub temp: tempfile::TempDir,
 }
@@ -76,14 +75,10 @@ impl TestContext {
         cmd
     }
 
-    /// kiln's home: tools shared by every test, compiled code per context.
+    /// kiln's home, shared by every test of a run: componentize-py is provisioned
+    /// once (its venv cannot move), and compiled code is keyed on the artifact digest.
     fn kiln_home(&self) -> PathBuf {
-        let home = self.path().join("kiln-home");
-        if !home.exists() {
-            std::fs::create_dir_all(&home).unwrap();
-            std::os::unix::fs::symlink(shared_dir("tools"), home.join("tools")).unwrap();
-        }
-        home
+        shared_dir("kiln-home")
     }
 
     /// Runs `kiln ARGS` and returns its output.

@@ -40,12 +40,18 @@ pub async fn build(
     let built = build_project(plan, reporter).await?;
     timed(Stage::Build, started);
 
+    let mut project = plan.project.clone();
+    if project.version.is_none() {
+        project.version = built.version.clone();
+    }
+    let reference = crate::plan::reference(plan.tag.as_deref(), &project)?;
+
     reporter.stage_started(Stage::Package);
     let started = Instant::now();
     let artifact = package::run(package::PackageRequest {
         built: built.clone(),
-        name: plan.project.name.clone(),
-        version: plan.project.version.clone(),
+        name: project.name.clone(),
+        version: project.version.clone(),
         created: plan.source.created.clone(),
         revision: plan.source.revision.clone(),
         source: plan.source.url.clone(),
@@ -58,7 +64,7 @@ pub async fn build(
     let stored = store::run(store::StoreRequest {
         artifact: &artifact,
         layout: plan.layout.clone(),
-        reference: plan.reference.clone(),
+        reference,
     })
     .await?;
     timed(Stage::Store, started);
@@ -67,10 +73,10 @@ pub async fn build(
         schema_version: SCHEMA_VERSION,
         kiln_version: env!("CARGO_PKG_VERSION").to_string(),
         project: ProjectSummary {
-            name: plan.project.name.clone(),
-            version: plan.project.version.clone(),
-            language: plan.project.kind.language().to_string(),
-            path: plan.project.root.clone(),
+            name: project.name,
+            version: project.version,
+            language: project.kind.language().to_string(),
+            path: project.root,
             entry: plan.entry(),
         },
         build: BuildSummary {

@@ -26,8 +26,11 @@ pub struct Plan {
     pub work_dir: PathBuf,
     /// The OCI image layout the artifact is stored in.
     pub layout: PathBuf,
-    /// `NAME:TAG` in the layout.
+    /// `NAME:TAG` in the layout. Without `--tag`, a project whose version is only known
+    /// once built (dynamic versions) is re-tagged with it after the build.
     pub reference: String,
+    /// `--tag` as given.
+    pub tag: Option<String>,
     pub source: SourceInfo,
     pub stages: Vec<Stage>,
 }
@@ -70,6 +73,7 @@ impl Plan {
             toolchain,
             layout,
             reference,
+            tag: settings.tag.clone(),
             stages: vec![
                 Stage::Detect,
                 Stage::Build,
@@ -170,8 +174,8 @@ impl fmt::Display for Plan {
                 }
             }
             ProjectKind::Python(py) => match &py.source {
-                PythonSource::Pyproject { pyproject } => {
-                    writeln!(f, "source     {} (built as a wheel)", pyproject.display())?
+                PythonSource::Wheel { manifest } => {
+                    writeln!(f, "source     {} (built as a wheel)", manifest.display())?
                 }
                 PythonSource::Requirements { files } => writeln!(
                     f,

@@ -67,9 +67,13 @@ pub struct PythonProject {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum PythonSource {
-    /// A PEP 621 project (`pyproject.toml` with `[project]`): built as its own wheel by its
-    /// own build backend, then installed with its dependencies.
-    Pyproject { pyproject: PathBuf },
+    /// A distribution pip can build (`pyproject.toml` with `[project]` or
+    /// `[build-system]`, or a legacy `setup.py`): built as its own wheel by its own build
+    /// backend, then installed with its dependencies.
+    Wheel {
+        /// `pyproject.toml` or `setup.py`.
+        manifest: PathBuf,
+    },
     /// An application whose dependencies are listed in requirements files; its own files
     /// are carried from the project directory.
     Requirements { files: Vec<PathBuf> },

@@ -72,7 +72,24 @@ pub fn load(target: &str, layout: Option<&Path>) -> Result<Loaded, TargetError> 
         let dir = layout
             .map(Path::to_path_buf)
             .unwrap_or_else(|| settings::default_layout(path));
-        return from_layout(&open_layout(&dir)?, Some(&reference));
+        let layout = open_layout(&dir)?;
+        // A dynamic version is only known once built: then the project's one tag is it.
+        let reference = match layout.resolve(Some(&reference)) {
+            Err(LayoutError::UnknownRef { available, .. }) if project.version.is_none() => {
+                let name = reference.split(':').next().unwrap_or_default();
+                match available
+                    .iter()
+                    .filter(|r| r.strip_prefix(name).is_some_and(|t| t.starts_with(':')))
+                    .collect::<Vec<_>>()
+                    .as_slice()
+                {
+                    [only] => (*only).clone(),
+                    _ => reference,
+                }
+            }
+            _ => reference,
+        };
+        return from_layout(&layout, Some(&reference));
     }
     if target.ends_with(".wasm") {
         return Err(TargetError::Missing {

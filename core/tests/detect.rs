@@ -45,7 +45,7 @@ fn python_fixtures() {
     assert_eq!(req["project"]["kind"]["entry"]["path"], "app.py");
 
     let pyproject = plan(&ctx, &ctx.fixture("python-pyproject"), &[]);
-    assert_eq!(pyproject["project"]["kind"]["source"]["type"], "pyproject");
+    assert_eq!(pyproject["project"]["kind"]["source"]["type"], "wheel");
     assert_eq!(pyproject["project"]["kind"]["entry"]["type"], "function");
 
     let native = plan(&ctx, &ctx.fixture("python-native-dep"), &[]);

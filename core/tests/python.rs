@@ -210,3 +210,33 @@ fn python3() -> String {
         .to_string_lossy()
         .into_owned()
 }
+
+#[test]
+fn setup_py_project_with_console_scripts_and_a_version_known_only_once_built() {
+    // A legacy setuptools project (no pyproject.toml): its entry point comes from
+    // `console_scripts`, and its version from the wheel its build backend made.
+    let ctx = TestContext::new();
+    let project = ctx.path().join("legacy");
+    std::fs::create_dir_all(project.join("legacy_tool")).unwrap();
+    std::fs::write(
+        project.join("setup.py"),
+        "from setuptools import setup\n\
+         VERSION = '.'.join(['2', '5', '0'])\n\
+         setup(name='legacy-tool', version=VERSION, packages=['legacy_tool'],\n\
+               entry_points={'console_scripts': ['legacy = legacy_tool.main:run']})\n",
+    )
+    .unwrap();
+    std::fs::write(project.join("legacy_tool/__init__.py"), "").unwrap();
+    std::fs::write(
+        project.join("legacy_tool/main.py"),
+        "import sys\n\ndef run():\n    print('legacy', ' '.join(sys.argv[1:]))\n",
+    )
+    .unwrap();
+    let summary = ctx.build(&project, &[]);
+    assert_eq!(summary["project"]["entry"], "legacy_tool.main:run");
+    assert_eq!(summary["project"]["version"], "2.5.0");
+    assert_eq!(summary["artifact"]["reference"], "legacy:2.5.0");
+    let out = ctx.run(&["run", "legacy", "--", "still", "works"]);
+    assert_success(&out);
+    assert_eq!(stdout(&out), "legacy still works\n");
+}

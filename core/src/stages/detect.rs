@@ -36,6 +36,7 @@ pub struct DetectRequest {
 pub const MARKERS: &[(&str, &str)] = &[
     ("Cargo.toml", "Rust"),
     ("pyproject.toml", "Python"),
+    ("setup.py", "Python"),
     ("requirements.txt", "Python"),
 ];
 
@@ -55,8 +56,9 @@ pub fn run(req: &DetectRequest) -> Result<Project, DetectError> {
     let language = match req.config.language {
         Some(language) => language,
         None if root.join("Cargo.toml").is_file() => Language::Rust,
-        None if root.join("pyproject.toml").is_file()
-            || root.join("requirements.txt").is_file() =>
+        None if MARKERS[1..]
+            .iter()
+            .any(|(file, _)| root.join(file).is_file()) =>
         {
             Language::Python
         }
@@ -260,13 +262,16 @@ fn detect_python(root: &Path, req: &DetectRequest) -> Result<Project, DetectErro
         .filter(|p| p.is_file())
         .collect();
 
-    let buildable = pyproject
+    let setup_py = root.join("setup.py");
+    let source = if pyproject
         .as_ref()
-        .is_some_and(|p| p.project.is_some() || p.build_system.is_some());
-    let source = if buildable {
-        PythonSource::Pyproject {
-            pyproject: pyproject_path.clone(),
+        .is_some_and(|p| p.project.is_some() || p.build_system.is_some())
+    {
+        PythonSource::Wheel {
+            manifest: pyproject_path.clone(),
         }
+    } else if setup_py.is_file() {
+        PythonSource::Wheel { manifest: setup_py }
     } else if !requirements.is_empty() || pyproject.is_some() {
         PythonSource::Requirements {
             files: requirements,
@@ -281,7 +286,7 @@ fn detect_python(root: &Path, req: &DetectRequest) -> Result<Project, DetectErro
     let py = pyproject.unwrap_or_default();
     let poetry = py.tool.poetry.as_ref();
     let project_table = py.project.as_ref();
-    let scripts: Vec<(String, String)> = project_table
+    let mut scripts: Vec<(String, String)> = project_table
         .map(|p| &p.scripts)
         .filter(|s| !s.is_empty())
         .or(poetry.map(|p| &p.scripts))
@@ -289,8 +294,27 @@ fn detect_python(root: &Path, req: &DetectRequest) -> Result<Project, DetectErro
         .flat_map(|t| t.iter())
         .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
         .collect();
+    let mut scripts_label = "[project.scripts]";
+    if scripts.is_empty() {
+        scripts = setuptools_console_scripts(root);
+        scripts_label = "console_scripts";
+    }
+    // An sdist (or a tree that was one) says who it is in PKG-INFO.
+    let pkg_info = std::fs::read_to_string(root.join("PKG-INFO")).unwrap_or_default();
+    let pkg_info_field = |field: &str| {
+        pkg_info
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(": ").map(str::trim))
+            .map(str::to_string)
+    };
 
-    let entry = python_entry(root, req, py.tool.kiln.entry.as_deref(), &scripts)?;
+    let entry = python_entry(
+        root,
+        req,
+        py.tool.kiln.entry.as_deref(),
+        &scripts,
+        scripts_label,
+    )?;
     let dir_name = root
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -298,16 +322,54 @@ fn detect_python(root: &Path, req: &DetectRequest) -> Result<Project, DetectErro
     let name = project_table
         .and_then(|p| p.name.clone())
         .or_else(|| poetry.and_then(|p| p.name.clone()))
+        .or_else(|| pkg_info_field("Name"))
         .unwrap_or(dir_name);
     let version = project_table
         .and_then(|p| p.version.clone())
-        .or_else(|| poetry.and_then(|p| p.version.clone()));
+        .or_else(|| poetry.and_then(|p| p.version.clone()))
+        .or_else(|| pkg_info_field("Version"));
     Ok(Project {
         root: root.to_path_buf(),
         name,
         version,
         kind: ProjectKind::Python(PythonProject { source, entry }),
     })
+}
+
+/// `console_scripts` of a setuptools project that declares them outside pyproject.toml:
+/// `[options.entry_points]` in `setup.cfg`, or `entry_points=` in `setup.py`. Only
+/// literal `name = module:function` strings are read; nothing is executed.
+fn setuptools_console_scripts(root: &Path) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    if let Ok(cfg) = std::fs::read_to_string(root.join("setup.cfg")) {
+        let mut in_scripts = false;
+        for line in cfg.lines() {
+            let trimmed = line.trim();
+            if let Some(value) = trimmed.strip_prefix("console_scripts") {
+                in_scripts = true;
+                found.extend(parse_script(value.trim_start().trim_start_matches('=')));
+            } else if in_scripts && line.starts_with([' ', '\t']) && !trimmed.is_empty() {
+                found.extend(parse_script(trimmed));
+            } else if !trimmed.is_empty() {
+                in_scripts = false;
+            }
+        }
+    }
+    if let Ok(setup) = std::fs::read_to_string(root.join("setup.py"))
+        && let Some(start) = setup.find("console_scripts")
+    {
+        let rest = &setup[start..];
+        let list = rest.find(']').map_or(rest, |end| &rest[..end]);
+        found.extend(list.split(['\'', '"']).filter_map(parse_script));
+    }
+    found
+}
+
+/// `name = module:function` → (name, spec).
+fn parse_script(text: &str) -> Option<(String, String)> {
+    let (name, spec) = text.split_once('=')?;
+    let (name, spec) = (name.trim(), spec.trim());
+    (!name.is_empty() && spec.contains(':')).then(|| (name.to_string(), spec.to_string()))
 }
 
 /// Where detection looked for a Python entry point, for the error message.
@@ -320,11 +382,12 @@ fn python_entry(
     req: &DetectRequest,
     tool_kiln: Option<&str>,
     scripts: &[(String, String)],
+    scripts_label: &str,
 ) -> Result<PythonEntry, DetectError> {
     // `--entry NAME` picks a [project.scripts] entry by name, or is itself a spec.
     if let Some(wanted) = &req.entry {
         if let Some((name, spec)) = scripts.iter().find(|(name, _)| name == wanted) {
-            return parse_entry(root, spec, &format!("[project.scripts] {name}"));
+            return parse_entry(root, spec, &format!("{scripts_label} {name}"));
         }
         return parse_entry(root, wanted, "--entry");
     }
@@ -335,7 +398,7 @@ fn python_entry(
         return parse_entry(root, spec, "[tool.kiln] entry in pyproject.toml");
     }
     if let Some((name, spec)) = scripts.first() {
-        return parse_entry(root, spec, &format!("[project.scripts] {name}"));
+        return parse_entry(root, spec, &format!("{scripts_label} {name}"));
     }
     if let Some(entry) = main_package(root)? {
         return Ok(entry);
@@ -669,6 +732,44 @@ mod tests {
             entry_of(detect(dir.path()).unwrap()),
             PythonEntry::Package { .. }
         ));
+    }
+
+    #[test]
+    fn setuptools_scripts_without_running_setup_py() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "setup.py",
+            "setup(name='cow', entry_points={'console_scripts': ['cowsay=cowsay.__main__:cli', \"moo = cowsay.moo:main\"]}, packages=['x'])\n",
+        );
+        write(dir.path(), "cowsay/__main__.py", "");
+        write(
+            dir.path(),
+            "PKG-INFO",
+            "Metadata-Version: 2.1\nName: cowsay\nVersion: 6.0\n",
+        );
+        let project = detect(dir.path()).unwrap();
+        assert_eq!(
+            (project.name.as_str(), project.version.as_deref()),
+            ("cowsay", Some("6.0"))
+        );
+        assert_eq!(
+            entry_of(project),
+            PythonEntry::Function {
+                module: "cowsay.__main__".into(),
+                function: "cli".into(),
+                origin: "console_scripts cowsay".into()
+            }
+        );
+        write(
+            dir.path(),
+            "setup.cfg",
+            "[metadata]\nname = cow\n[options.entry_points]\nconsole_scripts =\n    moo = cow.cli:run\n[options]\nzip_safe = False\n",
+        );
+        assert_eq!(
+            setuptools_console_scripts(dir.path())[0],
+            ("moo".to_string(), "cow.cli:run".to_string())
+        );
     }
 
     #[test]

@@ -223,6 +223,7 @@ mod tests {
             kind: WasmKind::Module,
             toolchain: "test".into(),
             facts: vec![],
+            version: None,
         };
         (dir, built)
     }

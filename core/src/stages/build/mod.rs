@@ -56,4 +56,7 @@ pub struct Built {
     pub toolchain: String,
     /// Facts worth reporting in the summary (name, value): carried modules, sizes.
     pub facts: Vec<(String, String)>,
+    /// The version the build itself determined, for projects whose version is dynamic
+    /// (setuptools_scm, hatch-vcs): it names the artifact when detection found none.
+    pub version: Option<String>,
 }

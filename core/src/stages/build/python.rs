@@ -417,7 +417,7 @@ pub async fn build(
     let layout = Layout::new(work_dir);
     layout.prepare().await?;
 
-    let dependencies = install_dependencies(project, py, &pip_python, &layout, reporter).await?;
+    let installed = install_dependencies(project, py, &pip_python, &layout, reporter).await?;
 
     // The directories componentize-py reads, in `sys.path` order: like `python app.py`,
     // a script's directory comes before the installed packages.
@@ -495,8 +495,12 @@ pub async fn build(
         ),
         facts: vec![
             ("carried modules".to_string(), carried),
-            ("dependencies".to_string(), dependencies.to_string()),
+            (
+                "dependencies".to_string(),
+                installed.dependencies.to_string(),
+            ),
         ],
+        version: installed.version,
     })
 }
 
@@ -617,15 +621,22 @@ fn pip(python: &Path) -> Command {
     cmd
 }
 
-/// Installs what the component imports into `layout.deps`; returns how many
-/// distributions are dependencies (the project's own wheel excluded).
+/// What [`install_dependencies`] put in `layout.deps`.
+struct Installed {
+    /// How many distributions are dependencies (the project's own wheel excluded).
+    dependencies: usize,
+    /// The version the project's own wheel was built with (dynamic versions included).
+    version: Option<String>,
+}
+
+/// Installs what the component imports into `layout.deps`.
 async fn install_dependencies(
     project: &Project,
     py: &PythonProject,
     python: &Path,
     layout: &Layout,
     reporter: &dyn Reporter,
-) -> Result<usize, PythonBuildError> {
+) -> Result<Installed, PythonBuildError> {
     let mut install = pip(python);
     install
         .args([
@@ -637,7 +648,7 @@ async fn install_dependencies(
         .arg(&layout.deps)
         .args(target_options());
     let own = match &py.source {
-        PythonSource::Pyproject { .. } => {
+        PythonSource::Wheel { .. } => {
             reporter.step(&format!("Building the wheel of {}", project.name));
             let before = backend_leftovers(&project.root);
             let built = process::run(
@@ -667,19 +678,25 @@ async fn install_dependencies(
                     wheel: name.into_owned(),
                 });
             }
+            // `{name}-{version}(-{build})?-{python}-{abi}-{platform}.whl`
+            let version = name.split('-').nth(1).map(str::to_string);
             install.arg(&wheel);
-            1
+            (1, version)
         }
         PythonSource::Requirements { files } => {
             if files.is_empty() {
-                return Ok(0);
+                return Ok(Installed {
+                    dependencies: 0,
+                    version: None,
+                });
             }
             for file in files {
                 install.arg("-r").arg(project.root.join(file));
             }
-            0
+            (0, None)
         }
     };
+    let (own, version) = own;
     reporter.step(&format!(
         "Installing dependencies for CPython {TARGET_PYTHON} on WASI"
     ));
@@ -691,7 +708,10 @@ async fn install_dependencies(
         .filter_map(Result::ok)
         .filter(|entry| entry.file_name().to_string_lossy().ends_with(".dist-info"))
         .count();
-    Ok(installed.saturating_sub(own))
+    Ok(Installed {
+        dependencies: installed.saturating_sub(own),
+        version,
+    })
 }
 
 /// What build backends leave in a source tree: `build/` and `*.egg-info` at the root, in

@@ -308,6 +308,7 @@ async fn build_with(
         kind: WasmKind::Module,
         toolchain: toolchain.to_string(),
         facts: vec![("target".into(), TARGET.into())],
+        version: None,
     })
 }
 

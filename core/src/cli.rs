@@ -36,10 +36,14 @@ pub enum OutputFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Detect, build, package and store a project as a Wasm OCI artifact
+    /// Detect, build, package and store a project as a Wasm OCI artifact (and push it)
     Build(BuildArgs),
     /// Print what `kiln build` would do, without doing it
     Plan(ProjectArgs),
+    /// Push an artifact from the local layout to a registry
+    Push(PushArgs),
+    /// Pull an artifact from a registry into the local layout
+    Pull(PullArgs),
     /// Run a built artifact: a project directory, `oci:DIR[:REF]`, a layout tag, or a `.wasm` file
     Run(RunArgs),
 }
@@ -94,6 +98,67 @@ pub struct BuildArgs {
     /// Print the plan and stop
     #[arg(long)]
     pub dry_run: bool,
+
+    /// Also push the artifact to a registry: `REGISTRY/REPOSITORY[:TAG]` (the tag defaults
+    /// to the artifact's)
+    #[arg(long, value_name = "REF", env = crate::env::KILN_PUSH)]
+    pub push: Option<String>,
+
+    /// Build even when an artifact with the same inputs is already stored or pushed
+    #[arg(long)]
+    pub force: bool,
+
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// How to reach registries.
+#[derive(Debug, Clone, Args)]
+pub struct RegistryArgs {
+    /// Speak plain HTTP to this registry host (`HOST[:PORT]`); repeatable
+    #[arg(long = "insecure-registry", value_name = "HOST", env = crate::env::KILN_INSECURE_REGISTRY, value_delimiter = ',')]
+    pub insecure_registries: Vec<String>,
+
+    /// Seconds before a registry request times out
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub registry_timeout: u64,
+
+    /// How many times a failed registry request (429, 5xx, timeout) is retried
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub registry_retries: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// The artifact in the layout: `NAME:TAG`, or a project directory (its own artifact)
+    pub source: String,
+
+    /// Where to push it: `REGISTRY/REPOSITORY[:TAG]`
+    pub destination: String,
+
+    /// The OCI image layout to push from [default: ./.kiln/oci, or the project's]
+    #[arg(long, env = crate::env::KILN_LAYOUT)]
+    pub layout: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// What to pull: `REGISTRY/REPOSITORY:TAG`
+    pub reference: String,
+
+    /// The OCI image layout to pull into [default: ./.kiln/oci]
+    #[arg(long, env = crate::env::KILN_LAYOUT)]
+    pub layout: Option<PathBuf>,
+
+    /// The name to tag it with in the layout [default: REPOSITORY:TAG]
+    #[arg(short, long)]
+    pub tag: Option<String>,
+
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 #[derive(Debug, Args)]

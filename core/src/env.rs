@@ -11,6 +11,13 @@ pub const KILN_LOG: &str = "KILN_LOG";
 pub const KILN_NO_PROGRESS: &str = "KILN_NO_PROGRESS";
 /// The OCI image layout directory artifacts are stored in (default `<project>/.kiln/oci`).
 pub const KILN_LAYOUT: &str = "KILN_LAYOUT";
+/// `kiln build --push`: the registry reference to push to.
+pub const KILN_PUSH: &str = "KILN_PUSH";
+/// Registry hosts spoken to over plain HTTP, comma-separated (`--insecure-registry`).
+pub const KILN_INSECURE_REGISTRY: &str = "KILN_INSECURE_REGISTRY";
+/// Registry credentials, used before any other source.
+pub const KILN_REGISTRY_USERNAME: &str = "KILN_REGISTRY_USERNAME";
+pub const KILN_REGISTRY_PASSWORD: &str = "KILN_REGISTRY_PASSWORD";
 /// Which Rust toolchain to build with: `auto` (default), `rustup` or `build-std`.
 pub const KILN_RUST_TOOLCHAIN: &str = "KILN_RUST_TOOLCHAIN";
 /// A wasi-libc sysroot (with `libc.a` and `crt1-command.o`) for std built from source.

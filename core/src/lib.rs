@@ -8,12 +8,14 @@
 pub mod cli;
 pub mod env;
 pub mod error;
+pub mod inputs;
 pub mod oci;
 pub mod pipeline;
 pub mod plan;
 pub mod printer;
 pub mod process;
 pub mod project;
+pub mod registry;
 pub mod reporter;
 pub mod runner;
 pub mod settings;

@@ -6,12 +6,16 @@ use std::time::Instant;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use kiln::cli::{BuildArgs, Cli, Command, OutputFormat, ProjectArgs, RunArgs};
+use kiln::cli::{
+    BuildArgs, Cli, Command, OutputFormat, ProjectArgs, PullArgs, PushArgs, RegistryArgs, RunArgs,
+};
 use kiln::plan::Plan;
 use kiln::printer::Printer;
+use kiln::registry::{self, Registry, RegistryOptions};
 use kiln::reporter::{Reporter, Stage};
 use kiln::settings::Settings;
 use kiln::{env, pipeline, runner, target};
+use oci_client::RegistryOperation;
 
 /// `kiln run`'s exit code when the guest traps, as `wasmtime run` does (128 + SIGABRT).
 const TRAP_EXIT_CODE: u8 = 134;
@@ -51,6 +55,8 @@ async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::Run(args) => run_wasm(args, printer).await,
+        Command::Push(args) => push(args, cli.output, printer).await,
+        Command::Pull(args) => pull(args, printer).await,
     }
 }
 
@@ -72,16 +78,107 @@ fn show_plan(plan: &Plan, output: OutputFormat, printer: &Printer) {
 }
 
 async fn build(args: BuildArgs, output: OutputFormat, printer: &Printer) -> anyhow::Result<u8> {
-    let (plan, detect_time) = plan(&args.project, printer)?;
+    let (mut plan, detect_time) = plan(&args.project, printer)?;
+    let push = match &args.push {
+        Some(text) => {
+            let reference = pipeline::push_reference(text, &plan)?;
+            plan = plan.with_push(reference.whole());
+            Some(reference)
+        }
+        None => None,
+    };
     if args.dry_run {
         show_plan(&plan, output, printer);
         return Ok(0);
     }
-    let summary = pipeline::build(&plan, detect_time, printer).await?;
+    let options = pipeline::BuildOptions {
+        push,
+        force: args.force,
+        registry: registry_options(&args.registry),
+    };
+    let summary = pipeline::build(&plan, detect_time, &options, printer).await?;
     printer.info(&summary.to_string());
     if output == OutputFormat::Json {
         printer.data(&summary);
     }
+    Ok(0)
+}
+
+fn registry_options(args: &RegistryArgs) -> RegistryOptions {
+    RegistryOptions {
+        insecure: args.insecure_registries.clone(),
+        timeout: std::time::Duration::from_secs(args.registry_timeout),
+        retries: args.registry_retries,
+        ..RegistryOptions::default()
+    }
+}
+
+/// `kiln push SOURCE DESTINATION`: from the layout to a registry.
+async fn push(args: PushArgs, output: OutputFormat, printer: &Printer) -> anyhow::Result<u8> {
+    let source = target::locate(&args.source, args.layout.as_deref())?;
+    let default_tag = source
+        .name
+        .rsplit_once(':')
+        .map_or("latest", |(_, tag)| tag);
+    let reference = registry::parse_reference(&args.destination, default_tag)?;
+    printer.stage_started(Stage::Push);
+    let started = Instant::now();
+    let registry = Registry::connect(
+        reference,
+        RegistryOperation::Push,
+        registry_options(&args.registry),
+    )
+    .await?;
+    let outcome = registry
+        .push(&source.layout, &source.manifest_digest, printer)
+        .await?;
+    printer.stage_finished(Stage::Push, started.elapsed());
+    printer.info(&format!(
+        "pushed     {} ({} sent, {} already there)",
+        outcome.reference,
+        kiln::summary::human_size(outcome.bytes_sent),
+        kiln::summary::human_size(outcome.bytes_skipped)
+    ));
+    if output == OutputFormat::Json {
+        printer.data(&serde_json::json!({
+            "reference": outcome.reference,
+            "digest": outcome.digest,
+            "bytes_sent": outcome.bytes_sent,
+            "bytes_skipped": outcome.bytes_skipped,
+        }));
+    }
+    Ok(0)
+}
+
+/// `kiln pull REFERENCE`: from a registry into the layout.
+async fn pull(args: PullArgs, printer: &Printer) -> anyhow::Result<u8> {
+    let reference = registry::parse_reference(&args.reference, "latest")?;
+    let name = match &args.tag {
+        Some(tag) => tag.clone(),
+        None => format!(
+            "{}:{}",
+            reference.repository(),
+            reference.tag().unwrap_or("latest")
+        ),
+    };
+    let dir = args
+        .layout
+        .unwrap_or_else(|| kiln::settings::default_layout(std::path::Path::new(".")));
+    let layout = kiln::oci::layout::Layout::create(&dir)?;
+    let started = Instant::now();
+    let registry = Registry::connect(
+        reference,
+        RegistryOperation::Pull,
+        registry_options(&args.registry),
+    )
+    .await?;
+    let digest = registry.pull(&layout, &name, printer).await?;
+    printer.info(&format!(
+        "pulled     {} as oci:{}:{name} ({digest}) in {:.1}s",
+        registry.reference().whole(),
+        dir.display(),
+        started.elapsed().as_secs_f64()
+    ));
     Ok(0)
 }
 

@@ -31,6 +31,8 @@ pub struct Plan {
     pub reference: String,
     /// `--tag` as given.
     pub tag: Option<String>,
+    /// Where the artifact is pushed, when it is.
+    pub push: Option<String>,
     pub source: SourceInfo,
     pub stages: Vec<Stage>,
 }
@@ -74,6 +76,7 @@ impl Plan {
             layout,
             reference,
             tag: settings.tag.clone(),
+            push: None,
             stages: vec![
                 Stage::Detect,
                 Stage::Build,
@@ -82,6 +85,18 @@ impl Plan {
                 Stage::Summary,
             ],
         })
+    }
+
+    /// Adds a push to `reference` after the store stage.
+    pub fn with_push(mut self, reference: String) -> Plan {
+        let at = self
+            .stages
+            .iter()
+            .position(|s| *s == Stage::Store)
+            .map_or(self.stages.len(), |i| i + 1);
+        self.stages.insert(at, Stage::Push);
+        self.push = Some(reference);
+        self
     }
 
     /// The entry point or binary, as shown to people.
@@ -216,6 +231,9 @@ impl fmt::Display for Plan {
             self.layout.display(),
             self.reference
         )?;
+        if let Some(push) = &self.push {
+            writeln!(f, "push       {push}")?;
+        }
         if let (Some(created), Some(from)) = (&self.source.created, &self.source.created_from) {
             writeln!(f, "created    {created} (from {from})")?;
         }

@@ -25,6 +25,7 @@ pub enum Stage {
     Build,
     Package,
     Store,
+    Push,
     Summary,
 }
 
@@ -35,6 +36,7 @@ impl Stage {
             Stage::Build => "build",
             Stage::Package => "package",
             Stage::Store => "store",
+            Stage::Push => "push",
             Stage::Summary => "summary",
         }
     }

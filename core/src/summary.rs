@@ -26,8 +26,31 @@ pub struct Summary {
     pub project: ProjectSummary,
     pub build: BuildSummary,
     pub artifact: ArtifactSummary,
+    /// The digest of everything the build depends on (source tree, lockfiles, toolchain,
+    /// kiln, settings), recorded on the manifest as `dev.kiln.inputs.digest`.
+    pub inputs_digest: String,
+    /// Nothing was built: an artifact with the same inputs digest was already stored or
+    /// pushed, and was reused (and re-tagged if needed).
+    pub skipped: bool,
+    /// The push to a registry, when one was asked for.
+    pub push: Option<PushSummary>,
     /// Wall time of each stage, in the order they ran.
     pub stages: Vec<StageTiming>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PushSummary {
+    /// `REGISTRY/REPOSITORY:TAG@sha256:…`: exactly what was pushed.
+    pub reference: String,
+    /// The manifest digest in the registry.
+    pub digest: String,
+    /// Bytes uploaded.
+    pub bytes_sent: u64,
+    /// Bytes of blobs the registry already had.
+    pub bytes_skipped: u64,
+    /// The registry already held this artifact under that tag: nothing was sent.
+    pub up_to_date: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -138,6 +161,25 @@ impl fmt::Display for Summary {
         )?;
         writeln!(f, "digest     {}", a.digest)?;
         writeln!(f, "stored     {}", a.oci_reference)?;
+        if self.skipped {
+            writeln!(f, "skipped    inputs unchanged ({})", self.inputs_digest)?;
+        }
+        if let Some(push) = &self.push {
+            writeln!(
+                f,
+                "pushed     {} ({})",
+                push.reference,
+                if push.up_to_date {
+                    "already there".to_string()
+                } else {
+                    format!(
+                        "{} sent, {} already there",
+                        human_size(push.bytes_sent),
+                        human_size(push.bytes_skipped)
+                    )
+                }
+            )?;
+        }
         write!(
             f,
             "time       {}",

@@ -28,15 +28,17 @@ pub struct Loaded {
     pub name: String,
 }
 
+/// An artifact found in an OCI image layout.
+#[derive(Debug)]
+pub struct Located {
+    pub layout: Layout,
+    /// Its `org.opencontainers.image.ref.name` in the layout.
+    pub name: String,
+    pub manifest_digest: String,
+}
+
 /// Loads what `target` names.
 pub fn load(target: &str, layout: Option<&Path>) -> Result<Loaded, TargetError> {
-    if let Some(rest) = target.strip_prefix("oci:") {
-        let (dir, name) = match rest.split_once(':') {
-            Some((dir, name)) => (dir, Some(name)),
-            None => (rest, None),
-        };
-        return from_layout(&Layout::open(Path::new(dir))?, name);
-    }
     let path = Path::new(target);
     if path.is_file() {
         let wasm = std::fs::read(path).map_err(|source| TargetError::Read {
@@ -57,9 +59,28 @@ pub fn load(target: &str, layout: Option<&Path>) -> Result<Loaded, TargetError> 
             wasm,
         });
     }
+    if target.ends_with(".wasm") {
+        return Err(TargetError::Missing {
+            path: path.to_path_buf(),
+        });
+    }
+    read_wasm(&locate(target, layout)?)
+}
+
+/// Finds the artifact `target` names in a layout: `oci:DIR[:NAME:TAG]`, a layout
+/// directory, a project directory, or `NAME[:TAG]` in `layout` (default `./.kiln/oci`).
+pub fn locate(target: &str, layout: Option<&Path>) -> Result<Located, TargetError> {
+    if let Some(rest) = target.strip_prefix("oci:") {
+        let (dir, name) = match rest.split_once(':') {
+            Some((dir, name)) => (dir, Some(name)),
+            None => (rest, None),
+        };
+        return resolve(Layout::open(Path::new(dir))?, name);
+    }
+    let path = Path::new(target);
     if path.is_dir() {
         if path.join("oci-layout").is_file() {
-            return from_layout(&Layout::open(path)?, None);
+            return resolve(Layout::open(path)?, None);
         }
         let config = KilnToml::read(path)?;
         let project = detect::run(&DetectRequest {
@@ -89,17 +110,12 @@ pub fn load(target: &str, layout: Option<&Path>) -> Result<Loaded, TargetError> 
             }
             _ => reference,
         };
-        return from_layout(&layout, Some(&reference));
-    }
-    if target.ends_with(".wasm") {
-        return Err(TargetError::Missing {
-            path: path.to_path_buf(),
-        });
+        return resolve(layout, Some(&reference));
     }
     let dir = layout
         .map(Path::to_path_buf)
         .unwrap_or_else(|| settings::default_layout(Path::new(".")));
-    from_layout(&open_layout(&dir)?, Some(target))
+    resolve(open_layout(&dir)?, Some(target))
 }
 
 fn open_layout(dir: &Path) -> Result<Layout, TargetError> {
@@ -109,9 +125,25 @@ fn open_layout(dir: &Path) -> Result<Layout, TargetError> {
     })
 }
 
-fn from_layout(layout: &Layout, name: Option<&str>) -> Result<Loaded, TargetError> {
+fn resolve(layout: Layout, name: Option<&str>) -> Result<Located, TargetError> {
     let entry = layout.resolve(name)?;
-    let manifest = layout.manifest(&entry)?;
+    let name = entry
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(annotations::REF_NAME).cloned())
+        .or(name.map(str::to_string))
+        .unwrap_or_default();
+    Ok(Located {
+        layout,
+        name,
+        manifest_digest: entry.digest,
+    })
+}
+
+/// The Wasm layer of a located artifact, checked to be a Wasm OCI artifact.
+fn read_wasm(located: &Located) -> Result<Loaded, TargetError> {
+    let layout = &located.layout;
+    let manifest = layout.manifest_at(&located.manifest_digest)?;
     if manifest.config.media_type != WASM_CONFIG_MEDIA_TYPE {
         return Err(TargetError::NotWasmArtifact {
             reason: format!("its config is `{}`", manifest.config.media_type),

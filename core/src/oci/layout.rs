@@ -212,11 +212,11 @@ impl Layout {
         }
     }
 
-    /// Reads and parses the manifest an index entry points at.
-    pub fn manifest(&self, entry: &ImageIndexEntry) -> Result<OciImageManifest, LayoutError> {
-        let bytes = self.read_blob(&entry.digest)?;
+    /// Reads and parses the manifest with `digest`.
+    pub fn manifest_at(&self, digest: &str) -> Result<OciImageManifest, LayoutError> {
+        let bytes = self.read_blob(digest)?;
         serde_json::from_slice(&bytes).map_err(|source| LayoutError::Json {
-            path: self.blob_path(&entry.digest).unwrap_or_default(),
+            path: self.blob_path(digest).unwrap_or_default(),
             source,
         })
     }

@@ -34,6 +34,8 @@ pub struct PackageRequest {
     pub revision: Option<String>,
     /// Where the source lives (a repository URL, without credentials).
     pub source: Option<String>,
+    /// The build's inputs digest ([`crate::inputs`]).
+    pub inputs_digest: Option<String>,
 }
 
 /// The config blob's content (Wasm OCI artifact spec).
@@ -117,6 +119,7 @@ pub async fn run(req: PackageRequest) -> Result<Artifact, PackageError> {
     annotate(annotations::REVISION, &req.revision);
     annotate(annotations::VERSION, &req.version);
     annotate(annotations::TITLE, &Some(req.name.clone()));
+    annotate(crate::inputs::ANNOTATION, &req.inputs_digest);
 
     let manifest = OciImageManifest {
         schema_version: 2,
@@ -240,6 +243,7 @@ mod tests {
             created: Some("2024-01-01T00:00:00Z".into()),
             revision: None,
             source: None,
+            inputs_digest: None,
         })
         .await
         .unwrap();
@@ -269,6 +273,7 @@ mod tests {
             created: None,
             revision: None,
             source: None,
+            inputs_digest: None,
         })
         .await
         .unwrap_err();

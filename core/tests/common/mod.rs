@@ -2,6 +2,8 @@
 //! isolated context against copies of the fixture projects.
 #![allow(dead_code)]
 
+pub mod registry;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;

@@ -1,0 +1,1338 @@
+//! Which credentials kiln pushes to a registry with, and where they came from.
+//!
+//! oci-client authenticates with whatever [`RegistryAuth`] it is given, but reads neither
+//! the environment nor `~/.docker/config.json`. [`resolve`] finds the credential for one
+//! registry host, looking in order at:
+//!
+//! 1. `KILN_REGISTRY_USERNAME` and `KILN_REGISTRY_PASSWORD` (both, or neither);
+//! 2. the CI's own credential: `GITHUB_TOKEN` for `ghcr.io` (as `GITHUB_ACTOR`, else
+//!    `token`); GitLab's `CI_REGISTRY_USER`/`CI_REGISTRY_PASSWORD` for `CI_REGISTRY`;
+//! 3. the Docker config (`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`):
+//!    the registry's `credHelpers` entry, then its `auths` entry, then `credsStore`;
+//! 4. none: anonymous.
+//!
+//! Registries are matched by host (and port), never by URL: `https://ghcr.io/v2/`,
+//! `ghcr.io` and `ghcr.io/acme` are one registry, and `docker.io`, `index.docker.io`,
+//! `registry-1.docker.io` and `https://index.docker.io/v1/` are all Docker Hub. (wkg
+//! matched URLs and pushed without credentials after `docker login`, wasm-pkg-tools#176.)
+//!
+//! Secrets never reach a message, a log line or a `Debug` string: they are held as
+//! [`SecretString`] until the [`RegistryAuth`] is built, and that is redacted by
+//! [`Credential`]'s `Debug`.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use base64::Engine as _;
+use oci_client::secrets::RegistryAuth;
+use secrecy::zeroize::Zeroizing;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Map, Value};
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+
+use crate::error::Diagnose;
+
+/// The username for every registry, paired with [`KILN_REGISTRY_PASSWORD`].
+pub const KILN_REGISTRY_USERNAME: &str = "KILN_REGISTRY_USERNAME";
+/// The password or token for every registry, paired with [`KILN_REGISTRY_USERNAME`].
+pub const KILN_REGISTRY_PASSWORD: &str = "KILN_REGISTRY_PASSWORD";
+
+/// How long a credential helper may take to answer before kiln gives up on it: a helper
+/// waiting on a passphrase prompt nobody can see would otherwise hang the pipeline.
+pub const HELPER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The host every spelling of Docker Hub is normalised to.
+const DOCKER_HUB: &str = "docker.io";
+/// The key Docker stores Docker Hub's credentials under, and asks helpers for.
+const DOCKER_HUB_SERVER_URL: &str = "https://index.docker.io/v1/";
+/// Docker's username for an identity (refresh) token, in `config.json` and from helpers.
+const IDENTITY_TOKEN_USERNAME: &str = "<token>";
+
+/// The environment [`resolve`] reads, so tests need not change the process's own.
+pub trait Env: Send + Sync {
+    /// The value of `key`; an empty value counts as unset.
+    fn var(&self, key: &str) -> Option<String>;
+    /// The user's home directory, where `.docker/config.json` lives.
+    fn home_dir(&self) -> Option<PathBuf>;
+}
+
+/// The real environment of this process.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn var(&self, key: &str) -> Option<String> {
+        crate::env::var(key)
+    }
+
+    fn home_dir(&self) -> Option<PathBuf> {
+        std::env::home_dir().filter(|home| !home.as_os_str().is_empty())
+    }
+}
+
+/// Where a credential came from, for messages ("401 from ghcr.io using GITHUB_TOKEN").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialSource {
+    /// `KILN_REGISTRY_USERNAME` and `KILN_REGISTRY_PASSWORD`.
+    KilnEnv,
+    /// GitHub Actions' `GITHUB_TOKEN`, for `ghcr.io`.
+    GithubToken,
+    /// GitLab CI's `CI_REGISTRY_USER` and `CI_REGISTRY_PASSWORD`, for `CI_REGISTRY`.
+    GitlabCi,
+    /// An `auths` entry of the Docker config at `path`.
+    DockerConfig { path: PathBuf },
+    /// `docker-credential-<helper>`, named by `credHelpers` or `credsStore`.
+    CredentialHelper { helper: String },
+    /// Nothing was found.
+    Anonymous,
+}
+
+impl fmt::Display for CredentialSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::KilnEnv => write!(f, "{KILN_REGISTRY_USERNAME}/{KILN_REGISTRY_PASSWORD}"),
+            Self::GithubToken => f.write_str("GITHUB_TOKEN"),
+            Self::GitlabCi => f.write_str("CI_REGISTRY_USER/CI_REGISTRY_PASSWORD"),
+            Self::DockerConfig { path } => write!(f, "{} (auths)", path.display()),
+            Self::CredentialHelper { helper } => write!(f, "docker-credential-{helper}"),
+            Self::Anonymous => f.write_str("no credentials (anonymous)"),
+        }
+    }
+}
+
+/// The credential to push with, and where it came from.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credential {
+    pub auth: RegistryAuth,
+    pub source: CredentialSource,
+}
+
+impl Credential {
+    /// No credential at all.
+    pub fn anonymous() -> Self {
+        Self {
+            auth: RegistryAuth::Anonymous,
+            source: CredentialSource::Anonymous,
+        }
+    }
+
+    /// The password or token, for the one thing that may see it besides the registry:
+    /// masking it in CI logs (`::add-mask::` under GitHub Actions). Never print it.
+    pub fn secret(&self) -> Option<&str> {
+        match &self.auth {
+            RegistryAuth::Anonymous => None,
+            RegistryAuth::Basic(_, password) => Some(password),
+            RegistryAuth::Bearer(token) => Some(token),
+        }
+    }
+}
+
+/// Shows the username and the source, never the password or token.
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        struct Redacted<'a>(&'a RegistryAuth);
+        impl fmt::Debug for Redacted<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self.0 {
+                    RegistryAuth::Anonymous => f.write_str("Anonymous"),
+                    RegistryAuth::Basic(username, _) => f
+                        .debug_tuple("Basic")
+                        .field(username)
+                        .field(&format_args!("<redacted>"))
+                        .finish(),
+                    RegistryAuth::Bearer(_) => f
+                        .debug_tuple("Bearer")
+                        .field(&format_args!("<redacted>"))
+                        .finish(),
+                }
+            }
+        }
+        f.debug_struct("Credential")
+            .field("auth", &Redacted(&self.auth))
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+/// A username and password found somewhere, before it becomes a [`RegistryAuth`].
+struct Basic {
+    username: String,
+    password: SecretString,
+}
+
+impl Basic {
+    fn new(username: impl Into<String>, password: impl Into<SecretString>) -> Self {
+        Self {
+            username: username.into(),
+            password: password.into(),
+        }
+    }
+
+    fn into_credential(self, source: CredentialSource) -> Credential {
+        Credential {
+            auth: RegistryAuth::Basic(self.username, self.password.expose_secret().to_owned()),
+            source,
+        }
+    }
+}
+
+/// Finds the credential for `registry`, a host with an optional port as in an image
+/// reference (`ghcr.io`, `localhost:5000`, `docker.io`); a scheme or a path is ignored.
+///
+/// Sources are tried in the order the [module documentation](self) gives. A Docker
+/// credential helper that answers "credentials not found" passes on to the next
+/// source; one that is missing, fails or takes longer than [`HELPER_TIMEOUT`] is an
+/// error, as is a Docker config that cannot be read.
+pub async fn resolve(registry: &str, env: &dyn Env) -> Result<Credential, CredentialError> {
+    resolve_within(registry, env, HELPER_TIMEOUT).await
+}
+
+async fn resolve_within(
+    registry: &str,
+    env: &dyn Env,
+    helper_timeout: Duration,
+) -> Result<Credential, CredentialError> {
+    let host = normalise_host(registry);
+    let credential = match from_kiln_env(env)? {
+        Some(found) => found,
+        None => match from_ci(&host, env) {
+            Some(found) => found,
+            None => from_docker_config(registry, &host, env, helper_timeout)
+                .await?
+                .unwrap_or_else(Credential::anonymous),
+        },
+    };
+    tracing::debug!(registry = %host, source = %credential.source, "registry credentials");
+    Ok(credential)
+}
+
+fn from_kiln_env(env: &dyn Env) -> Result<Option<Credential>, CredentialError> {
+    match (
+        env.var(KILN_REGISTRY_USERNAME),
+        env.var(KILN_REGISTRY_PASSWORD),
+    ) {
+        (Some(username), Some(password)) => Ok(Some(
+            Basic::new(username, password).into_credential(CredentialSource::KilnEnv),
+        )),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(CredentialError::IncompleteEnv {
+            set: KILN_REGISTRY_USERNAME,
+            missing: KILN_REGISTRY_PASSWORD,
+        }),
+        (None, Some(_)) => Err(CredentialError::IncompleteEnv {
+            set: KILN_REGISTRY_PASSWORD,
+            missing: KILN_REGISTRY_USERNAME,
+        }),
+    }
+}
+
+fn from_ci(host: &str, env: &dyn Env) -> Option<Credential> {
+    if host == "ghcr.io"
+        && let Some(token) = env.var("GITHUB_TOKEN")
+    {
+        let username = env.var("GITHUB_ACTOR").unwrap_or_else(|| "token".into());
+        return Some(Basic::new(username, token).into_credential(CredentialSource::GithubToken));
+    }
+    if env
+        .var("CI_REGISTRY")
+        .is_some_and(|ci_registry| normalise_host(&ci_registry) == host)
+        && let (Some(username), Some(password)) =
+            (env.var("CI_REGISTRY_USER"), env.var("CI_REGISTRY_PASSWORD"))
+    {
+        return Some(Basic::new(username, password).into_credential(CredentialSource::GitlabCi));
+    }
+    None
+}
+
+async fn from_docker_config(
+    registry: &str,
+    host: &str,
+    env: &dyn Env,
+    helper_timeout: Duration,
+) -> Result<Option<Credential>, CredentialError> {
+    let path = match env.var("DOCKER_CONFIG") {
+        Some(dir) => PathBuf::from(dir).join("config.json"),
+        None => match env.home_dir() {
+            Some(home) => home.join(".docker").join("config.json"),
+            None => return Ok(None),
+        },
+    };
+    let Some(config) = DockerConfig::load(path).await? else {
+        return Ok(None);
+    };
+    let server_url = helper_server_url(host);
+
+    if let Some((key, helper)) = config.cred_helper(registry, host)? {
+        let configured = format!("`credHelpers.\"{key}\"` in `{}`", config.path.display());
+        if let Some(found) =
+            ask_helper(&helper, &server_url, &configured, env, helper_timeout).await?
+        {
+            return Ok(Some(
+                found.into_credential(CredentialSource::CredentialHelper { helper }),
+            ));
+        }
+    }
+    if let Some(found) = config.auth(registry, host)? {
+        let source = CredentialSource::DockerConfig {
+            path: config.path.clone(),
+        };
+        return Ok(Some(found.into_credential(source)));
+    }
+    if let Some(helper) = config.creds_store()? {
+        let configured = format!("`credsStore` in `{}`", config.path.display());
+        if let Some(found) =
+            ask_helper(&helper, &server_url, &configured, env, helper_timeout).await?
+        {
+            return Ok(Some(
+                found.into_credential(CredentialSource::CredentialHelper { helper }),
+            ));
+        }
+    }
+    Ok(None)
+}
+
+/// The registry's host and port, lowercased, with every spelling of Docker Hub as
+/// `docker.io`: `https://Index.Docker.io/v1/` → `docker.io`, `ghcr.io/acme` → `ghcr.io`.
+fn normalise_host(registry: &str) -> String {
+    let registry = registry.trim();
+    let without_scheme = ["https://", "http://"]
+        .iter()
+        .find_map(|scheme| {
+            registry
+                .get(..scheme.len())
+                .filter(|prefix| prefix.eq_ignore_ascii_case(scheme))
+                .map(|_| &registry[scheme.len()..])
+        })
+        .unwrap_or(registry);
+    let host = without_scheme
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    match host.as_str() {
+        "docker.io" | "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => {
+            DOCKER_HUB.to_owned()
+        }
+        _ => host,
+    }
+}
+
+/// What a credential helper is asked for: the host, except Docker Hub, which Docker
+/// (and so every helper's store) keys by its legacy index URL.
+fn helper_server_url(host: &str) -> String {
+    if host == DOCKER_HUB {
+        DOCKER_HUB_SERVER_URL.to_owned()
+    } else {
+        host.to_owned()
+    }
+}
+
+/// The parts of a Docker `config.json` kiln reads, checked only where it reads them.
+///
+/// It is parsed into a [`Value`], not a typed struct, so that no error can quote a
+/// value: serde's type errors include the offending value, which may be a password.
+struct DockerConfig {
+    path: PathBuf,
+    root: Map<String, Value>,
+}
+
+impl DockerConfig {
+    /// The config at `path`; `None` when it does not exist or is empty, as for Docker.
+    async fn load(path: PathBuf) -> Result<Option<Self>, CredentialError> {
+        let bytes = match tokio::fs::read(&path).await {
+            Ok(bytes) => Zeroizing::new(bytes),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(CredentialError::ReadConfig { path, source }),
+        };
+        if bytes.trim_ascii().is_empty() {
+            return Ok(None);
+        }
+        let root = match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Object(root)) => root,
+            Ok(_) => {
+                return Err(CredentialError::InvalidConfig {
+                    path,
+                    problem: "it is not a JSON object".into(),
+                });
+            }
+            Err(source) => return Err(CredentialError::ParseConfig { path, source }),
+        };
+        Ok(Some(Self { path, root }))
+    }
+
+    /// The `credHelpers` entry for the registry: its key and the helper's name.
+    fn cred_helper(
+        &self,
+        registry: &str,
+        host: &str,
+    ) -> Result<Option<(String, String)>, CredentialError> {
+        let Some(helpers) = self.object(&self.root, "credHelpers", "credHelpers")? else {
+            return Ok(None);
+        };
+        for (key, _) in matching(helpers, registry, host) {
+            let field = format!("credHelpers.\"{key}\"");
+            if let Some(helper) = self.string(helpers, key, &field)? {
+                return Ok(Some((key.clone(), self.helper_name(helper, &field)?)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The global `credsStore` helper's name.
+    fn creds_store(&self) -> Result<Option<String>, CredentialError> {
+        self.string(&self.root, "credsStore", "credsStore")?
+            .map(|helper| self.helper_name(helper, "credsStore"))
+            .transpose()
+    }
+
+    /// The first `auths` entry for the registry that holds a credential. An empty entry
+    /// (`{}`, as Docker writes when a `credsStore` keeps the secret) holds none.
+    fn auth(&self, registry: &str, host: &str) -> Result<Option<Basic>, CredentialError> {
+        let Some(auths) = self.object(&self.root, "auths", "auths")? else {
+            return Ok(None);
+        };
+        for (key, entry) in matching(auths, registry, host) {
+            let field = format!("auths.\"{key}\"");
+            let Some(entry) = entry.as_object() else {
+                return Err(self.invalid(format!("`{field}` is not an object")));
+            };
+            if let Some(found) = self.entry_credential(entry, &field)? {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
+
+    /// `auth` (base64 `user:password`), else `username` and `password`, else
+    /// `identitytoken`, which Docker pairs with the username `<token>`.
+    fn entry_credential(
+        &self,
+        entry: &Map<String, Value>,
+        field: &str,
+    ) -> Result<Option<Basic>, CredentialError> {
+        let auth_field = format!("{field}.auth");
+        if let Some(auth) = self.string(entry, "auth", &auth_field)? {
+            return self.decode_auth(auth, &auth_field).map(Some);
+        }
+        let username = self.string(entry, "username", &format!("{field}.username"))?;
+        let password = self.string(entry, "password", &format!("{field}.password"))?;
+        if let (Some(username), Some(password)) = (username, password) {
+            return Ok(Some(Basic::new(username, password)));
+        }
+        let token = self.string(entry, "identitytoken", &format!("{field}.identitytoken"))?;
+        Ok(token.map(|token| Basic::new(IDENTITY_TOKEN_USERNAME, token)))
+    }
+
+    /// Decodes `auth` as Docker does: base64 (padded or not) of `username:password`,
+    /// split at the first colon, NULs trimmed from the password.
+    fn decode_auth(&self, auth: &str, field: &str) -> Result<Basic, CredentialError> {
+        const LENIENT: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+            &base64::alphabet::STANDARD,
+            base64::engine::GeneralPurposeConfig::new()
+                .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+        );
+        // The decoder's errors name the offending byte: never pass them on.
+        let decoded = LENIENT
+            .decode(auth.trim())
+            .map(Zeroizing::new)
+            .map_err(|_| self.invalid(format!("`{field}` is not valid base64")))?;
+        let text = std::str::from_utf8(&decoded)
+            .map_err(|_| self.invalid(format!("`{field}` does not decode to UTF-8 text")))?;
+        let Some((username, password)) = text.split_once(':') else {
+            return Err(self.invalid(format!("`{field}` does not decode to `username:password`")));
+        };
+        Ok(Basic::new(username, password.trim_matches('\0')))
+    }
+
+    /// `parent[key]` as an object; absent or `null` is `None`.
+    fn object<'a>(
+        &self,
+        parent: &'a Map<String, Value>,
+        key: &str,
+        field: &str,
+    ) -> Result<Option<&'a Map<String, Value>>, CredentialError> {
+        match parent.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Object(object)) => Ok(Some(object)),
+            Some(_) => Err(self.invalid(format!("`{field}` is not an object"))),
+        }
+    }
+
+    /// `parent[key]` as a string; absent, `null` or empty is `None`.
+    fn string<'a>(
+        &self,
+        parent: &'a Map<String, Value>,
+        key: &str,
+        field: &str,
+    ) -> Result<Option<&'a str>, CredentialError> {
+        match parent.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.as_str()).filter(|s| !s.is_empty())),
+            Some(_) => Err(self.invalid(format!("`{field}` is not a string"))),
+        }
+    }
+
+    /// A helper is named, not located: `pass` means `docker-credential-pass` on `PATH`.
+    fn helper_name(&self, helper: &str, field: &str) -> Result<String, CredentialError> {
+        if helper.contains(['/', '\\']) {
+            return Err(self.invalid(format!(
+                "`{field}` must name a helper (`pass` for `docker-credential-pass`), not a path"
+            )));
+        }
+        Ok(helper.to_owned())
+    }
+
+    fn invalid(&self, problem: String) -> CredentialError {
+        CredentialError::InvalidConfig {
+            path: self.path.clone(),
+            problem,
+        }
+    }
+}
+
+/// The entries of `map` whose key is the registry: the exact key first, then every key
+/// with the same host (`https://index.docker.io/v1/` for `docker.io`).
+fn matching<'a>(
+    map: &'a Map<String, Value>,
+    registry: &str,
+    host: &str,
+) -> Vec<(&'a String, &'a Value)> {
+    let mut entries: Vec<_> = map
+        .iter()
+        .filter(|(key, _)| normalise_host(key) == host)
+        .collect();
+    entries.sort_by_key(|(key, _)| key.as_str() != registry);
+    entries
+}
+
+/// Runs `docker-credential-<helper> get` with `server_url` on stdin. `Ok(None)` when the
+/// helper has no credential for it.
+async fn ask_helper(
+    helper: &str,
+    server_url: &str,
+    configured: &str,
+    env: &dyn Env,
+    timeout: Duration,
+) -> Result<Option<Basic>, CredentialError> {
+    let program = format!("docker-credential-{helper}");
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let path = which::which_in(&program, env.var("PATH"), cwd).map_err(|source| {
+        CredentialError::HelperMissing {
+            program: program.clone(),
+            configured: configured.to_owned(),
+            source,
+        }
+    })?;
+    tracing::debug!(helper = %path.display(), server = server_url, "asking credential helper");
+
+    let mut child = spawn_helper(&path)
+        .await
+        .map_err(|source| CredentialError::HelperRun {
+            program: program.clone(),
+            source,
+        })?;
+    let exchange = async {
+        if let Some(mut stdin) = child.stdin.take() {
+            // A helper may exit without reading its input; its answer says what happened.
+            match stdin.write_all(server_url.as_bytes()).await {
+                Err(err) if err.kind() != io::ErrorKind::BrokenPipe => return Err(err),
+                _ => {}
+            }
+        }
+        child.wait_with_output().await
+    };
+    let output = match tokio::time::timeout(timeout, exchange).await {
+        Ok(Ok(output)) => output,
+        Ok(Err(source)) => return Err(CredentialError::HelperRun { program, source }),
+        // Dropping the exchange drops the child, which kills it (`kill_on_drop`).
+        Err(_) => {
+            return Err(CredentialError::HelperTimedOut {
+                program,
+                server: server_url.to_owned(),
+                timeout,
+            });
+        }
+    };
+    let stdout = Zeroizing::new(output.stdout);
+
+    if !output.status.success() {
+        // Docker's helpers report "credentials not found in native keychain" on stdout;
+        // a failed helper prints no credential, so its output is safe to show.
+        let stdout = String::from_utf8_lossy(&stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if [&stdout, &stderr]
+            .iter()
+            .any(|text| text.to_ascii_lowercase().contains("credentials not found"))
+        {
+            tracing::debug!(helper = %program, server = server_url, "credential helper has none");
+            return Ok(None);
+        }
+        return Err(CredentialError::HelperFailed {
+            program,
+            server: server_url.to_owned(),
+            status: output.status,
+            output: failure_tail(&stdout, &stderr),
+        });
+    }
+
+    // Parsed as a `Value` so that no error can quote the secret (see `DockerConfig`).
+    let answer = match serde_json::from_slice::<Value>(&stdout) {
+        Ok(Value::Object(answer)) => answer,
+        Ok(_) => {
+            return Err(CredentialError::HelperOutput {
+                program,
+                source: None,
+            });
+        }
+        Err(source) => {
+            return Err(CredentialError::HelperOutput {
+                program,
+                source: Some(source),
+            });
+        }
+    };
+    let field = |name: &str| match answer.get(name) {
+        None | Some(Value::Null) => Ok(""),
+        Some(Value::String(s)) => Ok(s.as_str()),
+        Some(_) => Err(CredentialError::HelperOutput {
+            program: program.clone(),
+            source: None,
+        }),
+    };
+    let (username, secret) = (field("Username")?, field("Secret")?);
+    if secret.is_empty() {
+        tracing::debug!(helper = %program, server = server_url, "credential helper answered no secret");
+        return Ok(None);
+    }
+    // A username of `<token>` marks the secret as an identity token; Docker's own file
+    // store pairs it with the same username, and so does kiln.
+    Ok(Some(Basic::new(username, secret)))
+}
+
+async fn spawn_helper(path: &Path) -> io::Result<tokio::process::Child> {
+    let mut attempts = 0;
+    loop {
+        let spawned = Command::new(path)
+            .arg("get")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn();
+        match spawned {
+            // ETXTBSY: a helper written a moment ago (an installer, a test) can still be
+            // open for writing in a child another thread is forking. It clears at once.
+            Err(err) if err.kind() == io::ErrorKind::ExecutableFileBusy && attempts < 5 => {
+                attempts += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// The last lines of what a failed helper printed, for the error message.
+fn failure_tail(stdout: &str, stderr: &str) -> String {
+    let mut out = String::new();
+    for (name, text) in [("stdout", stdout), ("stderr", stderr)] {
+        let tail = crate::process::tail(text, 10);
+        if !tail.trim().is_empty() {
+            out.push_str(&format!(
+                "\n--- {name} (last lines) ---\n{}",
+                tail.trim_end()
+            ));
+        }
+    }
+    out
+}
+
+/// Why no credential could be resolved. No variant holds a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialError {
+    #[error("`{set}` is set but `{missing}` is not")]
+    IncompleteEnv {
+        set: &'static str,
+        missing: &'static str,
+    },
+    #[error("Failed to read the Docker config `{}`", path.display())]
+    ReadConfig {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("Failed to parse the Docker config `{}`", path.display())]
+    ParseConfig {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("Invalid Docker config `{}`: {problem}", path.display())]
+    InvalidConfig { path: PathBuf, problem: String },
+    #[error("Credential helper `{program}` is not on `PATH`")]
+    HelperMissing {
+        program: String,
+        /// Where the helper is named, for the hint: "`credsStore` in `~/.docker/config.json`".
+        configured: String,
+        #[source]
+        source: which::Error,
+    },
+    #[error("Failed to run credential helper `{program}`")]
+    HelperRun {
+        program: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("`{program} get` failed for `{server}` ({status}){output}")]
+    HelperFailed {
+        program: String,
+        server: String,
+        status: ExitStatus,
+        output: String,
+    },
+    #[error("`{program} get` did not answer for `{server}` within {}s", timeout.as_secs_f32())]
+    HelperTimedOut {
+        program: String,
+        server: String,
+        timeout: Duration,
+    },
+    #[error(
+        "`{program} get` printed something other than `{{\"Username\": ..., \"Secret\": ...}}`"
+    )]
+    HelperOutput {
+        program: String,
+        #[source]
+        source: Option<serde_json::Error>,
+    },
+}
+
+impl Diagnose for CredentialError {
+    fn hint(&self) -> Option<String> {
+        const BYPASS: &str = "set `KILN_REGISTRY_USERNAME` and `KILN_REGISTRY_PASSWORD`";
+        Some(match self {
+            Self::IncompleteEnv { .. } => format!(
+                "set both `{KILN_REGISTRY_USERNAME}` and `{KILN_REGISTRY_PASSWORD}`, or neither \
+                 to use the CI's or Docker's credentials"
+            ),
+            Self::ReadConfig { .. } => format!(
+                "check the file's permissions, point `DOCKER_CONFIG` at another directory, or {BYPASS}"
+            ),
+            Self::ParseConfig { path, .. } | Self::InvalidConfig { path, .. } => format!(
+                "fix `{}`, point `DOCKER_CONFIG` at another directory, or {BYPASS}",
+                path.display()
+            ),
+            Self::HelperMissing {
+                program,
+                configured,
+                ..
+            } => format!("install `{program}`, remove {configured}, or {BYPASS}"),
+            Self::HelperRun { program, .. } => {
+                format!("check that `{program}` is executable, or {BYPASS}")
+            }
+            Self::HelperFailed { server, .. } => format!(
+                "unlock or repair the helper's store (`docker login {server}` stores the \
+                 credential again), or {BYPASS}"
+            ),
+            Self::HelperTimedOut { .. } => format!(
+                "the helper may be waiting for a passphrase or an unlock prompt that no one \
+                 can answer here; {BYPASS}"
+            ),
+            Self::HelperOutput { program, .. } => {
+                format!("update `{program}`, or {BYPASS}")
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    #[derive(Default)]
+    struct FakeEnv {
+        vars: HashMap<String, String>,
+        home: Option<PathBuf>,
+    }
+
+    impl FakeEnv {
+        fn home(home: &Path) -> Self {
+            Self {
+                home: Some(home.to_owned()),
+                ..Self::default()
+            }
+        }
+
+        fn set(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> Self {
+            let value = value.as_ref().to_string_lossy().into_owned();
+            self.vars.insert(key.to_owned(), value);
+            self
+        }
+    }
+
+    impl Env for FakeEnv {
+        fn var(&self, key: &str) -> Option<String> {
+            self.vars.get(key).filter(|v| !v.is_empty()).cloned()
+        }
+
+        fn home_dir(&self) -> Option<PathBuf> {
+            self.home.clone()
+        }
+    }
+
+    /// A home directory whose `.docker/config.json` is `config`.
+    fn home_with_config(config: &str) -> (tempfile::TempDir, PathBuf) {
+        let home = tempfile::tempdir().unwrap();
+        let docker = home.path().join(".docker");
+        std::fs::create_dir(&docker).unwrap();
+        let path = docker.join("config.json");
+        std::fs::write(&path, config).unwrap();
+        (home, path)
+    }
+
+    fn b64(text: &str) -> String {
+        base64::engine::general_purpose::STANDARD.encode(text)
+    }
+
+    fn basic(username: &str, password: &str) -> RegistryAuth {
+        RegistryAuth::Basic(username.into(), password.into())
+    }
+
+    async fn resolve_ok(registry: &str, env: &FakeEnv) -> Credential {
+        resolve(registry, env).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn nothing_configured_is_anonymous() {
+        assert_eq!(
+            resolve_ok("ghcr.io", &FakeEnv::default()).await,
+            Credential::anonymous()
+        );
+        let home = tempfile::tempdir().unwrap();
+        let env = FakeEnv::home(home.path());
+        assert_eq!(resolve_ok("ghcr.io", &env).await, Credential::anonymous());
+        let (home, _) = home_with_config("  \n");
+        let env = FakeEnv::home(home.path());
+        assert_eq!(resolve_ok("ghcr.io", &env).await, Credential::anonymous());
+    }
+
+    #[tokio::test]
+    async fn kiln_env_comes_before_everything() {
+        let config = format!(
+            r#"{{"auths": {{"ghcr.io": {{"auth": "{}"}}}}}}"#,
+            b64("d:p")
+        );
+        let (home, _) = home_with_config(&config);
+        let env = FakeEnv::home(home.path())
+            .set("GITHUB_TOKEN", "gh-token")
+            .set(KILN_REGISTRY_USERNAME, "kiln-user")
+            .set(KILN_REGISTRY_PASSWORD, "kiln-pass");
+        let credential = resolve_ok("ghcr.io", &env).await;
+        assert_eq!(credential.auth, basic("kiln-user", "kiln-pass"));
+        assert_eq!(credential.source, CredentialSource::KilnEnv);
+        // Without them the CI's token wins over the Docker config ...
+        let env = FakeEnv::home(home.path()).set("GITHUB_TOKEN", "gh-token");
+        let credential = resolve_ok("ghcr.io", &env).await;
+        assert_eq!(credential.source, CredentialSource::GithubToken);
+        // ... and without that, the Docker config is read.
+        let credential = resolve_ok("ghcr.io", &FakeEnv::home(home.path())).await;
+        assert_eq!(credential.auth, basic("d", "p"));
+    }
+
+    #[tokio::test]
+    async fn kiln_env_needs_both_variables() {
+        for (set, missing) in [
+            (KILN_REGISTRY_USERNAME, KILN_REGISTRY_PASSWORD),
+            (KILN_REGISTRY_PASSWORD, KILN_REGISTRY_USERNAME),
+        ] {
+            let env = FakeEnv::default().set(set, "x").set(missing, "");
+            let err = resolve("ghcr.io", &env).await.unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("`{set}` is set but `{missing}` is not")
+            );
+            assert!(err.hint().unwrap().contains("or neither"));
+        }
+    }
+
+    #[tokio::test]
+    async fn github_token_is_only_for_ghcr() {
+        let env = FakeEnv::default()
+            .set("GITHUB_TOKEN", "gh-token")
+            .set("GITHUB_ACTOR", "octocat");
+        let credential = resolve_ok("ghcr.io", &env).await;
+        assert_eq!(credential.auth, basic("octocat", "gh-token"));
+        assert_eq!(credential.source, CredentialSource::GithubToken);
+        assert_eq!(
+            resolve_ok("GHCR.io", &env).await.source,
+            CredentialSource::GithubToken
+        );
+        for other in [
+            "docker.io",
+            "registry.example.com",
+            "ghcr.io.example.com",
+            "ghcr.io:5000",
+        ] {
+            assert_eq!(
+                resolve_ok(other, &env).await,
+                Credential::anonymous(),
+                "{other}"
+            );
+        }
+        let env = FakeEnv::default().set("GITHUB_TOKEN", "gh-token");
+        assert_eq!(
+            resolve_ok("ghcr.io", &env).await.auth,
+            basic("token", "gh-token")
+        );
+    }
+
+    #[tokio::test]
+    async fn gitlab_credentials_are_only_for_ci_registry() {
+        let env = FakeEnv::default()
+            .set("CI_REGISTRY", "gitlab.example.com:5050")
+            .set("CI_REGISTRY_USER", "gitlab-ci-token")
+            .set("CI_REGISTRY_PASSWORD", "job-token");
+        let credential = resolve_ok("gitlab.example.com:5050", &env).await;
+        assert_eq!(credential.auth, basic("gitlab-ci-token", "job-token"));
+        assert_eq!(credential.source, CredentialSource::GitlabCi);
+        assert_eq!(
+            resolve_ok("gitlab.example.com:5050/group/app", &env)
+                .await
+                .source,
+            CredentialSource::GitlabCi
+        );
+        for other in ["gitlab.example.com", "gitlab.example.com:5000", "ghcr.io"] {
+            assert_eq!(
+                resolve_ok(other, &env).await,
+                Credential::anonymous(),
+                "{other}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn auths_entries_are_decoded() {
+        let config = format!(
+            r#"{{"auths": {{
+                "ghcr.io": {{"auth": "{}"}},
+                "unpadded.example.com": {{"auth": "{}"}},
+                "nul.example.com": {{"auth": "{}"}},
+                "registry.example.com": {{"username": "bob", "password": "hunter2"}},
+                "acr.example.com": {{"auth": "", "identitytoken": "refresh"}},
+                "empty.example.com": {{}}
+            }}}}"#,
+            b64("alice:pa:ss"),
+            b64("carol:x").trim_end_matches('='),
+            b64("dave:pw\0"),
+        );
+        let (home, path) = home_with_config(&config);
+        let env = FakeEnv::home(home.path());
+        let credential = resolve_ok("ghcr.io", &env).await;
+        assert_eq!(credential.auth, basic("alice", "pa:ss"));
+        assert_eq!(credential.source, CredentialSource::DockerConfig { path });
+        let cases = [
+            ("unpadded.example.com", basic("carol", "x")),
+            ("nul.example.com", basic("dave", "pw")),
+            ("registry.example.com", basic("bob", "hunter2")),
+            ("acr.example.com", basic("<token>", "refresh")),
+            ("empty.example.com", RegistryAuth::Anonymous),
+            ("other.example.com", RegistryAuth::Anonymous),
+        ];
+        for (registry, auth) in cases {
+            assert_eq!(resolve_ok(registry, &env).await.auth, auth, "{registry}");
+        }
+    }
+
+    #[tokio::test]
+    async fn auths_match_by_host_not_url() {
+        let config = format!(
+            r#"{{"auths": {{
+                "https://index.docker.io/v1/": {{"auth": "{}"}},
+                "https://GHCR.io/v2/": {{"auth": "{}"}},
+                "localhost:5000": {{"auth": "{}"}}
+            }}}}"#,
+            b64("hub:1"),
+            b64("gh:2"),
+            b64("local:3"),
+        );
+        let (home, _) = home_with_config(&config);
+        let env = FakeEnv::home(home.path());
+        for registry in [
+            "docker.io",
+            "index.docker.io",
+            "registry-1.docker.io",
+            "https://index.docker.io/v1/",
+        ] {
+            assert_eq!(
+                resolve_ok(registry, &env).await.auth,
+                basic("hub", "1"),
+                "{registry}"
+            );
+        }
+        assert_eq!(resolve_ok("ghcr.io", &env).await.auth, basic("gh", "2"));
+        assert_eq!(
+            resolve_ok("localhost:5000", &env).await.auth,
+            basic("local", "3")
+        );
+        assert_eq!(
+            resolve_ok("localhost", &env).await.auth,
+            RegistryAuth::Anonymous
+        );
+
+        // The other way round: a short key found from the index URL.
+        let config = format!(
+            r#"{{"auths": {{"docker.io": {{"auth": "{}"}}}}}}"#,
+            b64("hub:4")
+        );
+        let (home, _) = home_with_config(&config);
+        let env = FakeEnv::home(home.path());
+        assert_eq!(
+            resolve_ok("index.docker.io", &env).await.auth,
+            basic("hub", "4")
+        );
+
+        // Two keys for one host: the registry's own spelling wins.
+        let config = format!(
+            r#"{{"auths": {{"docker.io": {{"auth": "{}"}}, "https://index.docker.io/v1/": {{"auth": "{}"}}}}}}"#,
+            b64("short:5"),
+            b64("url:6"),
+        );
+        let (home, _) = home_with_config(&config);
+        let env = FakeEnv::home(home.path());
+        assert_eq!(
+            resolve_ok("docker.io", &env).await.auth,
+            basic("short", "5")
+        );
+        let url = "https://index.docker.io/v1/";
+        assert_eq!(resolve_ok(url, &env).await.auth, basic("url", "6"));
+    }
+
+    #[tokio::test]
+    async fn docker_config_variable_replaces_home() {
+        let (home, _) = home_with_config(&format!(
+            r#"{{"auths": {{"ghcr.io": {{"auth": "{}"}}}}}}"#,
+            b64("home:1")
+        ));
+        let other = tempfile::tempdir().unwrap();
+        let path = other.path().join("config.json");
+        std::fs::write(
+            &path,
+            format!(
+                r#"{{"auths": {{"ghcr.io": {{"auth": "{}"}}}}}}"#,
+                b64("dc:2")
+            ),
+        )
+        .unwrap();
+        let env = FakeEnv::home(home.path()).set("DOCKER_CONFIG", other.path());
+        let credential = resolve_ok("ghcr.io", &env).await;
+        assert_eq!(credential.auth, basic("dc", "2"));
+        assert_eq!(
+            credential.source.to_string(),
+            format!("{} (auths)", path.display())
+        );
+    }
+
+    #[tokio::test]
+    async fn malformed_config_names_the_file_and_never_the_secret() {
+        let (home, path) = home_with_config(r#"{"auths": {"ghcr.io": {"auth": "#);
+        let err = resolve("ghcr.io", &FakeEnv::home(home.path()))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, CredentialError::ParseConfig { .. }),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string().contains(&path.display().to_string()),
+            "{err}"
+        );
+        assert!(err.hint().unwrap().contains("KILN_REGISTRY_USERNAME"));
+
+        let cases = [
+            (
+                r#"{"auths": {"ghcr.io": {"password": 12345678, "username": "u"}}}"#,
+                "`auths.\"ghcr.io\".password` is not a string",
+                "12345678",
+            ),
+            (
+                r#"{"auths": {"ghcr.io": {"auth": "not-base64-s3cr3t!"}}}"#,
+                "`auths.\"ghcr.io\".auth` is not valid base64",
+                "s3cr3t",
+            ),
+            (
+                r#"{"auths": {"ghcr.io": "s3cr3t"}}"#,
+                "`auths.\"ghcr.io\"` is not an object",
+                "s3cr3t",
+            ),
+            (r#"{"auths": []}"#, "`auths` is not an object", "[]"),
+            (r#"["s3cr3t"]"#, "it is not a JSON object", "s3cr3t"),
+        ];
+        for (config, problem, secret) in cases {
+            let (home, path) = home_with_config(config);
+            let err = resolve("ghcr.io", &FakeEnv::home(home.path()))
+                .await
+                .unwrap_err();
+            let message = format!("{err} {err:?}");
+            assert_eq!(
+                err.to_string(),
+                format!("Invalid Docker config `{}`: {problem}", path.display())
+            );
+            assert!(!message.contains(secret), "{message}");
+        }
+        let no_colon = format!(
+            r#"{{"auths": {{"ghcr.io": {{"auth": "{}"}}}}}}"#,
+            b64("s3cr3t")
+        );
+        let (home, _) = home_with_config(&no_colon);
+        let err = resolve("ghcr.io", &FakeEnv::home(home.path()))
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("does not decode to `username:password`"),
+            "{err}"
+        );
+        assert!(!format!("{err:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn debug_and_display_never_show_the_secret() {
+        let credential = Basic::new("alice", "hunter2").into_credential(CredentialSource::KilnEnv);
+        let debug = format!("{credential:?} {credential:#?}");
+        assert!(
+            debug.contains("alice") && !debug.contains("hunter2"),
+            "{debug}"
+        );
+        let bearer = Credential {
+            auth: RegistryAuth::Bearer("tok3n".into()),
+            source: CredentialSource::Anonymous,
+        };
+        assert!(!format!("{bearer:?}").contains("tok3n"));
+        assert_eq!(credential.secret(), Some("hunter2"));
+        assert_eq!(Credential::anonymous().secret(), None);
+    }
+
+    #[test]
+    fn sources_read_well_in_messages() {
+        let cases = [
+            (
+                CredentialSource::KilnEnv,
+                "KILN_REGISTRY_USERNAME/KILN_REGISTRY_PASSWORD",
+            ),
+            (CredentialSource::GithubToken, "GITHUB_TOKEN"),
+            (
+                CredentialSource::GitlabCi,
+                "CI_REGISTRY_USER/CI_REGISTRY_PASSWORD",
+            ),
+            (
+                CredentialSource::DockerConfig {
+                    path: "/home/u/.docker/config.json".into(),
+                },
+                "/home/u/.docker/config.json (auths)",
+            ),
+            (
+                CredentialSource::CredentialHelper {
+                    helper: "pass".into(),
+                },
+                "docker-credential-pass",
+            ),
+            (CredentialSource::Anonymous, "no credentials (anonymous)"),
+        ];
+        for (source, text) in cases {
+            assert_eq!(source.to_string(), text);
+        }
+    }
+
+    #[test]
+    fn hosts_are_normalised() {
+        let cases = [
+            ("ghcr.io", "ghcr.io"),
+            ("GHCR.IO", "ghcr.io"),
+            ("https://ghcr.io/v2/", "ghcr.io"),
+            ("HTTP://localhost:5000", "localhost:5000"),
+            ("ghcr.io/acme/app", "ghcr.io"),
+            ("https://index.docker.io/v1/", "docker.io"),
+            ("registry-1.docker.io", "docker.io"),
+            ("registry.hub.docker.com", "docker.io"),
+            ("docker.io:5000", "docker.io:5000"),
+        ];
+        for (input, host) in cases {
+            assert_eq!(normalise_host(input), host, "{input}");
+        }
+    }
+
+    /// Credential helpers, run for real: shell scripts on a `PATH` of their own.
+    #[cfg(unix)]
+    mod helpers {
+        use std::os::unix::fs::PermissionsExt;
+
+        use super::*;
+
+        /// Answers with `user-for-<the URL it was given>` and `secret`.
+        const ANSWERS: &str = r#"[ "$1" = get ] || exit 3
+url=$(cat)
+printf '{"ServerURL":"%s","Username":"user-for-%s","Secret":"secret"}' "$url" "$url""#;
+        const NOT_FOUND: &str =
+            "cat >/dev/null\necho 'credentials not found in native keychain'\nexit 1";
+
+        struct Setup {
+            _home: tempfile::TempDir,
+            bin: tempfile::TempDir,
+            config: PathBuf,
+        }
+
+        impl Setup {
+            fn new(config: &str) -> Self {
+                let (home, config_path) = home_with_config(config);
+                Self {
+                    _home: home,
+                    bin: tempfile::tempdir().unwrap(),
+                    config: config_path,
+                }
+            }
+
+            fn helper(self, name: &str, body: &str) -> Self {
+                let path = self.bin.path().join(format!("docker-credential-{name}"));
+                std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+                self
+            }
+
+            fn env(&self) -> FakeEnv {
+                FakeEnv::home(self.config.parent().unwrap().parent().unwrap())
+                    .set("PATH", self.bin.path())
+            }
+        }
+
+        fn from_helper(name: &str) -> CredentialSource {
+            CredentialSource::CredentialHelper {
+                helper: name.into(),
+            }
+        }
+
+        #[tokio::test]
+        async fn cred_helpers_come_before_auths() {
+            let config = format!(
+                r#"{{"credHelpers": {{"ghcr.io": "gh", "https://index.docker.io/v1/": "gh"}},
+                    "auths": {{"ghcr.io": {{"auth": "{}"}}}}}}"#,
+                b64("file:1")
+            );
+            let setup = Setup::new(&config).helper("gh", ANSWERS);
+            let env = setup.env();
+            let credential = resolve_ok("ghcr.io", &env).await;
+            assert_eq!(credential.auth, basic("user-for-ghcr.io", "secret"));
+            assert_eq!(credential.source, from_helper("gh"));
+            // Docker Hub is asked for by its index URL, whatever the reference says.
+            let credential = resolve_ok("registry-1.docker.io", &env).await;
+            assert_eq!(
+                credential.auth,
+                basic("user-for-https://index.docker.io/v1/", "secret")
+            );
+        }
+
+        #[tokio::test]
+        async fn not_found_falls_through_to_auths_then_creds_store() {
+            let config = format!(
+                r#"{{"credHelpers": {{"ghcr.io": "empty", "quay.io": "empty"}},
+                    "credsStore": "store",
+                    "auths": {{"ghcr.io": {{"auth": "{}"}}, "quay.io": {{}}}}}}"#,
+                b64("file:1")
+            );
+            let setup = Setup::new(&config)
+                .helper("empty", NOT_FOUND)
+                .helper("store", ANSWERS);
+            let env = setup.env();
+            let credential = resolve_ok("ghcr.io", &env).await;
+            assert_eq!(credential.auth, basic("file", "1"));
+            assert_eq!(
+                credential.source,
+                CredentialSource::DockerConfig {
+                    path: setup.config.clone()
+                }
+            );
+            let credential = resolve_ok("quay.io", &env).await;
+            assert_eq!(credential.auth, basic("user-for-quay.io", "secret"));
+            assert_eq!(credential.source, from_helper("store"));
+        }
+
+        #[tokio::test]
+        async fn a_store_without_the_credential_means_anonymous() {
+            let setup = Setup::new(r#"{"credsStore": "empty"}"#).helper("empty", NOT_FOUND);
+            assert_eq!(
+                resolve_ok("ghcr.io", &setup.env()).await,
+                Credential::anonymous()
+            );
+        }
+
+        #[tokio::test]
+        async fn identity_tokens_keep_dockers_username() {
+            let answer = r#"cat >/dev/null; echo '{"ServerURL":"acr.example.com","Username":"<token>","Secret":"refresh"}'"#;
+            let setup = Setup::new(r#"{"credsStore": "acr"}"#).helper("acr", answer);
+            let credential = resolve_ok("acr.example.com", &setup.env()).await;
+            assert_eq!(credential.auth, basic("<token>", "refresh"));
+        }
+
+        #[tokio::test]
+        async fn a_missing_helper_is_an_error_with_a_hint() {
+            let setup = Setup::new(r#"{"credsStore": "nowhere"}"#);
+            let err = resolve("ghcr.io", &setup.env()).await.unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                "Credential helper `docker-credential-nowhere` is not on `PATH`"
+            );
+            let hint = err.hint().unwrap();
+            assert!(
+                hint.starts_with("install `docker-credential-nowhere`, remove `credsStore` in `"),
+                "{hint}"
+            );
+            assert!(hint.contains(&setup.config.display().to_string()), "{hint}");
+        }
+
+        #[tokio::test]
+        async fn a_failing_helper_is_an_error_with_its_output() {
+            let body = "cat >/dev/null\necho 'gpg: decryption failed: No secret key' >&2\nexit 2";
+            let setup = Setup::new(r#"{"credHelpers": {"ghcr.io": "pass"}}"#).helper("pass", body);
+            let err = resolve("ghcr.io", &setup.env()).await.unwrap_err();
+            let message = err.to_string();
+            assert!(
+                message.starts_with("`docker-credential-pass get` failed for `ghcr.io` ("),
+                "{message}"
+            );
+            assert!(
+                message.ends_with(
+                    "--- stderr (last lines) ---\ngpg: decryption failed: No secret key"
+                ),
+                "{message}"
+            );
+        }
+
+        #[tokio::test]
+        async fn unreadable_answers_are_errors_that_hide_the_secret() {
+            let body = r#"cat >/dev/null; echo '{"Username":"u","Secret":12345678}'"#;
+            let setup = Setup::new(r#"{"credsStore": "odd"}"#).helper("odd", body);
+            let err = resolve("ghcr.io", &setup.env()).await.unwrap_err();
+            assert!(
+                matches!(err, CredentialError::HelperOutput { .. }),
+                "{err:?}"
+            );
+            assert!(!format!("{err} {err:?}").contains("12345678"));
+        }
+
+        #[tokio::test]
+        async fn a_hung_helper_times_out() {
+            let setup = Setup::new(r#"{"credsStore": "hang"}"#).helper("hang", "exec sleep 30");
+            let err = resolve_within("ghcr.io", &setup.env(), Duration::from_millis(200))
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(err, CredentialError::HelperTimedOut { .. }),
+                "{err:?}"
+            );
+            assert!(err.to_string().ends_with("within 0.2s"), "{err}");
+        }
+    }
+}

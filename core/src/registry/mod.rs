@@ -1,0 +1,601 @@
+//! Talking to OCI registries: push and pull of Wasm artifacts, on oci-client.
+//!
+//! 1. [`Registry::connect`] resolves credentials ([`credentials`]), builds the client
+//!    (plain HTTP only for `--insecure-registry` hosts, extra CA from `SSL_CERT_FILE`)
+//!    and authenticates once, so a 401/403 fails at once and names the credential source.
+//! 2. [`Registry::push`] sends blobs first (HEAD before each, so blobs the registry has
+//!    are skipped; files are streamed in 4 MiB chunks, never held whole) and the manifest
+//!    last, so the tag never points at missing content.
+//! 3. Every request is retried on 429, 5xx and timeouts with exponential backoff and
+//!    jitter, a bounded number of times, and each retry is reported.
+
+pub mod credentials;
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
+use oci_client::errors::OciDistributionError;
+use oci_client::manifest::{OciDescriptor, OciImageManifest};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference, RegistryOperation};
+use tokio::io::AsyncReadExt;
+
+use crate::error::{Blame, Diagnose};
+use crate::oci::MANIFEST_MEDIA_TYPE;
+use crate::oci::layout::{Layout, LayoutError};
+use crate::reporter::Reporter;
+use credentials::{Credential, CredentialSource};
+
+/// The size of each upload request (GHCR's per-request cap).
+pub const CHUNK_SIZE: usize = 4 * 1024 * 1024;
+
+/// How kiln talks to registries.
+#[derive(Debug, Clone)]
+pub struct RegistryOptions {
+    /// Hosts (`host[:port]`) spoken to over plain HTTP.
+    pub insecure: Vec<String>,
+    /// Per-request read and connect timeout.
+    pub timeout: Duration,
+    /// How many times a request is retried after a 429, a 5xx or a timeout.
+    pub retries: u32,
+    /// The first retry's delay; each later one doubles, plus jitter.
+    pub backoff: Duration,
+}
+
+impl Default for RegistryOptions {
+    fn default() -> Self {
+        RegistryOptions {
+            insecure: Vec::new(),
+            timeout: Duration::from_secs(60),
+            retries: 4,
+            backoff: Duration::from_millis(500),
+        }
+    }
+}
+
+/// A connection to one repository of a registry.
+pub struct Registry {
+    client: Client,
+    reference: Reference,
+    auth: RegistryAuth,
+    source: CredentialSource,
+    options: RegistryOptions,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("reference", &self.reference.whole())
+            .field("credentials", &self.source)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a push sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PushOutcome {
+    /// `registry/repo:tag@sha256:…`
+    pub reference: String,
+    pub digest: String,
+    pub bytes_sent: u64,
+    pub bytes_skipped: u64,
+}
+
+/// Parses `REGISTRY/REPO[:TAG]`, with `default_tag` when none is given.
+pub fn parse_reference(text: &str, default_tag: &str) -> Result<Reference, RegistryError> {
+    let reference: Reference = text.parse().map_err(|source| RegistryError::Reference {
+        reference: text.to_string(),
+        source,
+    })?;
+    // `Reference` fills in `latest`; kiln's default is the artifact's own tag.
+    let has_tag = text
+        .rsplit('/')
+        .next()
+        .is_some_and(|last| last.contains(':') || last.contains('@'));
+    Ok(if has_tag {
+        reference
+    } else {
+        Reference::with_tag(
+            reference.registry().to_string(),
+            reference.repository().to_string(),
+            default_tag.to_string(),
+        )
+    })
+}
+
+impl Registry {
+    /// Resolves credentials and authenticates for `operation` on `reference`.
+    pub async fn connect(
+        reference: Reference,
+        operation: RegistryOperation,
+        options: RegistryOptions,
+    ) -> Result<Registry, RegistryError> {
+        let host = reference.resolve_registry().to_string();
+        let Credential { auth, source } =
+            credentials::resolve(&host, &credentials::ProcessEnv).await?;
+        tracing::debug!(%host, credentials = %source, "connecting");
+        let mut config = ClientConfig {
+            protocol: if options.insecure.is_empty() {
+                ClientProtocol::Https
+            } else {
+                ClientProtocol::HttpsExcept(options.insecure.clone())
+            },
+            read_timeout: Some(options.timeout),
+            connect_timeout: Some(options.timeout),
+            user_agent: concat!("kiln/", env!("CARGO_PKG_VERSION")),
+            ..Default::default()
+        };
+        if let Some(path) = crate::env::var("SSL_CERT_FILE") {
+            let data = std::fs::read(&path).map_err(|source| RegistryError::CaFile {
+                path: PathBuf::from(&path),
+                source,
+            })?;
+            config.extra_root_certificates.push(Certificate {
+                encoding: CertificateEncoding::Pem,
+                data,
+            });
+        }
+        let registry = Registry {
+            client: Client::new(config),
+            reference,
+            auth,
+            source,
+            options,
+        };
+        registry
+            .retrying("authenticate", || {
+                registry
+                    .client
+                    .auth(&registry.reference, &registry.auth, operation)
+            })
+            .await?;
+        Ok(registry)
+    }
+
+    pub fn reference(&self) -> &Reference {
+        &self.reference
+    }
+
+    /// Where the credentials came from.
+    pub fn credential_source(&self) -> &CredentialSource {
+        &self.source
+    }
+
+    /// Pushes the manifest `manifest_digest` of `layout` and every blob it names, then
+    /// tags it. Blobs the registry already has are not sent again.
+    pub async fn push(
+        &self,
+        layout: &Layout,
+        manifest_digest: &str,
+        reporter: &dyn Reporter,
+    ) -> Result<PushOutcome, RegistryError> {
+        let manifest_bytes = layout.read_blob(manifest_digest)?;
+        let manifest: OciImageManifest =
+            serde_json::from_slice(&manifest_bytes).map_err(|source| RegistryError::Manifest {
+                digest: manifest_digest.to_string(),
+                source,
+            })?;
+        let mut outcome = PushOutcome {
+            digest: manifest_digest.to_string(),
+            ..Default::default()
+        };
+        let blobs: Vec<&OciDescriptor> = std::iter::once(&manifest.config)
+            .chain(manifest.layers.iter())
+            .collect();
+        for blob in blobs {
+            let size = u64::try_from(blob.size).unwrap_or_default();
+            let exists = self
+                .retrying("check for blob", || {
+                    self.client.blob_exists(&self.reference, &blob.digest)
+                })
+                .await?;
+            if exists {
+                reporter.step(&format!("{} exists, skipped", short(&blob.digest)));
+                outcome.bytes_skipped += size;
+                continue;
+            }
+            let path = layout.blob_path(&blob.digest)?;
+            reporter.step(&format!(
+                "Uploading {} ({})",
+                short(&blob.digest),
+                crate::summary::human_size(size)
+            ));
+            self.retrying("upload blob", || self.upload(&path, &blob.digest, size))
+                .await?;
+            outcome.bytes_sent += size;
+        }
+        reporter.step("Writing the manifest");
+        let url = self
+            .retrying("push manifest", || {
+                self.client.push_manifest_raw(
+                    &self.reference,
+                    manifest_bytes.clone(),
+                    MANIFEST_MEDIA_TYPE.parse().expect("valid header value"),
+                )
+            })
+            .await?;
+        // The registry names what it stored; it must be what was sent.
+        if let Some(stored) = url.rsplit('/').next().filter(|s| s.starts_with("sha256:"))
+            && stored != manifest_digest
+        {
+            return Err(RegistryError::DigestMismatch {
+                what: "manifest".into(),
+                sent: manifest_digest.to_string(),
+                stored: stored.to_string(),
+            });
+        }
+        outcome.reference = format!("{}@{}", self.reference.whole(), manifest_digest);
+        Ok(outcome)
+    }
+
+    /// Streams one blob file in [`CHUNK_SIZE`] requests; the registry checks the digest
+    /// when the upload is committed.
+    async fn upload(
+        &self,
+        path: &Path,
+        digest: &str,
+        size: u64,
+    ) -> Result<String, OciDistributionError> {
+        let file = tokio::fs::File::open(path).await?;
+        let stream = futures_util::stream::unfold(file, |mut file| async move {
+            let mut buf = vec![0u8; CHUNK_SIZE];
+            let mut filled = 0;
+            while filled < CHUNK_SIZE {
+                match file.read(&mut buf[filled..]).await {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    Err(err) => return Some((Err(err.into()), file)),
+                }
+            }
+            (filled > 0).then(|| {
+                buf.truncate(filled);
+                (Ok(Bytes::from(buf)), file)
+            })
+        })
+        .boxed();
+        let location = self
+            .client
+            .push_blob_stream(&self.reference, stream, digest, Some(size))
+            .await?;
+        if let Some(stored) = location
+            .rsplit('/')
+            .next()
+            .filter(|s| s.starts_with("sha256:"))
+            && stored != digest
+        {
+            return Err(OciDistributionError::DigestError(
+                oci_client::errors::DigestError::VerificationError {
+                    expected: digest.to_string(),
+                    actual: stored.to_string(),
+                },
+            ));
+        }
+        Ok(location)
+    }
+
+    /// The manifest the reference points at, or `None` when the registry has no such tag.
+    pub async fn fetch_manifest(&self) -> Result<Option<(Vec<u8>, String)>, RegistryError> {
+        let result = self
+            .retrying("fetch manifest", || {
+                self.client
+                    .pull_manifest_raw(&self.reference, &self.auth, &[MANIFEST_MEDIA_TYPE])
+            })
+            .await;
+        match result {
+            Ok((bytes, digest)) => Ok(Some((bytes.to_vec(), digest))),
+            Err(RegistryError::Request { source, .. }) if is_not_found(&source) => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Pulls the manifest the reference points at, and its blobs, into `layout`, tagged
+    /// `name` there. Returns the manifest digest.
+    pub async fn pull(
+        &self,
+        layout: &Layout,
+        name: &str,
+        reporter: &dyn Reporter,
+    ) -> Result<String, RegistryError> {
+        let Some((manifest_bytes, digest)) = self.fetch_manifest().await? else {
+            return Err(RegistryError::NotFound {
+                reference: self.reference.whole(),
+            });
+        };
+        let manifest: OciImageManifest =
+            serde_json::from_slice(&manifest_bytes).map_err(|source| RegistryError::Manifest {
+                digest: digest.clone(),
+                source,
+            })?;
+        for blob in std::iter::once(&manifest.config).chain(manifest.layers.iter()) {
+            let path = layout.blob_path(&blob.digest)?;
+            if path.is_file() {
+                continue;
+            }
+            reporter.step(&format!(
+                "Downloading {} ({})",
+                short(&blob.digest),
+                crate::summary::human_size(u64::try_from(blob.size).unwrap_or_default())
+            ));
+            let tmp = tempfile::NamedTempFile::new_in(path.parent().expect("blob dir")).map_err(
+                |source| RegistryError::Io {
+                    path: path.clone(),
+                    source,
+                },
+            )?;
+            self.retrying("download blob", || async {
+                let mut file = tokio::fs::File::create(tmp.path()).await?;
+                // oci-client checks the content against the descriptor's digest.
+                self.client
+                    .pull_blob(&self.reference, blob, &mut file)
+                    .await
+            })
+            .await?;
+            tmp.persist(&path).map_err(|e| RegistryError::Io {
+                path: path.clone(),
+                source: e.error,
+            })?;
+        }
+        let stored = layout.put_blob(&manifest_bytes)?;
+        if stored != digest {
+            return Err(RegistryError::DigestMismatch {
+                what: "manifest".into(),
+                sent: digest,
+                stored,
+            });
+        }
+        layout.tag(name, &stored, manifest_bytes.len() as u64, None)?;
+        Ok(stored)
+    }
+
+    /// Runs `op`, retrying on 429, 5xx and timeouts with exponential backoff and jitter.
+    async fn retrying<T, F, Fut>(&self, what: &str, mut op: F) -> Result<T, RegistryError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, OciDistributionError>>,
+    {
+        let mut attempt = 0;
+        loop {
+            match op().await {
+                Ok(value) => return Ok(value),
+                Err(err) if attempt < self.options.retries && is_transient(&err) => {
+                    attempt += 1;
+                    let base = self.options.backoff * 2u32.saturating_pow(attempt - 1);
+                    let jitter = base.mul_f64(rand::random::<f64>() * 0.5);
+                    tracing::warn!(
+                        "{what} on {} failed ({err}); retry {attempt} of {} in {:.1}s",
+                        self.reference.resolve_registry(),
+                        self.options.retries,
+                        (base + jitter).as_secs_f64()
+                    );
+                    tokio::time::sleep(base + jitter).await;
+                }
+                Err(err) => return Err(self.classify(what, err)),
+            }
+        }
+    }
+
+    fn classify(&self, what: &str, err: OciDistributionError) -> RegistryError {
+        let registry = self.reference.resolve_registry().to_string();
+        if is_unauthorized(&err) {
+            return RegistryError::Unauthorized {
+                registry,
+                source_name: self.source.to_string(),
+                source: err,
+            };
+        }
+        if let OciDistributionError::DigestError(_) = err {
+            return RegistryError::Rejected {
+                what: what.to_string(),
+                registry,
+                source: err,
+            };
+        }
+        RegistryError::Request {
+            what: what.to_string(),
+            registry,
+            source: err,
+        }
+    }
+}
+
+fn short(digest: &str) -> &str {
+    &digest[..digest.len().min("sha256:".len() + 12)]
+}
+
+fn status_of(err: &OciDistributionError) -> Option<u16> {
+    match err {
+        OciDistributionError::ServerError { code, .. } => Some(*code),
+        OciDistributionError::RequestError(e) => e.status().map(|s| s.as_u16()),
+        OciDistributionError::UnauthorizedError { .. } => Some(401),
+        _ => None,
+    }
+}
+
+/// 429, 5xx, timeouts and dropped connections: worth another try.
+fn is_transient(err: &OciDistributionError) -> bool {
+    match err {
+        OciDistributionError::RequestError(e) if e.is_timeout() || e.is_connect() => true,
+        OciDistributionError::RequestError(e) if e.is_request() || e.is_body() => true,
+        OciDistributionError::RegistryError { envelope, .. } => envelope
+            .errors
+            .iter()
+            .any(|e| matches!(e.code, oci_client::errors::OciErrorCode::Toomanyrequests)),
+        OciDistributionError::IoError(_) => false,
+        other => status_of(other).is_some_and(|code| code == 429 || code >= 500),
+    }
+}
+
+fn is_unauthorized(err: &OciDistributionError) -> bool {
+    match err {
+        OciDistributionError::AuthenticationFailure(_)
+        | OciDistributionError::UnauthorizedError { .. } => true,
+        OciDistributionError::RegistryError { envelope, .. } => envelope.errors.iter().any(|e| {
+            matches!(
+                e.code,
+                oci_client::errors::OciErrorCode::Unauthorized
+                    | oci_client::errors::OciErrorCode::Denied
+            )
+        }),
+        other => status_of(other).is_some_and(|code| code == 401 || code == 403),
+    }
+}
+
+fn is_not_found(err: &OciDistributionError) -> bool {
+    match err {
+        OciDistributionError::ImageManifestNotFoundError(_) => true,
+        OciDistributionError::RegistryError { envelope, .. } => envelope.errors.iter().any(|e| {
+            matches!(
+                e.code,
+                oci_client::errors::OciErrorCode::ManifestUnknown
+                    | oci_client::errors::OciErrorCode::NameUnknown
+                    | oci_client::errors::OciErrorCode::NotFound
+            )
+        }),
+        other => status_of(other) == Some(404),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("`{reference}` is not a valid image reference")]
+    Reference {
+        reference: String,
+        #[source]
+        source: oci_client::ParseError,
+    },
+    #[error(transparent)]
+    Credentials(#[from] credentials::CredentialError),
+    #[error("Failed to read the CA certificates in `{}` (SSL_CERT_FILE)", path.display())]
+    CaFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{registry} refused the credentials from {source_name}")]
+    Unauthorized {
+        registry: String,
+        source_name: String,
+        #[source]
+        source: OciDistributionError,
+    },
+    #[error("Failed to {what} on {registry}")]
+    Request {
+        what: String,
+        registry: String,
+        #[source]
+        source: OciDistributionError,
+    },
+    #[error("{registry} rejected the {what}: what it stored is not what kiln sent")]
+    Rejected {
+        what: String,
+        registry: String,
+        #[source]
+        source: OciDistributionError,
+    },
+    #[error("The registry stored the {what} as `{stored}`, but kiln sent `{sent}`")]
+    DigestMismatch {
+        what: String,
+        sent: String,
+        stored: String,
+    },
+    #[error("The manifest `{digest}` is not a valid OCI image manifest")]
+    Manifest {
+        digest: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("`{reference}` does not exist")]
+    NotFound { reference: String },
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+    #[error("Failed to write `{}`", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Diagnose for RegistryError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            RegistryError::Reference { .. } => Some(
+                "write references as `REGISTRY/REPOSITORY[:TAG]`, e.g. `ghcr.io/acme/app:1.0`"
+                    .into(),
+            ),
+            RegistryError::Credentials(e) => e.hint(),
+            RegistryError::CaFile { .. } => {
+                Some("point SSL_CERT_FILE at a PEM file of CA certificates".into())
+            }
+            RegistryError::Unauthorized { registry, .. } => Some(format!(
+                "check the credentials: set KILN_REGISTRY_USERNAME and KILN_REGISTRY_PASSWORD, \
+                 or log in with `docker login {registry}`; the token needs push rights to the \
+                 repository"
+            )),
+            RegistryError::Request {
+                registry, source, ..
+            } => Some(match source {
+                OciDistributionError::RequestError(e) if e.is_connect() || e.is_timeout() => {
+                    format!(
+                        "check that {registry} is reachable; for a registry without TLS pass \
+                         `--insecure-registry {registry}`"
+                    )
+                }
+                _ => "the registry's answer is above; rerun with `KILN_LOG=debug` for the requests"
+                    .into(),
+            }),
+            RegistryError::Rejected { .. } | RegistryError::DigestMismatch { .. } => Some(
+                "the upload was corrupted on the way or the registry rewrote it: push again; \
+                 if it repeats, the registry or a proxy in between alters content"
+                    .into(),
+            ),
+            RegistryError::Layout(e) => e.hint(),
+            RegistryError::NotFound { .. } => Some("check the repository and tag".into()),
+            RegistryError::Manifest { .. } | RegistryError::Io { .. } => None,
+        }
+    }
+
+    fn blame(&self) -> Blame {
+        match self {
+            RegistryError::Io { .. } | RegistryError::Manifest { .. } => Blame::Internal,
+            _ => Blame::User,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_get_the_artifact_tag_unless_given() {
+        let r = parse_reference("127.0.0.1:5000/acme/app", "1.2.0").unwrap();
+        assert_eq!(r.whole(), "127.0.0.1:5000/acme/app:1.2.0");
+        let r = parse_reference("127.0.0.1:5000/acme/app:edge", "1.2.0").unwrap();
+        assert_eq!(r.tag(), Some("edge"));
+        let r = parse_reference("ghcr.io/acme/app", "0.1").unwrap();
+        assert_eq!(r.registry(), "ghcr.io");
+        assert!(parse_reference("UPPER/Case::bad", "1").is_err());
+    }
+
+    #[test]
+    fn transient_errors_are_retried_and_auth_errors_are_not() {
+        let server = |code| OciDistributionError::ServerError {
+            code,
+            url: "u".into(),
+            message: "m".into(),
+        };
+        assert!(is_transient(&server(503)));
+        assert!(is_transient(&server(429)));
+        assert!(!is_transient(&server(404)));
+        assert!(!is_transient(&OciDistributionError::UnauthorizedError {
+            url: "u".into()
+        }));
+        assert!(is_unauthorized(&server(403)));
+        assert!(is_not_found(&server(404)));
+    }
+}

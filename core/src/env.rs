@@ -15,8 +15,10 @@ pub const KILN_LAYOUT: &str = "KILN_LAYOUT";
 pub const KILN_PUSH: &str = "KILN_PUSH";
 /// Registry hosts spoken to over plain HTTP, comma-separated (`--insecure-registry`).
 pub const KILN_INSECURE_REGISTRY: &str = "KILN_INSECURE_REGISTRY";
-/// Registry credentials, used before any other source.
+/// The username for every registry, used before any other credential source; paired
+/// with [`KILN_REGISTRY_PASSWORD`].
 pub const KILN_REGISTRY_USERNAME: &str = "KILN_REGISTRY_USERNAME";
+/// The password or token for every registry, paired with [`KILN_REGISTRY_USERNAME`].
 pub const KILN_REGISTRY_PASSWORD: &str = "KILN_REGISTRY_PASSWORD";
 /// Which Rust toolchain to build with: `auto` (default), `rustup` or `build-std`.
 pub const KILN_RUST_TOOLCHAIN: &str = "KILN_RUST_TOOLCHAIN";

@@ -40,6 +40,8 @@ pub fn diagnose_of<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a
         crate::oci::layout::LayoutError,
         crate::runner::RunError,
         crate::target::TargetError,
+        crate::registry::RegistryError,
+        crate::registry::credentials::CredentialError,
     );
     None
 }

@@ -5,7 +5,7 @@
 //! registry host, looking in order at:
 //!
 //! 1. `KILN_REGISTRY_USERNAME` and `KILN_REGISTRY_PASSWORD` (both, or neither);
-//! 2. the CI's own credential: `GITHUB_TOKEN` for `ghcr.io` (as `GITHUB_ACTOR`, else
+//! 2. the CI's own credential: `GITHUB_TOKEN` for `ghcr.io` under GitHub Actions (as `GITHUB_ACTOR`, else
 //!    `token`); GitLab's `CI_REGISTRY_USER`/`CI_REGISTRY_PASSWORD` for `CI_REGISTRY`;
 //! 3. the Docker config (`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`):
 //!    the registry's `credHelpers` entry, then its `auths` entry, then `credsStore`;
@@ -36,10 +36,7 @@ use tokio::process::Command;
 
 use crate::error::Diagnose;
 
-/// The username for every registry, paired with [`KILN_REGISTRY_PASSWORD`].
-pub const KILN_REGISTRY_USERNAME: &str = "KILN_REGISTRY_USERNAME";
-/// The password or token for every registry, paired with [`KILN_REGISTRY_USERNAME`].
-pub const KILN_REGISTRY_PASSWORD: &str = "KILN_REGISTRY_PASSWORD";
+pub use crate::env::{KILN_REGISTRY_PASSWORD, KILN_REGISTRY_USERNAME};
 
 /// How long a credential helper may take to answer before kiln gives up on it: a helper
 /// waiting on a passphrase prompt nobody can see would otherwise hang the pipeline.
@@ -231,7 +228,10 @@ fn from_kiln_env(env: &dyn Env) -> Result<Option<Credential>, CredentialError> {
 }
 
 fn from_ci(host: &str, env: &dyn Env) -> Option<Credential> {
+    // Only inside GitHub Actions: a local GITHUB_TOKEN (from `gh`, say) often lacks
+    // `write:packages` and must not shadow `docker login ghcr.io`.
     if host == "ghcr.io"
+        && env.var("GITHUB_ACTIONS").is_some_and(|v| v == "true")
         && let Some(token) = env.var("GITHUB_TOKEN")
     {
         let username = env.var("GITHUB_ACTOR").unwrap_or_else(|| "token".into());
@@ -835,9 +835,15 @@ mod tests {
         assert_eq!(credential.auth, basic("kiln-user", "kiln-pass"));
         assert_eq!(credential.source, CredentialSource::KilnEnv);
         // Without them the CI's token wins over the Docker config ...
-        let env = FakeEnv::home(home.path()).set("GITHUB_TOKEN", "gh-token");
+        let env = FakeEnv::home(home.path())
+            .set("GITHUB_ACTIONS", "true")
+            .set("GITHUB_TOKEN", "gh-token");
         let credential = resolve_ok("ghcr.io", &env).await;
         assert_eq!(credential.source, CredentialSource::GithubToken);
+        // Outside GitHub Actions a GITHUB_TOKEN is someone's own, not the CI's.
+        let env = FakeEnv::home(home.path()).set("GITHUB_TOKEN", "gh-token");
+        let credential = resolve_ok("ghcr.io", &env).await;
+        assert_eq!(credential.auth, basic("d", "p"));
         // ... and without that, the Docker config is read.
         let credential = resolve_ok("ghcr.io", &FakeEnv::home(home.path())).await;
         assert_eq!(credential.auth, basic("d", "p"));
@@ -862,6 +868,7 @@ mod tests {
     #[tokio::test]
     async fn github_token_is_only_for_ghcr() {
         let env = FakeEnv::default()
+            .set("GITHUB_ACTIONS", "true")
             .set("GITHUB_TOKEN", "gh-token")
             .set("GITHUB_ACTOR", "octocat");
         let credential = resolve_ok("ghcr.io", &env).await;
@@ -883,7 +890,9 @@ mod tests {
                 "{other}"
             );
         }
-        let env = FakeEnv::default().set("GITHUB_TOKEN", "gh-token");
+        let env = FakeEnv::default()
+            .set("GITHUB_ACTIONS", "true")
+            .set("GITHUB_TOKEN", "gh-token");
         assert_eq!(
             resolve_ok("ghcr.io", &env).await.auth,
             basic("token", "gh-token")

@@ -6,11 +6,12 @@
 //! `--quiet` or `KILN_NO_PROGRESS`, plain lines instead. `NO_COLOR` is honoured.
 #![allow(clippy::print_stderr, clippy::print_stdout)]
 
+use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::error::explain;
 use crate::reporter::{Reporter, Stage};
@@ -25,6 +26,14 @@ enum Mode {
     Spinner,
 }
 
+/// A transfer under way: its byte bar (spinner mode), when it began, its size.
+#[derive(Debug)]
+struct Transfer {
+    bar: Option<ProgressBar>,
+    started: Instant,
+    total: u64,
+}
+
 /// Terminal output for the binary; implements [`Reporter`] for the stages.
 #[derive(Debug)]
 pub struct Printer {
@@ -32,6 +41,9 @@ pub struct Printer {
     verbose: bool,
     color: bool,
     spinner: Mutex<Option<ProgressBar>>,
+    /// The transfers under way, by label.
+    transfers: Mutex<HashMap<String, Transfer>>,
+    bars: MultiProgress,
 }
 
 impl Printer {
@@ -51,6 +63,8 @@ impl Printer {
             verbose,
             color: tty && crate::env::var(crate::env::NO_COLOR).is_none(),
             spinner: Mutex::new(None),
+            transfers: Mutex::new(HashMap::new()),
+            bars: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
         }
     }
 
@@ -176,6 +190,61 @@ impl Reporter for Printer {
     fn output_line(&self, line: &str) {
         if self.verbose {
             self.line(line);
+        }
+    }
+
+    fn transfer_started(&self, label: &str, total: u64) {
+        let bar = (self.mode == Mode::Spinner).then(|| {
+            let bar = self.bars.add(ProgressBar::new(total)).with_style(
+                ProgressStyle::with_template(
+                    "  {prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            );
+            bar.set_prefix(label.to_string());
+            bar
+        });
+        self.transfers.lock().expect("printer lock").insert(
+            label.to_string(),
+            Transfer {
+                bar,
+                started: Instant::now(),
+                total,
+            },
+        );
+    }
+
+    fn transfer_progress(&self, label: &str, done: u64) {
+        if let Some(Transfer { bar: Some(bar), .. }) =
+            self.transfers.lock().expect("printer lock").get(label)
+        {
+            bar.set_position(done);
+        }
+    }
+
+    fn transfer_finished(&self, label: &str, ok: bool) {
+        let Some(Transfer {
+            bar,
+            started,
+            total,
+        }) = self.transfers.lock().expect("printer lock").remove(label)
+        else {
+            return;
+        };
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+            self.bars.remove(&bar);
+        }
+        if self.mode != Mode::Quiet {
+            let seconds = started.elapsed().as_secs_f64();
+            let rate = total as f64 / seconds.max(1e-3);
+            self.line(&format!(
+                "    {label} {} {} in {seconds:.1}s ({}/s)",
+                if ok { "sent" } else { "failed after" },
+                crate::summary::human_size(total),
+                crate::summary::human_size(rate as u64)
+            ));
         }
     }
 }

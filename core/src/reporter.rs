@@ -60,6 +60,12 @@ pub trait Reporter: Send + Sync {
     fn warn(&self, message: &str);
     /// One line of a subprocess's output: shown live only in verbose mode.
     fn output_line(&self, line: &str);
+    /// A transfer of `total` bytes, named `label` (a blob digest), began.
+    fn transfer_started(&self, label: &str, total: u64);
+    /// `done` of the transfer's bytes have gone through.
+    fn transfer_progress(&self, label: &str, done: u64);
+    /// The transfer ended (`ok`: completely).
+    fn transfer_finished(&self, label: &str, ok: bool);
 }
 
 /// A reporter that drops everything: for tests and library callers.
@@ -72,4 +78,7 @@ impl Reporter for Silent {
     fn step(&self, _: &str) {}
     fn warn(&self, _: &str) {}
     fn output_line(&self, _: &str) {}
+    fn transfer_started(&self, _: &str, _: u64) {}
+    fn transfer_progress(&self, _: &str, _: u64) {}
+    fn transfer_finished(&self, _: &str, _: bool) {}
 }

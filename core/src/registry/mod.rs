@@ -199,13 +199,15 @@ impl Registry {
                 continue;
             }
             let path = layout.blob_path(&blob.digest)?;
-            reporter.step(&format!(
-                "Uploading {} ({})",
-                short(&blob.digest),
-                crate::summary::human_size(size)
-            ));
-            self.retrying("upload blob", || self.upload(&path, &blob.digest, size))
-                .await?;
+            let label = short(&blob.digest);
+            reporter.transfer_started(label, size);
+            let uploaded = self
+                .retrying("upload blob", || {
+                    self.upload(&path, &blob.digest, size, label, reporter)
+                })
+                .await;
+            reporter.transfer_finished(label, uploaded.is_ok());
+            uploaded?;
             outcome.bytes_sent += size;
         }
         reporter.step("Writing the manifest");
@@ -239,28 +241,44 @@ impl Registry {
         path: &Path,
         digest: &str,
         size: u64,
+        label: &str,
+        reporter: &dyn Reporter,
     ) -> Result<String, OciDistributionError> {
         let file = tokio::fs::File::open(path).await?;
-        let stream = futures_util::stream::unfold(file, |mut file| async move {
-            let mut buf = vec![0u8; CHUNK_SIZE];
-            let mut filled = 0;
-            while filled < CHUNK_SIZE {
-                match file.read(&mut buf[filled..]).await {
-                    Ok(0) => break,
-                    Ok(n) => filled += n,
-                    Err(err) => return Some((Err(err.into()), file)),
+        let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
+        let stream = futures_util::stream::unfold((file, 0u64), move |(mut file, mut sent)| {
+            let progress = progress_tx.clone();
+            async move {
+                let mut buf = vec![0u8; CHUNK_SIZE];
+                let mut filled = 0;
+                while filled < CHUNK_SIZE {
+                    match file.read(&mut buf[filled..]).await {
+                        Ok(0) => break,
+                        Ok(n) => filled += n,
+                        Err(err) => return Some((Err(err.into()), (file, sent))),
+                    }
                 }
+                // A chunk is handed over when the previous one was sent.
+                let _ = progress.send(sent);
+                sent += filled as u64;
+                (filled > 0).then(|| {
+                    buf.truncate(filled);
+                    (Ok(Bytes::from(buf)), (file, sent))
+                })
             }
-            (filled > 0).then(|| {
-                buf.truncate(filled);
-                (Ok(Bytes::from(buf)), file)
-            })
         })
         .boxed();
-        let location = self
+        let push = self
             .client
-            .push_blob_stream(&self.reference, stream, digest, Some(size))
-            .await?;
+            .push_blob_stream(&self.reference, stream, digest, Some(size));
+        tokio::pin!(push);
+        let location = loop {
+            tokio::select! {
+                result = &mut push => break result?,
+                Some(done) = progress_rx.recv() => reporter.transfer_progress(label, done),
+            }
+        };
+        reporter.transfer_progress(label, size);
         if let Some(stored) = location
             .rsplit('/')
             .next()

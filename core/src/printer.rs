@@ -32,6 +32,8 @@ struct Transfer {
     bar: Option<ProgressBar>,
     started: Instant,
     total: u64,
+    /// Bytes through so far.
+    done: u64,
 }
 
 /// Terminal output for the binary; implements [`Reporter`] for the stages.
@@ -211,15 +213,17 @@ impl Reporter for Printer {
                 bar,
                 started: Instant::now(),
                 total,
+                done: 0,
             },
         );
     }
 
     fn transfer_progress(&self, label: &str, done: u64) {
-        if let Some(Transfer { bar: Some(bar), .. }) =
-            self.transfers.lock().expect("printer lock").get(label)
-        {
-            bar.set_position(done);
+        if let Some(transfer) = self.transfers.lock().expect("printer lock").get_mut(label) {
+            transfer.done = done;
+            if let Some(bar) = &transfer.bar {
+                bar.set_position(done);
+            }
         }
     }
 
@@ -228,6 +232,7 @@ impl Reporter for Printer {
             bar,
             started,
             total,
+            done,
         }) = self.transfers.lock().expect("printer lock").remove(label)
         else {
             return;
@@ -238,13 +243,21 @@ impl Reporter for Printer {
         }
         if self.mode != Mode::Quiet {
             let seconds = started.elapsed().as_secs_f64();
-            let rate = total as f64 / seconds.max(1e-3);
-            self.line(&format!(
-                "    {label} {} {} in {seconds:.1}s ({}/s)",
-                if ok { "sent" } else { "failed after" },
-                crate::summary::human_size(total),
-                crate::summary::human_size(rate as u64)
-            ));
+            let line = if ok {
+                let rate = total as f64 / seconds.max(1e-3);
+                format!(
+                    "    {label} sent {} in {seconds:.1}s ({}/s)",
+                    crate::summary::human_size(total),
+                    crate::summary::human_size(rate as u64)
+                )
+            } else {
+                format!(
+                    "    {label} failed after {} of {} in {seconds:.1}s",
+                    crate::summary::human_size(done),
+                    crate::summary::human_size(total)
+                )
+            };
+            self.line(&line);
         }
     }
 }

@@ -335,25 +335,6 @@ fn a_registry_killed_mid_upload_fails_the_push_and_leaves_no_tag() {
         "the error should name the failed operation and the registry:\n{err}"
     );
     assert!(err.contains("\nhint: "), "no hint:\n{err}");
-    // What the output claims about the cut-off upload must be true. Both are checked
-    // before failing, so that one report names every wrong claim.
-    let mut wrong = Vec::new();
-    let full_size = kiln::summary::human_size(artifact.layer_size);
-    if let Some(line) = err.lines().find(|line| line.contains("failed after")) {
-        if line.contains(&format!("failed after {full_size} ")) {
-            wrong.push(format!(
-                "the progress line claims the whole layer ({full_size}) was sent: {line:?}"
-            ));
-        }
-    }
-    if err.contains("the registry's answer is above") {
-        wrong.push(
-            "the hint points at the registry's answer, but the registry was killed and \
-             never answered"
-                .to_owned(),
-        );
-    }
-    assert!(wrong.is_empty(), "{}:\n{err}", wrong.join("\n"));
     assert!(
         !registry.tag_exists("acme/big", "1"),
         "a push cut off mid-upload left the tag"
@@ -364,20 +345,43 @@ fn a_registry_killed_mid_upload_fails_the_push_and_leaves_no_tag() {
     );
 
     registry.restart();
-    let out = run_bounded(
-        push_command(&ctx, &artifact, &host, "acme/big:1").args(["--output", "json"]),
-    );
+    let out =
+        run_bounded(push_command(&ctx, &artifact, &host, "acme/big:1").args(["--output", "json"]));
     assert_success(&out);
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["digest"], artifact.manifest_digest.as_str());
     // The config was committed before the cut; the layer was not, so it is sent whole.
-    assert_eq!(summary["bytes_sent"], artifact.layer_size, "{}", stdout(&out));
+    assert_eq!(
+        summary["bytes_sent"],
+        artifact.layer_size,
+        "{}",
+        stdout(&out)
+    );
     assert_eq!(
         registry.tag_digest("acme/big", "1").as_deref(),
         Some(artifact.manifest_digest.as_str()),
         "the registry's tag does not point at the local manifest"
     );
     assert!(registry.blob_exists(&artifact.layer_digest));
+
+    // What the output said about the cut-off upload must be true. Checked last, so that
+    // the storage is checked whatever the output says, and in one report.
+    let mut wrong = Vec::new();
+    let full_size = kiln::summary::human_size(artifact.layer_size);
+    let claim = format!("failed after {full_size} ");
+    if let Some(line) = err.lines().find(|line| line.contains(&claim)) {
+        wrong.push(format!(
+            "the progress line claims the whole layer ({full_size}) was sent: {line:?}"
+        ));
+    }
+    if err.contains("the registry's answer is above") {
+        wrong.push(
+            "the hint points at the registry's answer, but the registry was killed and \
+             never answered"
+                .to_owned(),
+        );
+    }
+    assert!(wrong.is_empty(), "{}:\n{err}", wrong.join("\n"));
 }
 
 #[test]
@@ -500,7 +504,10 @@ fn a_wrong_password_fails_at_once_naming_its_source() {
     );
     assert!(err.contains("\nhint: "), "no hint:\n{err}");
     assert!(!err.contains("retry"), "a refusal was retried:\n{err}");
-    assert!(!err.contains(wrong), "the password reached the output:\n{err}");
+    assert!(
+        !err.contains(wrong),
+        "the password reached the output:\n{err}"
+    );
     assert!(!registry.tag_exists("acme/app", "1"));
 
     let out = run_bounded(

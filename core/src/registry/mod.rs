@@ -2,7 +2,9 @@
 //!
 //! 1. [`Registry::connect`] resolves credentials ([`credentials`]), builds the client
 //!    (plain HTTP only for `--insecure-registry` hosts, extra CA from `SSL_CERT_FILE`)
-//!    and authenticates once, so a 401/403 fails at once and names the credential source.
+//!    and follows the registry's auth challenge (a bearer token is fetched here; basic
+//!    credentials are first checked by the first request). A 401/403 is never retried:
+//!    it fails at once and names the credential source.
 //! 2. [`Registry::push`] sends blobs first (HEAD before each, so blobs the registry has
 //!    are skipped; files are streamed in 4 MiB chunks, never held whole) and the manifest
 //!    last, so the tag never points at missing content.
@@ -384,8 +386,9 @@ impl Registry {
                     let base = self.options.backoff * 2u32.saturating_pow(attempt - 1);
                     let jitter = base.mul_f64(rand::random::<f64>() * 0.5);
                     tracing::warn!(
-                        "{what} on {} failed ({err}); retry {attempt} of {} in {:.1}s",
+                        "{what} on {} failed ({}); retry {attempt} of {} in {:.1}s",
                         self.reference.resolve_registry(),
+                        causes(&err),
                         self.options.retries,
                         (base + jitter).as_secs_f64()
                     );
@@ -418,6 +421,21 @@ impl Registry {
             source: err,
         }
     }
+}
+
+/// An error and its causes on one line: `a: b: c`.
+fn causes(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let next = cause.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 fn short(digest: &str) -> &str {
@@ -557,12 +575,12 @@ impl Diagnose for RegistryError {
             RegistryError::Request {
                 registry, source, ..
             } => Some(match source {
-                OciDistributionError::RequestError(e) if e.is_connect() || e.is_timeout() => {
-                    format!(
-                        "check that {registry} is reachable; for a registry without TLS pass \
-                         `--insecure-registry {registry}`"
-                    )
-                }
+                // No HTTP answer at all: refused, reset, timed out, TLS failed.
+                OciDistributionError::RequestError(e) if e.status().is_none() => format!(
+                    "check that {registry} is reachable and up (the connection failed or was \
+                     cut); for a registry without TLS pass `--insecure-registry {registry}`, \
+                     for a private CA set SSL_CERT_FILE"
+                ),
                 _ => "the registry's answer is above; rerun with `KILN_LOG=debug` for the requests"
                     .into(),
             }),

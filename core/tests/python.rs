@@ -240,3 +240,28 @@ fn setup_py_project_with_console_scripts_and_a_version_known_only_once_built() {
     assert_success(&out);
     assert_eq!(stdout(&out), "legacy still works\n");
 }
+
+#[test]
+fn pure_dependency_published_only_as_source_is_built_into_a_wheel() {
+    // docopt 0.6.2 has no wheel on PyPI at all: kiln builds its sdist on the host,
+    // checks the wheel is pure Python and installs it for the component.
+    let ctx = TestContext::new();
+    let project = ctx.path().join("docopt-app");
+    std::fs::create_dir(&project).unwrap();
+    std::fs::write(project.join("requirements.txt"), "docopt==0.6.2\n").unwrap();
+    std::fs::write(
+        project.join("app.py"),
+        "\"\"\"Usage: app.py greet <name> [--shout]\"\"\"\n\
+         from docopt import docopt\n\n\
+         if __name__ == \"__main__\":\n    \
+             args = docopt(__doc__)\n    \
+             text = f\"hello {args['<name>']}\"\n    \
+             print(text.upper() if args[\"--shout\"] else text)\n",
+    )
+    .unwrap();
+    let summary = ctx.build(&project, &[]);
+    assert_eq!(fact(&summary, "dependencies"), "1");
+    let out = ctx.run(&["run", "docopt-app", "--", "greet", "kiln", "--shout"]);
+    assert_success(&out);
+    assert_eq!(stdout(&out), "HELLO KILN\n");
+}

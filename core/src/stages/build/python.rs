@@ -700,9 +700,34 @@ async fn install_dependencies(
     reporter.step(&format!(
         "Installing dependencies for CPython {TARGET_PYTHON} on WASI"
     ));
-    process::run(&mut install, reporter)
-        .await
-        .map_err(pip_error)?;
+    // Pure-Python packages that publish only a source distribution (docopt, ...) are
+    // built into wheels here, one at a time, and offered to the next attempt.
+    let sdist_wheels = layout.wheel_dir.join("from-sdist");
+    create_dir(&sdist_wheels)?;
+    install.arg("--find-links").arg(&sdist_wheels);
+    let mut built_from_sdist = Vec::new();
+    loop {
+        let Err(source) = process::run(&mut install, reporter).await else {
+            break;
+        };
+        let failure = match &source {
+            ProcessError::Failed { stdout, stderr, .. } => {
+                parse_pip_failure(&format!("{stdout}\n{stderr}"))
+            }
+            ProcessError::Spawn { .. } => PipFailure::Other,
+        };
+        match failure {
+            PipFailure::NoWheel {
+                package,
+                requirement,
+            } if !built_from_sdist.contains(&package)
+                && wheel_from_sdist(python, &requirement, &sdist_wheels, reporter).await =>
+            {
+                built_from_sdist.push(package);
+            }
+            _ => return Err(pip_error(source)),
+        }
+    }
     let installed = std::fs::read_dir(&layout.deps)
         .map_err(|e| io_error("read", &layout.deps, e))?
         .filter_map(Result::ok)
@@ -712,6 +737,63 @@ async fn install_dependencies(
         dependencies: installed.saturating_sub(own),
         version,
     })
+}
+
+/// Builds a pure-Python wheel for `requirement` from its source distribution into
+/// `dir`, when it has no wheel at all. Returns whether one was built: a package with a
+/// wheel for the host only (a native extension) or whose build gives a platform wheel
+/// is not pure, and stays an error.
+async fn wheel_from_sdist(
+    python: &Path,
+    requirement: &str,
+    dir: &Path,
+    reporter: &dyn Reporter,
+) -> bool {
+    let Ok(probe) = tempfile::tempdir() else {
+        return false;
+    };
+    // A wheel for this machine but none for the component means native code.
+    let has_binary = process::run(
+        pip(python)
+            .args(["download", "--no-deps", "--only-binary=:all:", "--dest"])
+            .arg(probe.path())
+            .arg(requirement),
+        reporter,
+    )
+    .await
+    .is_ok();
+    if has_binary {
+        return false;
+    }
+    reporter.step(&format!(
+        "Building `{requirement}` from its source distribution"
+    ));
+    let Ok(staging) = tempfile::tempdir() else {
+        return false;
+    };
+    let built = process::run(
+        pip(python)
+            .args(["wheel", "--no-deps", "--no-binary=:all:", "--wheel-dir"])
+            .arg(staging.path())
+            .arg(requirement),
+        reporter,
+    )
+    .await;
+    let Ok(Some(wheel)) = built.map(|_| {
+        std::fs::read_dir(staging.path())
+            .ok()?
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .find(|path| path.extension().is_some_and(|ext| ext == "whl"))
+    }) else {
+        return false;
+    };
+    let name = wheel.file_name().unwrap_or_default().to_string_lossy();
+    if !is_pure_wheel(&name) {
+        tracing::debug!(%name, "the source distribution built a platform wheel");
+        return false;
+    }
+    std::fs::copy(&wheel, dir.join(&*name)).is_ok()
 }
 
 /// What build backends leave in a source tree: `build/` and `*.egg-info` at the root, in
@@ -779,6 +861,8 @@ fn is_pure_wheel(file_name: &str) -> bool {
 enum PipFailure {
     NoWheel {
         package: String,
+        /// The requirement as pip reported it (`docopt>=0.6`).
+        requirement: String,
     },
     NoMatchingVersion {
         requirement: String,
@@ -844,6 +928,7 @@ fn parse_pip_failure(output: &str) -> PipFailure {
     if available == "none" {
         PipFailure::NoWheel {
             package: requirement_name(&requirement).to_string(),
+            requirement,
         }
     } else {
         PipFailure::NoMatchingVersion {
@@ -867,7 +952,7 @@ fn pip_error(source: ProcessError) -> PythonBuildError {
         ProcessError::Spawn { .. } => return PythonBuildError::Dependencies { source },
     };
     match parse_pip_failure(&output) {
-        PipFailure::NoWheel { package } => PythonBuildError::NoWasiWheel { package, source },
+        PipFailure::NoWheel { package, .. } => PythonBuildError::NoWasiWheel { package, source },
         PipFailure::NoMatchingVersion {
             requirement,
             available,
@@ -1073,7 +1158,8 @@ ERROR: No matching distribution found for numpy>=1.26
         assert_eq!(
             parse_pip_failure(NUMPY),
             PipFailure::NoWheel {
-                package: "numpy".to_string()
+                package: "numpy".to_string(),
+                requirement: "numpy>=1.26".to_string()
             }
         );
     }

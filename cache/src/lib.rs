@@ -1,9 +1,30 @@
-//! kiln-cache: the keys of kiln's persisted pip and cargo caches.
+//! kiln-cache: the keys, archive format and local store of kiln's persisted pip and
+//! cargo caches.
 //!
 //! A key names one saved cache: `PREFIX-KIND-OS-ARCH-TOOLCHAINS-LOCKHASH`. Restoring
 //! looks for the exact key first, then for the newest entry that shares
 //! [`CacheKey::restore_prefix`] (everything but the lockfile hash): a partial hit that
-//! still saves most downloads. Archive format and stores build on these keys.
+//! still saves most downloads.
+//!
+//! A saved cache is a JSON [`Manifest`] plus content-defined, content-addressed zstd
+//! chunks ([`archive`]); [`LocalStore`] keeps them in a directory, writes only chunks it
+//! lacks, and restores without ever writing outside the target ([`Error`] lists what a
+//! hostile or damaged cache is refused for). [`prune`] says what of cargo's directories
+//! to save. Registry stores and wiring into kiln's CLI are not here yet.
+
+pub mod archive;
+mod error;
+mod extract;
+mod par;
+pub mod prune;
+mod store;
+
+pub use archive::{ChunkRef, Entry, EntryKind, Manifest};
+pub use error::Error;
+pub use extract::{ChunkSource, ExtractCounts, extract};
+pub use store::{
+    Hit, LocalStore, MAX_MANIFEST_BYTES, RestoreOptions, RestoreReport, SaveReport, Selection,
+};
 
 use std::fmt;
 use std::path::{Path, PathBuf};

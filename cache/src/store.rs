@@ -1,0 +1,666 @@
+//! A cache store in a local directory (a runner's persistent disk, a mounted volume, or
+//! the directory a CI system's own cache action saves).
+//!
+//! Layout, shaped like an OCI registry so a registry store can mirror it:
+//!
+//! ```text
+//! <dir>/chunks/<2 hex>/<64 hex>.zst   a chunk, named by the sha256 of its uncompressed bytes
+//! <dir>/manifests/<64 hex>.json       a manifest, named by the sha256 of the file itself
+//! <dir>/refs/<cache key>.json         {"manifest": "sha256:…", "saved_at_ns": …}
+//! ```
+//!
+//! Every file is written to a temporary file in its directory and renamed into place,
+//! so readers only ever see whole files. Chunks and manifests are immutable; a save
+//! ends by renaming its ref, so of two concurrent saves of one key the last complete
+//! one wins and neither can leave a partial manifest behind.
+
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use crate::archive::{self, ChunkRef, Chunking, Entry, EntryKind, MANIFEST_VERSION, Manifest};
+use crate::extract::{ChunkSource, extract};
+use crate::par::par_map;
+use crate::{CacheKey, Error};
+
+/// A manifest larger than this is refused before it is parsed.
+pub const MAX_MANIFEST_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Files up to this size are read whole before they are cut.
+const WHOLE_FILE_MAX: u64 = 32 * 1024 * 1024;
+
+/// Which paths under the root a save takes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selection {
+    /// Subpaths to save (files or directories); `None` saves the whole root. Missing
+    /// subpaths are skipped.
+    pub include: Option<Vec<PathBuf>>,
+    /// Subpaths left out, with everything under them.
+    pub exclude: Vec<PathBuf>,
+}
+
+impl Selection {
+    /// The whole root.
+    pub fn all() -> Selection {
+        Selection::default()
+    }
+
+    fn excludes(&self, rel: &Path) -> bool {
+        self.exclude.iter().any(|e| rel.starts_with(e))
+    }
+}
+
+/// Limits of a restore.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoreOptions {
+    /// The files of a manifest may add up to at most this many bytes (default 16 GiB).
+    pub max_total_bytes: u64,
+}
+
+impl Default for RestoreOptions {
+    fn default() -> RestoreOptions {
+        RestoreOptions {
+            max_total_bytes: 16 << 30,
+        }
+    }
+}
+
+/// What a save did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaveReport {
+    pub key: String,
+    /// `sha256:…` of the manifest written.
+    pub manifest_digest: String,
+    pub files: u64,
+    pub dirs: u64,
+    pub symlinks: u64,
+    /// Sockets, fifos and devices found under the root and left out.
+    pub skipped: u64,
+    /// Uncompressed bytes of all files.
+    pub bytes_total: u64,
+    pub chunks_written: u64,
+    pub chunks_reused: u64,
+    /// Compressed bytes of the chunks written (manifest not included).
+    pub bytes_written: u64,
+}
+
+/// How a restore matched the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hit {
+    /// The exact key was saved.
+    Exact,
+    /// The newest key sharing [`CacheKey::restore_prefix`] was restored.
+    Partial,
+    /// Nothing was restored.
+    Miss,
+}
+
+/// What a restore did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoreReport {
+    pub hit: Hit,
+    /// The key restored, unless [`Hit::Miss`].
+    pub restored_key: Option<String>,
+    /// Files written from chunks.
+    pub files_restored: u64,
+    /// Files that already matched (size and chunk digests) and were left alone.
+    pub files_unchanged: u64,
+    pub dirs: u64,
+    pub symlinks: u64,
+    /// Chunks read from the store.
+    pub chunks_read: u64,
+    /// Uncompressed bytes written.
+    pub bytes_restored: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Ref {
+    manifest: String,
+    saved_at_ns: u64,
+}
+
+/// A cache store in a local directory; see the module docs for the layout.
+#[derive(Debug, Clone)]
+pub struct LocalStore {
+    dir: PathBuf,
+}
+
+impl LocalStore {
+    /// A store in `dir`, created on first save.
+    pub fn new(dir: impl Into<PathBuf>) -> LocalStore {
+        LocalStore { dir: dir.into() }
+    }
+
+    /// Saves the selected part of `root` under `key`: chunks the store lacks, then the
+    /// manifest, then the key's ref.
+    pub fn save(
+        &self,
+        key: &CacheKey,
+        root: &Path,
+        selection: &Selection,
+    ) -> Result<SaveReport, Error> {
+        let key = key.to_string();
+        let (walked, skipped) = walk(root, selection)?;
+        let stored = par_map(&walked, |w| self.store_entry(w))?;
+
+        let mut report = SaveReport {
+            key: key.clone(),
+            manifest_digest: String::new(),
+            files: 0,
+            dirs: 0,
+            symlinks: 0,
+            skipped,
+            bytes_total: 0,
+            chunks_written: 0,
+            chunks_reused: 0,
+            bytes_written: 0,
+        };
+        let mut entries = Vec::with_capacity(stored.len());
+        for (entry, counts) in stored.into_iter().flatten() {
+            match entry.kind {
+                EntryKind::File => report.files += 1,
+                EntryKind::Dir => report.dirs += 1,
+                EntryKind::Symlink => report.symlinks += 1,
+                EntryKind::Other(_) => {}
+            }
+            report.bytes_total += entry.size;
+            report.chunks_written += counts.written;
+            report.chunks_reused += counts.reused;
+            report.bytes_written += counts.bytes_written;
+            entries.push(entry);
+        }
+        let manifest = Manifest {
+            schema_version: MANIFEST_VERSION,
+            key: key.clone(),
+            chunking: Chunking::current(),
+            compression: "zstd".into(),
+            entries,
+        };
+        report.manifest_digest = self.put_manifest(&manifest)?;
+        Ok(report)
+    }
+
+    /// Restores `key` into `root`, or else the newest key sharing its restore prefix.
+    /// The manifest is validated in full before anything is written.
+    pub fn restore(
+        &self,
+        key: &CacheKey,
+        root: &Path,
+        options: &RestoreOptions,
+    ) -> Result<RestoreReport, Error> {
+        let exact = key.to_string();
+        let (hit, name, found) = match self.read_ref(&exact)? {
+            Some(r) => (Hit::Exact, exact, r),
+            None => match self.newest_with_prefix(&format!("{}-", key.restore_prefix()))? {
+                Some((name, r)) => (Hit::Partial, name, r),
+                None => {
+                    return Ok(RestoreReport {
+                        hit: Hit::Miss,
+                        restored_key: None,
+                        files_restored: 0,
+                        files_unchanged: 0,
+                        dirs: 0,
+                        symlinks: 0,
+                        chunks_read: 0,
+                        bytes_restored: 0,
+                    });
+                }
+            },
+        };
+        let manifest = self.read_manifest(&name, &found.manifest)?;
+        manifest.validate(options.max_total_bytes)?;
+        let counts = extract(&manifest, root, self)?;
+        Ok(RestoreReport {
+            hit,
+            restored_key: Some(name),
+            files_restored: counts.files_restored,
+            files_unchanged: counts.files_unchanged,
+            dirs: counts.dirs,
+            symlinks: counts.symlinks,
+            chunks_read: counts.chunks_read,
+            bytes_restored: counts.bytes_restored,
+        })
+    }
+
+    /// Stores one chunk unless present; returns its reference and whether it was written
+    /// (with the compressed size).
+    pub fn put_chunk(&self, data: &[u8]) -> Result<(ChunkRef, Option<u64>), Error> {
+        let chunk = ChunkRef {
+            digest: archive::digest(data),
+            size: data.len() as u64,
+        };
+        let path = self
+            .chunk_path(&chunk.digest)
+            .expect("digest() is well-formed");
+        if path.is_file() {
+            return Ok((chunk, None));
+        }
+        let compressed = archive::compress(data).map_err(|source| Error::Write {
+            path: path.clone(),
+            source,
+        })?;
+        write_atomic(&path, &compressed, false)?;
+        Ok((chunk, Some(compressed.len() as u64)))
+    }
+
+    /// Writes a manifest and points its key's ref at it; returns the manifest's digest.
+    pub fn put_manifest(&self, manifest: &Manifest) -> Result<String, Error> {
+        if !is_key_name(&manifest.key) {
+            return Err(Error::InvalidPath {
+                path: manifest.key.clone(),
+            });
+        }
+        let bytes = serde_json::to_vec(manifest).expect("a manifest serializes");
+        let digest = archive::digest(&bytes);
+        let hex = archive::digest_hex(&digest).expect("digest() is well-formed");
+        write_atomic(&self.manifest_path(hex), &bytes, true)?;
+        let saved = Ref {
+            manifest: digest.clone(),
+            saved_at_ns: SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64),
+        };
+        let ref_bytes = serde_json::to_vec(&saved).expect("a ref serializes");
+        write_atomic(&self.ref_path(&manifest.key), &ref_bytes, true)?;
+        Ok(digest)
+    }
+
+    /// Where a chunk lives, for a well-formed digest.
+    pub fn chunk_path(&self, digest: &str) -> Option<PathBuf> {
+        let hex = archive::digest_hex(digest)?;
+        Some(
+            self.dir
+                .join("chunks")
+                .join(&hex[..2])
+                .join(format!("{hex}.zst")),
+        )
+    }
+
+    fn manifest_path(&self, hex: &str) -> PathBuf {
+        self.dir.join("manifests").join(format!("{hex}.json"))
+    }
+
+    fn ref_path(&self, key: &str) -> PathBuf {
+        self.dir.join("refs").join(format!("{key}.json"))
+    }
+
+    fn store_entry(&self, walked: &Walked) -> Result<Option<(Entry, ChunkCounts)>, Error> {
+        let mut entry = Entry {
+            path: walked.rel.clone(),
+            kind: walked.kind.clone(),
+            mode: walked.mode,
+            size: 0,
+            mtime_ns: None,
+            target: walked.target.clone(),
+            chunks: Vec::new(),
+        };
+        let mut counts = ChunkCounts::default();
+        if walked.kind != EntryKind::File {
+            return Ok(Some((entry, counts)));
+        }
+        let file = match File::open(&walked.abs) {
+            Ok(file) => file,
+            // Deleted since the walk (a build still running): not worth failing a save.
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(Error::Read {
+                    path: walked.abs.clone(),
+                    source,
+                });
+            }
+        };
+        let meta = file.metadata().ok();
+        entry.mtime_ns = meta.as_ref().and_then(|m| m.modified().ok()).map(unix_ns);
+        let read_err = |source| Error::Read {
+            path: walked.abs.clone(),
+            source,
+        };
+        let mut store_piece = |data: &[u8]| -> Result<(), Error> {
+            let (chunk, written) = self.put_chunk(data)?;
+            match written {
+                Some(bytes) => {
+                    counts.written += 1;
+                    counts.bytes_written += bytes;
+                }
+                None => counts.reused += 1,
+            }
+            entry.size += chunk.size;
+            entry.chunks.push(chunk);
+            Ok(())
+        };
+        // Most cached files are small: read them whole and cut the slice, rather than
+        // have the streaming chunker allocate and zero a `CHUNK_MAX` buffer per file.
+        if meta.is_some_and(|m| m.len() <= WHOLE_FILE_MAX) {
+            let mut data = Vec::new();
+            (&file).read_to_end(&mut data).map_err(read_err)?;
+            for cut in archive::slice_chunker(&data) {
+                store_piece(&data[cut.offset..cut.offset + cut.length])?;
+            }
+        } else {
+            for piece in archive::chunker(file) {
+                let piece = piece.map_err(|err| read_err(err.into()))?;
+                store_piece(&piece.data)?;
+            }
+        }
+        Ok(Some((entry, counts)))
+    }
+
+    fn read_ref(&self, key: &str) -> Result<Option<Ref>, Error> {
+        let path = self.ref_path(key);
+        match fs::read(&path) {
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|source| Error::RefCorrupt {
+                        key: key.to_owned(),
+                        source,
+                    })
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(Error::Read { path, source }),
+        }
+    }
+
+    /// The most recently saved key starting with `prefix`; unreadable refs are skipped
+    /// (another candidate may be fine).
+    fn newest_with_prefix(&self, prefix: &str) -> Result<Option<(String, Ref)>, Error> {
+        let dir = self.dir.join("refs");
+        let listing = match fs::read_dir(&dir) {
+            Ok(listing) => listing,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(Error::Read { path: dir, source }),
+        };
+        let mut best: Option<(String, Ref)> = None;
+        for item in listing {
+            let item = item.map_err(|source| Error::Read {
+                path: dir.clone(),
+                source,
+            })?;
+            let name = item.file_name();
+            let Some(key) = name.to_str().and_then(|n| n.strip_suffix(".json")) else {
+                continue;
+            };
+            if !key.starts_with(prefix) {
+                continue;
+            }
+            let Ok(Some(found)) = self.read_ref(key) else {
+                continue;
+            };
+            let newer = best.as_ref().is_none_or(|(best_key, best_ref)| {
+                (found.saved_at_ns, key) > (best_ref.saved_at_ns, best_key.as_str())
+            });
+            if newer {
+                best = Some((key.to_owned(), found));
+            }
+        }
+        Ok(best)
+    }
+
+    fn read_manifest(&self, key: &str, digest: &str) -> Result<Manifest, Error> {
+        let corrupt = |actual: String| Error::ManifestDigest {
+            key: key.to_owned(),
+            expected: digest.to_owned(),
+            actual,
+        };
+        let hex = archive::digest_hex(digest).ok_or_else(|| corrupt(String::new()))?;
+        let path = self.manifest_path(hex);
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::ManifestMissing {
+                    key: key.to_owned(),
+                });
+            }
+            Err(source) => return Err(Error::Read { path, source }),
+        };
+        let mut bytes = Vec::new();
+        file.take(MAX_MANIFEST_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|source| Error::Read {
+                path: path.clone(),
+                source,
+            })?;
+        if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+            return Err(Error::TooLarge {
+                total: bytes.len() as u64,
+                limit: MAX_MANIFEST_BYTES,
+            });
+        }
+        let actual = archive::digest(&bytes);
+        if actual != digest {
+            return Err(corrupt(actual));
+        }
+        Manifest::from_slice(key, &bytes)
+    }
+}
+
+impl ChunkSource for LocalStore {
+    fn chunk(&self, chunk: &ChunkRef) -> Result<Vec<u8>, Error> {
+        let path = self
+            .chunk_path(&chunk.digest)
+            .ok_or_else(|| Error::InvalidDigest {
+                digest: chunk.digest.clone(),
+            })?;
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::ChunkMissing {
+                    digest: chunk.digest.clone(),
+                });
+            }
+            Err(source) => return Err(Error::Read { path, source }),
+        };
+        let data = archive::decompress(file, chunk);
+        if let Err(err) = &data
+            && err.is_corrupt_cache()
+        {
+            // A damaged chunk would otherwise be "reused" by every later save.
+            let _ = fs::remove_file(&path);
+        }
+        data
+    }
+}
+
+#[derive(Debug, Default)]
+struct ChunkCounts {
+    written: u64,
+    reused: u64,
+    bytes_written: u64,
+}
+
+#[derive(Debug)]
+struct Walked {
+    rel: String,
+    abs: PathBuf,
+    kind: EntryKind,
+    mode: u32,
+    target: Option<String>,
+}
+
+/// Lists the selected entries under `root`, sorted by path (a directory before its
+/// content); returns them and the count of special files left out.
+fn walk(root: &Path, selection: &Selection) -> Result<(Vec<Walked>, u64), Error> {
+    let mut out = Vec::new();
+    let mut skipped = 0;
+    match &selection.include {
+        None => walk_dir(root, "", selection, &mut out, &mut skipped)?,
+        Some(include) => {
+            for sub in include {
+                let rel = rel_string(sub)?;
+                if rel.is_empty() {
+                    walk_dir(root, "", selection, &mut out, &mut skipped)?;
+                    continue;
+                }
+                let abs = root.join(&rel);
+                match fs::symlink_metadata(&abs) {
+                    Ok(meta) => {
+                        if visit(abs, rel.clone(), &meta, selection, &mut out, &mut skipped)? {
+                            walk_dir(root, &rel, selection, &mut out, &mut skipped)?;
+                        }
+                    }
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(source) => return Err(Error::Read { path: abs, source }),
+                }
+            }
+        }
+    }
+    out.sort_by(|a, b| a.rel.cmp(&b.rel));
+    out.dedup_by(|a, b| a.rel == b.rel);
+    Ok((out, skipped))
+}
+
+/// `a/b` for a relative path of plain components.
+fn rel_string(path: &Path) -> Result<String, Error> {
+    let mut parts = Vec::new();
+    for component in path.components() {
+        match component {
+            std::path::Component::Normal(name) => parts.push(
+                name.to_str()
+                    .ok_or_else(|| Error::NonUtf8Path { path: path.into() })?,
+            ),
+            std::path::Component::CurDir => {}
+            _ => {
+                return Err(Error::InvalidPath {
+                    path: path.display().to_string(),
+                });
+            }
+        }
+    }
+    Ok(parts.join("/"))
+}
+
+fn walk_dir(
+    root: &Path,
+    rel_dir: &str,
+    selection: &Selection,
+    out: &mut Vec<Walked>,
+    skipped: &mut u64,
+) -> Result<(), Error> {
+    let dir = root.join(rel_dir);
+    let listing = fs::read_dir(&dir).map_err(|source| Error::Read {
+        path: dir.clone(),
+        source,
+    })?;
+    for item in listing {
+        let item = item.map_err(|source| Error::Read {
+            path: dir.clone(),
+            source,
+        })?;
+        let abs = item.path();
+        let name = item.file_name();
+        let name = name
+            .to_str()
+            .ok_or_else(|| Error::NonUtf8Path { path: abs.clone() })?;
+        let rel = if rel_dir.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{rel_dir}/{name}")
+        };
+        let meta = match fs::symlink_metadata(&abs) {
+            Ok(meta) => meta,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(source) => return Err(Error::Read { path: abs, source }),
+        };
+        if visit(abs, rel.clone(), &meta, selection, out, skipped)? {
+            walk_dir(root, &rel, selection, out, skipped)?;
+        }
+    }
+    Ok(())
+}
+
+/// Records one entry; true when it is a directory to descend into.
+fn visit(
+    abs: PathBuf,
+    rel: String,
+    meta: &fs::Metadata,
+    selection: &Selection,
+    out: &mut Vec<Walked>,
+    skipped: &mut u64,
+) -> Result<bool, Error> {
+    if selection.excludes(Path::new(&rel)) {
+        return Ok(false);
+    }
+    let file_type = meta.file_type();
+    let (kind, target) = if file_type.is_dir() {
+        (EntryKind::Dir, None)
+    } else if file_type.is_file() {
+        (EntryKind::File, None)
+    } else if file_type.is_symlink() {
+        let target = fs::read_link(&abs).map_err(|source| Error::Read {
+            path: abs.clone(),
+            source,
+        })?;
+        let target = target
+            .to_str()
+            .ok_or_else(|| Error::NonUtf8Path { path: abs.clone() })?
+            .to_owned();
+        (EntryKind::Symlink, Some(target))
+    } else {
+        *skipped += 1;
+        return Ok(false);
+    };
+    let descend = kind == EntryKind::Dir;
+    out.push(Walked {
+        rel,
+        abs,
+        kind,
+        mode: mode_of(meta),
+        target,
+    });
+    Ok(descend)
+}
+
+fn mode_of(meta: &fs::Metadata) -> u32 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        meta.permissions().mode() & 0o777
+    }
+    #[cfg(not(unix))]
+    {
+        if meta.is_dir() || !meta.permissions().readonly() {
+            0o755
+        } else {
+            0o555
+        }
+    }
+}
+
+fn unix_ns(time: SystemTime) -> i64 {
+    match time.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(after) => after.as_nanos() as i64,
+        Err(before) => -(before.duration().as_nanos() as i64),
+    }
+}
+
+/// Keys name files: `[A-Za-z0-9_.-]`, not starting with a dot.
+fn is_key_name(key: &str) -> bool {
+    !key.is_empty()
+        && !key.starts_with('.')
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
+/// Writes `bytes` to a temporary file beside `path` and renames it into place.
+fn write_atomic(path: &Path, bytes: &[u8], sync: bool) -> Result<(), Error> {
+    let dir = path.parent().expect("store paths have a parent");
+    let write_err = |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    fs::create_dir_all(dir).map_err(write_err)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(dir)
+        .map_err(write_err)?;
+    tmp.write_all(bytes).map_err(write_err)?;
+    if sync {
+        tmp.as_file().sync_all().map_err(write_err)?;
+    }
+    tmp.persist(path).map_err(|e| write_err(e.error))?;
+    Ok(())
+}

@@ -38,8 +38,11 @@ fn init_logging(verbose: bool) {
     let filter = env::var(env::KILN_LOG)
         .or_else(|| env::var("RUST_LOG"))
         .unwrap_or_else(|| if verbose { "kiln=debug" } else { "warn" }.into());
+    let ansi =
+        std::io::IsTerminal::is_terminal(&std::io::stderr()) && env::var(env::NO_COLOR).is_none();
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::new(filter))
+        .with_ansi(ansi)
         .with_writer(std::io::stderr)
         .with_target(false)
         .compact()

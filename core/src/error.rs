@@ -42,6 +42,7 @@ pub fn diagnose_of<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a
         crate::target::TargetError,
         crate::registry::RegistryError,
         crate::registry::credentials::CredentialError,
+        crate::sbom::SbomError,
     );
     None
 }

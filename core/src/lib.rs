@@ -18,6 +18,7 @@ pub mod project;
 pub mod registry;
 pub mod reporter;
 pub mod runner;
+pub mod sbom;
 pub mod settings;
 pub mod source;
 pub mod stages;

@@ -43,6 +43,9 @@ pub fn diagnose_of<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a
         crate::registry::RegistryError,
         crate::registry::credentials::CredentialError,
         crate::sbom::SbomError,
+        crate::sign::KeyError,
+        crate::sign::SignError,
+        crate::sign::VerifyError,
     );
     None
 }

@@ -20,6 +20,7 @@ pub mod reporter;
 pub mod runner;
 pub mod sbom;
 pub mod settings;
+pub mod sign;
 pub mod source;
 pub mod stages;
 pub mod summary;

@@ -78,15 +78,7 @@ fn redact(ctx: &TestContext, text: &str) -> String {
 }
 
 fn failing(ctx: &TestContext, args: &[&str]) -> String {
-    let out = ctx.run(args);
-    assert_exit(&out, 1);
-    let text = redact(ctx, &stderr(&out));
-    assert!(text.contains("\nhint: "), "no hint:\n{text}");
-    // Only the error block: drop progress lines.
-    text.lines()
-        .skip_while(|l| !l.starts_with("error:"))
-        .collect::<Vec<_>>()
-        .join("\n")
+    failing_output(ctx, ctx.kiln().args(args))
 }
 
 #[test]
@@ -192,7 +184,12 @@ fn missing_python() {
 }
 
 fn failing_with_env(ctx: &TestContext, args: &[&str], env: (&str, &str)) -> String {
-    let out = ctx.kiln().args(args).env(env.0, env.1).output().unwrap();
+    failing_output(ctx, ctx.kiln().args(args).env(env.0, env.1))
+}
+
+/// Runs `cmd`, which must fail with exit 1 and a hint; returns its error block.
+fn failing_output(ctx: &TestContext, cmd: &mut std::process::Command) -> String {
+    let out = cmd.output().unwrap();
     assert_exit(&out, 1);
     let text = redact(ctx, &stderr(&out));
     assert!(text.contains("\nhint: "), "no hint:\n{text}");

@@ -3,19 +3,10 @@
 
 mod common;
 
-use std::path::Path;
-
 use common::{
-    TestContext, assert_exit, assert_success, assert_valid_summary, blob, run_with_pypi_wasmtime,
-    skopeo_read, stderr, stdout,
+    TestContext, assert_exit, assert_success, assert_valid_summary, layer_path,
+    run_with_pypi_wasmtime, skopeo_read, stderr, stdout,
 };
-
-fn layer_path(summary: &serde_json::Value) -> std::path::PathBuf {
-    blob(
-        Path::new(summary["artifact"]["layout"].as_str().unwrap()),
-        summary["artifact"]["layer_digest"].as_str().unwrap(),
-    )
-}
 
 #[test]
 fn rust_bin_builds_runs_and_is_read_back_by_peers() {

@@ -90,22 +90,7 @@ impl TestContext {
 
     /// Runs `kiln ARGS`, feeding `stdin`.
     pub fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
-        let mut child = self
-            .kiln()
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        output_with_stdin(self.kiln().args(args), stdin)
     }
 
     /// `kiln build PROJECT --output json`, which must succeed; returns the summary.
@@ -116,6 +101,32 @@ impl TestContext {
         assert_success(&out);
         serde_json::from_slice(&out.stdout).expect("summary JSON on stdout")
     }
+}
+
+/// Runs `cmd` to completion with `stdin` as its input, capturing its output.
+pub fn output_with_stdin(cmd: &mut Command, stdin: &str) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// The stored Wasm layer of a build, from its summary.
+pub fn layer_path(summary: &serde_json::Value) -> PathBuf {
+    blob(
+        Path::new(summary["artifact"]["layout"].as_str().unwrap()),
+        summary["artifact"]["layer_digest"].as_str().unwrap(),
+    )
 }
 
 pub fn copy_dir(src: &Path, dst: &Path) {
@@ -219,23 +230,10 @@ pub fn peer_python() -> PathBuf {
 /// runtime: returns (stdout, exit code).
 pub fn run_with_pypi_wasmtime(wasm: &Path, args: &[&str], stdin: &str) -> (String, i32) {
     let script = repo_root().join("tests/peers/run_wasm.py");
-    let mut child = Command::new(peer_python())
-        .arg(script)
-        .arg(wasm)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = output_with_stdin(
+        Command::new(peer_python()).arg(script).arg(wasm).args(args),
+        stdin,
+    );
     let code = out.status.code().unwrap_or(-1);
     assert!(
         code != 99,

@@ -32,11 +32,15 @@ pub trait ChunkSource: Sync {
 /// Counts of one extraction.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExtractCounts {
+    /// Files written from chunks.
     pub files_restored: u64,
+    /// Files that already matched (size and chunk digests) and were left alone.
     pub files_unchanged: u64,
     pub dirs: u64,
     pub symlinks: u64,
+    /// Chunks read from the store.
     pub chunks_read: u64,
+    /// Uncompressed bytes written.
     pub bytes_restored: u64,
 }
 

@@ -22,7 +22,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use crate::archive::{self, ChunkRef, Chunking, Entry, EntryKind, MANIFEST_VERSION, Manifest};
-use crate::extract::{ChunkSource, extract};
+use crate::extract::{ChunkSource, ExtractCounts, extract};
 use crate::par::par_map;
 use crate::{CacheKey, Error};
 
@@ -104,16 +104,8 @@ pub struct RestoreReport {
     pub hit: Hit,
     /// The key restored, unless [`Hit::Miss`].
     pub restored_key: Option<String>,
-    /// Files written from chunks.
-    pub files_restored: u64,
-    /// Files that already matched (size and chunk digests) and were left alone.
-    pub files_unchanged: u64,
-    pub dirs: u64,
-    pub symlinks: u64,
-    /// Chunks read from the store.
-    pub chunks_read: u64,
-    /// Uncompressed bytes written.
-    pub bytes_restored: u64,
+    /// What the extraction wrote and left alone (all zero on a miss).
+    pub counts: ExtractCounts,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -200,28 +192,17 @@ impl LocalStore {
                     return Ok(RestoreReport {
                         hit: Hit::Miss,
                         restored_key: None,
-                        files_restored: 0,
-                        files_unchanged: 0,
-                        dirs: 0,
-                        symlinks: 0,
-                        chunks_read: 0,
-                        bytes_restored: 0,
+                        counts: ExtractCounts::default(),
                     });
                 }
             },
         };
         let manifest = self.read_manifest(&name, &found.manifest)?;
         manifest.validate(options.max_total_bytes)?;
-        let counts = extract(&manifest, root, self)?;
         Ok(RestoreReport {
             hit,
             restored_key: Some(name),
-            files_restored: counts.files_restored,
-            files_unchanged: counts.files_unchanged,
-            dirs: counts.dirs,
-            symlinks: counts.symlinks,
-            chunks_read: counts.chunks_read,
-            bytes_restored: counts.bytes_restored,
+            counts: extract(&manifest, root, self)?,
         })
     }
 

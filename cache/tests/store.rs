@@ -111,8 +111,8 @@ fn round_trip_keeps_content_modes_mtimes_and_links() {
 
     let restored = store.restore(&k, &dst, &RestoreOptions::default()).unwrap();
     assert_eq!(restored.hit, Hit::Exact);
-    assert_eq!(restored.files_restored, 4);
-    assert_eq!(restored.bytes_restored, saved.bytes_total);
+    assert_eq!(restored.counts.files_restored, 4);
+    assert_eq!(restored.counts.bytes_restored, saved.bytes_total);
     assert_eq!(snapshot(&src), snapshot(&dst));
     assert_eq!(fs::read(dst.join("a/link")).unwrap(), b"hello");
 }
@@ -155,7 +155,10 @@ fn second_save_writes_only_the_changed_chunks() {
     let again = store
         .restore(&key("2", "t"), &dst, &RestoreOptions::default())
         .unwrap();
-    assert_eq!((again.files_restored, again.files_unchanged), (1, 10));
+    assert_eq!(
+        (again.counts.files_restored, again.counts.files_unchanged),
+        (1, 10)
+    );
     assert_eq!(fs::read(dst.join("big.bin")).unwrap(), big);
 }
 

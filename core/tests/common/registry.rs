@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{peer_python, repo_root, require_tool, stderr, stdout};
+use super::{output_with_stdin, peer_python, repo_root, require_tool, stderr, stdout};
 
 /// How long a registry has to answer `GET /v2/` after it is spawned.
 const READY_TIMEOUT: Duration = Duration::from_secs(15);
@@ -338,23 +338,14 @@ http:
         let request = format!("GET /v2/ HTTP/1.0\r\nHost: {}\r\n\r\n", self.host());
         let response = if self.mode == Mode::Tls {
             drop(stream);
-            let mut child = Command::new(require_tool("openssl"))
-                .args(["s_client", "-quiet", "-verify_return_error", "-connect"])
-                .arg(self.host())
-                .args(["-verify_ip", "127.0.0.1", "-CAfile"])
-                .arg(self.ca_cert().unwrap())
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(request.as_bytes())
-                .unwrap();
-            let out = child.wait_with_output().unwrap();
+            let out = output_with_stdin(
+                Command::new(require_tool("openssl"))
+                    .args(["s_client", "-quiet", "-verify_return_error", "-connect"])
+                    .arg(self.host())
+                    .args(["-verify_ip", "127.0.0.1", "-CAfile"])
+                    .arg(self.ca_cert().unwrap()),
+                &request,
+            );
             if !out.status.success() && out.stdout.is_empty() {
                 let err = format!("openssl s_client: {}", stderr(&out));
                 // A certificate that does not verify will not verify later either.
@@ -443,20 +434,10 @@ fn free_port() -> u16 {
 /// `htpasswd` (Debian `apache2-utils`) writes the bcrypt entry distribution requires;
 /// cost 4, the minimum, since the registry checks it on every request.
 fn write_htpasswd(dir: &Path, user: &str, password: &str) {
-    let mut child = Command::new(require_tool("htpasswd"))
-        .args(["-n", "-i", "-B", "-C", "4", user])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(password.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = output_with_stdin(
+        Command::new(require_tool("htpasswd")).args(["-n", "-i", "-B", "-C", "4", user]),
+        password,
+    );
     assert!(out.status.success(), "htpasswd: {}", stderr(&out));
     std::fs::write(dir.join("htpasswd"), &out.stdout).unwrap();
 }

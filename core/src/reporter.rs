@@ -21,23 +21,31 @@ use std::time::Duration;
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum Stage {
+    Restore,
     Detect,
     Build,
     Package,
     Store,
     Push,
+    Sign,
+    Attest,
     Summary,
+    Save,
 }
 
 impl Stage {
     pub fn name(self) -> &'static str {
         match self {
+            Stage::Restore => "restore",
             Stage::Detect => "detect",
             Stage::Build => "build",
             Stage::Package => "package",
             Stage::Store => "store",
             Stage::Push => "push",
+            Stage::Sign => "sign",
+            Stage::Attest => "attest",
             Stage::Summary => "summary",
+            Stage::Save => "save",
         }
     }
 }

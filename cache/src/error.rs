@@ -23,6 +23,13 @@ pub enum Error {
     },
     #[error("Path `{}` cannot be cached: it is not valid UTF-8", path.display())]
     NonUtf8Path { path: PathBuf },
+    /// A remote store failed (unreachable, refused, timed out).
+    #[error("Failed to {what}")]
+    Store {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 
     // The saved cache is damaged: the caller goes on cold.
     #[error("Reference of cache key `{key}` is corrupt")]
@@ -39,6 +46,8 @@ pub enum Error {
     },
     #[error("Manifest of cache key `{key}` is missing from the store")]
     ManifestMissing { key: String },
+    #[error("Manifest found under cache key `{key}` is for key `{found}`")]
+    ManifestKey { key: String, found: String },
     #[error("Failed to parse the manifest of cache key `{key}`")]
     ManifestParse {
         key: String,
@@ -108,7 +117,10 @@ impl Error {
     pub fn is_corrupt_cache(&self) -> bool {
         !matches!(
             self,
-            Error::Read { .. } | Error::Write { .. } | Error::NonUtf8Path { .. }
+            Error::Read { .. }
+                | Error::Write { .. }
+                | Error::NonUtf8Path { .. }
+                | Error::Store { .. }
         )
     }
 }

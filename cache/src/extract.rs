@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::Error;
 use crate::archive::{ChunkRef, Entry, EntryKind, Manifest};
-use crate::par::par_map;
+use crate::par::par_map_on;
 
 /// Where a restore gets chunk content from. Implementations return data already
 /// checked with [`crate::archive::decompress`].
@@ -44,8 +44,30 @@ pub struct ExtractCounts {
     pub bytes_restored: u64,
 }
 
+impl ExtractCounts {
+    /// Adds another extraction's counts to these.
+    pub fn add(&mut self, other: &ExtractCounts) {
+        self.files_restored += other.files_restored;
+        self.files_unchanged += other.files_unchanged;
+        self.dirs += other.dirs;
+        self.symlinks += other.symlinks;
+        self.chunks_read += other.chunks_read;
+        self.bytes_restored += other.bytes_restored;
+    }
+}
+
 /// Writes `manifest`, which must have passed [`Manifest::validate`], under `root`.
 pub fn extract(
+    manifest: &Manifest,
+    root: &Path,
+    source: &dyn ChunkSource,
+) -> Result<ExtractCounts, Error> {
+    extract_on(crate::par::cores(), manifest, root, source)
+}
+
+/// [`extract`] with up to `threads` files written at once.
+pub(crate) fn extract_on(
+    threads: usize,
     manifest: &Manifest,
     root: &Path,
     source: &dyn ChunkSource,
@@ -66,7 +88,7 @@ pub fn extract(
     for entry in &files {
         ensure_parent(root, &entry.path, &mut ready)?;
     }
-    let restored = par_map(&files, |entry| restore_file(root, entry, source))?;
+    let restored = par_map_on(threads, &files, |entry| restore_file(root, entry, source))?;
     for (written, chunks) in restored {
         match written {
             Some(bytes) => {
@@ -171,6 +193,16 @@ fn restore_file(
     let mode = entry.mode & 0o777;
     let mtime = entry.mtime_ns.map(system_time);
     match fs::symlink_metadata(&path) {
+        // Restored earlier and untouched since: same size and mtime to the nanosecond.
+        Ok(meta)
+            if meta.is_file()
+                && meta.len() == entry.size
+                && entry.mtime_ns.is_some()
+                && meta.modified().ok().map(crate::store::unix_ns) == entry.mtime_ns
+                && mode_matches(&meta, mode) =>
+        {
+            return Ok((None, 0));
+        }
         Ok(meta) if meta.is_file() && meta.len() == entry.size => {
             let mut file = File::open(&path).map_err(read_err(&path))?;
             if same_content(&mut file, &entry.chunks).map_err(read_err(&path))? {
@@ -226,6 +258,19 @@ fn restore_symlink(root: &Path, entry: &Entry) -> Result<(), Error> {
         Err(err) => return Err(read_err(&path)(err)),
     }
     symlink(target, &path).map_err(write_err(&path))
+}
+
+fn mode_matches(meta: &fs::Metadata, mode: u32) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        meta.permissions().mode() & 0o777 == mode
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (meta, mode);
+        true
+    }
 }
 
 fn system_time(ns: i64) -> SystemTime {

@@ -7,14 +7,16 @@
 //! still saves most downloads.
 //!
 //! A saved cache is a JSON [`Manifest`] plus content-defined, content-addressed zstd
-//! chunks ([`archive`]); [`LocalStore`] keeps them in a directory, writes only chunks it
-//! lacks, and restores without ever writing outside the target ([`Error`] lists what a
-//! hostile or damaged cache is refused for). [`prune`] says what of cargo's directories
-//! to save. Registry stores and wiring into kiln's CLI are not here yet.
+//! chunks ([`archive`]). [`save`] and [`restore`] work through any [`Store`] (chunks,
+//! manifests, keys): [`LocalStore`] keeps them in a directory; kiln implements the trait
+//! for OCI registries. A cache may span several directories ([`Root`]). Nothing is
+//! ever written outside a root ([`Error`] lists what a hostile or damaged cache is
+//! refused for). [`prune`] says what of cargo's directories to save.
 
 pub mod archive;
 mod error;
 mod extract;
+mod ops;
 mod par;
 pub mod prune;
 mod store;
@@ -22,6 +24,7 @@ mod store;
 pub use archive::{ChunkRef, Entry, EntryKind, Manifest};
 pub use error::Error;
 pub use extract::{ChunkSource, ExtractCounts, extract};
+pub use ops::{Root, Store, lookup, restore, save};
 pub use store::{
     Hit, LocalStore, MAX_MANIFEST_BYTES, RestoreOptions, RestoreReport, SaveReport, Selection,
 };
@@ -30,6 +33,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
+
+/// The longest `--cache-prefix` kept in a key.
+pub const MAX_PREFIX: usize = 48;
 
 /// Which tool's cache a key is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -92,9 +98,11 @@ impl CacheKey {
     /// Computes the key; missing lockfiles count as absent (their absence is hashed too).
     pub fn compute(inputs: &KeyInputs) -> std::io::Result<CacheKey> {
         let toolchains = short_hash(inputs.toolchains.join("\n").as_bytes());
+        // Keys become OCI tags (at most 128 characters): the prefix is kept short.
+        let prefix: String = sanitize(&inputs.prefix).chars().take(MAX_PREFIX).collect();
         let restore_prefix = format!(
             "{}-{}-{}-{}-{}",
-            sanitize(&inputs.prefix),
+            prefix,
             inputs.kind.as_str(),
             std::env::consts::OS,
             std::env::consts::ARCH,

@@ -6,17 +6,21 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::Error;
 
-/// Applies `f` to every item on up to `available_parallelism` threads; results keep
-/// the items' order. Stops at the first error and returns it.
-pub(crate) fn par_map<T, R, F>(items: &[T], f: F) -> Result<Vec<R>, Error>
+/// The machine's cores.
+pub(crate) fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Applies `f` to every item on up to `threads` threads (the cores, or more when the
+/// work waits on the network); results keep the items' order. Stops at the first error
+/// and returns it.
+pub(crate) fn par_map_on<T, R, F>(threads: usize, items: &[T], f: F) -> Result<Vec<R>, Error>
 where
     T: Sync,
     R: Send,
     F: Fn(&T) -> Result<R, Error> + Sync,
 {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(items.len());
+    let threads = threads.max(1).min(items.len());
     if threads <= 1 {
         return items.iter().map(f).collect();
     }

@@ -8,7 +8,14 @@
 //!   rust-cache#245) is kept, minus its `incremental/` directory and the artifacts of the
 //!   workspace's own crates, which every build recompiles anyway.
 //!
-//! Nothing is deleted: the helpers return a [`Selection`] for [`crate::LocalStore::save`].
+//! - With the project's `Cargo.lock` ([`CargoLock`]), only what it names is kept: the
+//!   `.crate` archives and sparse-index entries of its packages (so a developer's
+//!   shared `~/.cargo` does not become a cache of every crate ever built), and the target
+//!   artifacts of its registry and git packages. Artifacts of crates no longer in the
+//!   lockfile are dropped; so are those of a library whose name is not its package's
+//!   (`md-5` builds `libmd5`), which costs a rebuild, never a wrong build.
+//!
+//! Nothing is deleted: the helpers return a [`Selection`] for [`crate::save`].
 
 use std::fs;
 use std::io;
@@ -27,10 +34,132 @@ pub fn cargo_home() -> Selection {
     }
 }
 
+/// The packages of a `Cargo.lock`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CargoLock {
+    /// Packages without a source: the workspace's members and path dependencies.
+    pub local: Vec<String>,
+    /// `(name, version)` of packages from a registry.
+    pub registry: Vec<(String, String)>,
+    /// Names of packages from git.
+    pub git: Vec<String>,
+}
+
+impl CargoLock {
+    /// Reads `Cargo.lock`; a missing file is an empty lock.
+    pub fn read(path: &Path) -> io::Result<CargoLock> {
+        #[derive(serde::Deserialize)]
+        struct Lock {
+            #[serde(default)]
+            package: Vec<Package>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Package {
+            name: String,
+            version: String,
+            source: Option<String>,
+        }
+        let text = match fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(CargoLock::default()),
+            Err(err) => return Err(err),
+        };
+        let lock: Lock =
+            toml::from_str(&text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        let mut out = CargoLock::default();
+        for p in lock.package {
+            match p.source.as_deref() {
+                None => out.local.push(p.name),
+                Some(s) if s.starts_with("git+") => out.git.push(p.name),
+                Some(_) => out.registry.push((p.name, p.version)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every package name that builds from a registry or git.
+    pub fn dependencies(&self) -> Vec<&str> {
+        self.registry
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .chain(self.git.iter().map(String::as_str))
+            .collect()
+    }
+}
+
+/// A selection of `CARGO_HOME` holding only what `lock` names: each registry's
+/// `config.json`, the sparse-index entries and `.crate` archives of its packages (a
+/// git-protocol index is kept whole), and `git/db` when it has git packages.
+pub fn cargo_home_for(home: &Path, lock: &CargoLock) -> io::Result<Selection> {
+    let mut include = Vec::new();
+    for registry in subdirs(&home.join("registry/index"))? {
+        let index = Path::new("registry/index").join(&registry);
+        if !home.join(&index).join(".cache").is_dir() {
+            include.push(index);
+            continue;
+        }
+        include.push(index.join("config.json"));
+        for (name, _) in &lock.registry {
+            include.push(index.join(".cache").join(sparse_index_path(name)));
+        }
+    }
+    for registry in subdirs(&home.join("registry/cache"))? {
+        let cache = Path::new("registry/cache").join(&registry);
+        for (name, version) in &lock.registry {
+            include.push(cache.join(format!("{name}-{version}.crate")));
+        }
+    }
+    if !lock.git.is_empty() {
+        include.push(PathBuf::from("git/db"));
+    }
+    include.sort();
+    include.dedup();
+    Ok(Selection {
+        include: Some(include),
+        exclude: Vec::new(),
+    })
+}
+
+/// Where the sparse index keeps a crate: `1/a`, `2/ab`, `3/a/abc`, `se/rd/serde`.
+fn sparse_index_path(name: &str) -> PathBuf {
+    let lower = name.to_lowercase();
+    match lower.len() {
+        1 => Path::new("1").join(&lower),
+        2 => Path::new("2").join(&lower),
+        3 => Path::new("3").join(&lower[..1]).join(&lower),
+        _ => Path::new(&lower[..2]).join(&lower[2..4]).join(&lower),
+    }
+}
+
+/// True when every registry package of `lock` has its `.crate` in `home`: the
+/// downloads of a build finished.
+pub fn downloads_complete(home: &Path, lock: &CargoLock) -> bool {
+    let registries = subdirs(&home.join("registry/cache")).unwrap_or_default();
+    lock.registry.iter().all(|(name, version)| {
+        registries.iter().any(|r| {
+            home.join("registry/cache")
+                .join(r)
+                .join(format!("{name}-{version}.crate"))
+                .is_file()
+        })
+    })
+}
+
 /// A selection of `target_dir` without `incremental/` directories and without the
 /// artifacts of `workspace_crates` (package or target names; `-` and `_` are alike).
 pub fn cargo_target(target_dir: &Path, workspace_crates: &[&str]) -> io::Result<Selection> {
+    cargo_target_with(target_dir, workspace_crates, None)
+}
+
+/// [`cargo_target`], also dropping the hashed artifacts (in `.fingerprint/`, `build/`,
+/// `deps/`) of crates not in `dependencies`, when given.
+pub fn cargo_target_with(
+    target_dir: &Path,
+    workspace_crates: &[&str],
+    dependencies: Option<&[&str]>,
+) -> io::Result<Selection> {
     let crates: Vec<String> = workspace_crates.iter().map(|c| normalize(c)).collect();
+    let deps: Option<Vec<String>> = dependencies.map(|d| d.iter().map(|c| normalize(c)).collect());
     let mut exclude = Vec::new();
     for profile in profile_dirs(target_dir)? {
         exclude.push(profile.join("incremental"));
@@ -43,7 +172,10 @@ pub fn cargo_target(target_dir: &Path, workspace_crates: &[&str]) -> io::Result<
         }
         for (sub, allow_lib) in [(".fingerprint", false), ("build", false), ("deps", true)] {
             for name in file_names(&abs.join(sub))? {
-                if is_workspace_artifact(&name, &crates, allow_lib) {
+                let unused = deps
+                    .as_ref()
+                    .is_some_and(|deps| is_unused_artifact(&name, deps, allow_lib));
+                if unused || is_workspace_artifact(&name, &crates, allow_lib) {
                     exclude.push(profile.join(sub).join(name));
                 }
             }
@@ -125,6 +257,21 @@ fn is_workspace_artifact(file_name: &str, crates: &[String], allow_lib: bool) ->
     })
 }
 
+/// A hashed artifact (`serde-0123456789abcdef`, `libserde-0123456789abcdef.rlib`) of a
+/// crate not in `deps`; files without a hash are never unused.
+fn is_unused_artifact(file_name: &str, deps: &[String], allow_lib: bool) -> bool {
+    let stem = file_name.split('.').next().unwrap_or(file_name);
+    let Some((name, hash)) = stem.rsplit_once('-') else {
+        return false;
+    };
+    if hash.len() != 16 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return false;
+    }
+    let name = normalize(name);
+    let known = |n: &str| deps.iter().any(|d| d == n);
+    !(known(&name) || (allow_lib && name.strip_prefix("lib").is_some_and(known)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,5 +302,35 @@ mod tests {
             &crates,
             false
         ));
+    }
+
+    #[test]
+    fn unused_artifacts() {
+        let deps = vec![normalize("serde-json"), normalize("itoa")];
+        for used in [
+            "serde_json-0123456789abcdef",
+            "libserde_json-0123456789abcdef.rlib",
+            "itoa-0123456789abcdef.d",
+            ".cargo-lock",
+            "rust-bin.wasm",
+        ] {
+            assert!(!is_unused_artifact(used, &deps, true), "{used}");
+        }
+        for unused in [
+            "rand-0123456789abcdef",
+            "librand-0123456789abcdef.rlib",
+            "libitoa-0123456789abcdef.rlib",
+        ] {
+            let allow_lib = !unused.starts_with("libitoa");
+            assert!(is_unused_artifact(unused, &deps, allow_lib), "{unused}");
+        }
+    }
+
+    #[test]
+    fn sparse_index_paths() {
+        assert_eq!(sparse_index_path("a"), Path::new("1/a"));
+        assert_eq!(sparse_index_path("ab"), Path::new("2/ab"));
+        assert_eq!(sparse_index_path("abc"), Path::new("3/a/abc"));
+        assert_eq!(sparse_index_path("Serde_json"), Path::new("se/rd/serde_json"));
     }
 }

@@ -21,16 +21,13 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::archive::{self, ChunkRef, Chunking, Entry, EntryKind, MANIFEST_VERSION, Manifest};
-use crate::extract::{ChunkSource, ExtractCounts, extract};
-use crate::par::par_map;
+use crate::archive::{self, ChunkRef, EntryKind, Manifest};
+use crate::extract::{ChunkSource, ExtractCounts};
+use crate::ops::{Root, Store};
 use crate::{CacheKey, Error};
 
 /// A manifest larger than this is refused before it is parsed.
 pub const MAX_MANIFEST_BYTES: u64 = 256 * 1024 * 1024;
-
-/// Files up to this size are read whole before they are cut.
-const WHOLE_FILE_MAX: u64 = 32 * 1024 * 1024;
 
 /// Which paths under the root a save takes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -85,6 +82,8 @@ pub struct SaveReport {
     pub chunks_reused: u64,
     /// Compressed bytes of the chunks written (manifest not included).
     pub bytes_written: u64,
+    /// Nothing changed since the restore under the same key: nothing was written.
+    pub unchanged: bool,
 }
 
 /// How a restore matched the key.
@@ -106,6 +105,9 @@ pub struct RestoreReport {
     pub restored_key: Option<String>,
     /// What the extraction wrote and left alone (all zero on a miss).
     pub counts: ExtractCounts,
+    /// The manifest restored: pass it to the next save so unchanged files are not read
+    /// again and an unchanged cache is not written.
+    pub manifest: Option<Manifest>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -134,45 +136,12 @@ impl LocalStore {
         root: &Path,
         selection: &Selection,
     ) -> Result<SaveReport, Error> {
-        let key = key.to_string();
-        let (walked, skipped) = walk(root, selection)?;
-        let stored = par_map(&walked, |w| self.store_entry(w))?;
-
-        let mut report = SaveReport {
-            key: key.clone(),
-            manifest_digest: String::new(),
-            files: 0,
-            dirs: 0,
-            symlinks: 0,
-            skipped,
-            bytes_total: 0,
-            chunks_written: 0,
-            chunks_reused: 0,
-            bytes_written: 0,
-        };
-        let mut entries = Vec::with_capacity(stored.len());
-        for (entry, counts) in stored.into_iter().flatten() {
-            match entry.kind {
-                EntryKind::File => report.files += 1,
-                EntryKind::Dir => report.dirs += 1,
-                EntryKind::Symlink => report.symlinks += 1,
-                EntryKind::Other(_) => {}
-            }
-            report.bytes_total += entry.size;
-            report.chunks_written += counts.written;
-            report.chunks_reused += counts.reused;
-            report.bytes_written += counts.bytes_written;
-            entries.push(entry);
-        }
-        let manifest = Manifest {
-            schema_version: MANIFEST_VERSION,
-            key: key.clone(),
-            chunking: Chunking::current(),
-            compression: "zstd".into(),
-            entries,
-        };
-        report.manifest_digest = self.put_manifest(&manifest)?;
-        Ok(report)
+        crate::ops::save(
+            self,
+            key,
+            &[Root::new("", root, selection.clone())],
+            None,
+        )
     }
 
     /// Restores `key` into `root`, or else the newest key sharing its restore prefix.
@@ -183,27 +152,21 @@ impl LocalStore {
         root: &Path,
         options: &RestoreOptions,
     ) -> Result<RestoreReport, Error> {
-        let exact = key.to_string();
-        let (hit, name, found) = match self.read_ref(&exact)? {
-            Some(r) => (Hit::Exact, exact, r),
-            None => match self.newest_with_prefix(&format!("{}-", key.restore_prefix()))? {
-                Some((name, r)) => (Hit::Partial, name, r),
-                None => {
-                    return Ok(RestoreReport {
-                        hit: Hit::Miss,
-                        restored_key: None,
-                        counts: ExtractCounts::default(),
-                    });
-                }
-            },
-        };
-        let manifest = self.read_manifest(&name, &found.manifest)?;
-        manifest.validate(options.max_total_bytes)?;
-        Ok(RestoreReport {
-            hit,
-            restored_key: Some(name),
-            counts: extract(&manifest, root, self)?,
-        })
+        crate::ops::restore(self, key, &[Root::new("", root, Selection::all())], options)
+    }
+
+    /// Keeps an already compressed chunk (downloaded from another store) unless present;
+    /// `data` must have been checked against `digest` by decompressing it.
+    pub fn put_stored_chunk(&self, digest: &str, compressed: &[u8]) -> Result<(), Error> {
+        let path = self
+            .chunk_path(digest)
+            .ok_or_else(|| Error::InvalidDigest {
+                digest: digest.to_owned(),
+            })?;
+        if path.is_file() {
+            return Ok(());
+        }
+        write_atomic(&path, compressed, false)
     }
 
     /// Stores one chunk unless present; returns its reference and whether it was written
@@ -268,67 +231,6 @@ impl LocalStore {
         self.dir.join("refs").join(format!("{key}.json"))
     }
 
-    fn store_entry(&self, walked: &Walked) -> Result<Option<(Entry, ChunkCounts)>, Error> {
-        let mut entry = Entry {
-            path: walked.rel.clone(),
-            kind: walked.kind.clone(),
-            mode: walked.mode,
-            size: 0,
-            mtime_ns: None,
-            target: walked.target.clone(),
-            chunks: Vec::new(),
-        };
-        let mut counts = ChunkCounts::default();
-        if walked.kind != EntryKind::File {
-            return Ok(Some((entry, counts)));
-        }
-        let file = match File::open(&walked.abs) {
-            Ok(file) => file,
-            // Deleted since the walk (a build still running): not worth failing a save.
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
-                return Err(Error::Read {
-                    path: walked.abs.clone(),
-                    source,
-                });
-            }
-        };
-        let meta = file.metadata().ok();
-        entry.mtime_ns = meta.as_ref().and_then(|m| m.modified().ok()).map(unix_ns);
-        let read_err = |source| Error::Read {
-            path: walked.abs.clone(),
-            source,
-        };
-        let mut store_piece = |data: &[u8]| -> Result<(), Error> {
-            let (chunk, written) = self.put_chunk(data)?;
-            match written {
-                Some(bytes) => {
-                    counts.written += 1;
-                    counts.bytes_written += bytes;
-                }
-                None => counts.reused += 1,
-            }
-            entry.size += chunk.size;
-            entry.chunks.push(chunk);
-            Ok(())
-        };
-        // Most cached files are small: read them whole and cut the slice, rather than
-        // have the streaming chunker allocate and zero a `CHUNK_MAX` buffer per file.
-        if meta.is_some_and(|m| m.len() <= WHOLE_FILE_MAX) {
-            let mut data = Vec::new();
-            (&file).read_to_end(&mut data).map_err(read_err)?;
-            for cut in archive::slice_chunker(&data) {
-                store_piece(&data[cut.offset..cut.offset + cut.length])?;
-            }
-        } else {
-            for piece in archive::chunker(file) {
-                let piece = piece.map_err(|err| read_err(err.into()))?;
-                store_piece(&piece.data)?;
-            }
-        }
-        Ok(Some((entry, counts)))
-    }
-
     fn read_ref(&self, key: &str) -> Result<Option<Ref>, Error> {
         let path = self.ref_path(key);
         match fs::read(&path) {
@@ -345,16 +247,16 @@ impl LocalStore {
         }
     }
 
-    /// The most recently saved key starting with `prefix`; unreadable refs are skipped
-    /// (another candidate may be fine).
-    fn newest_with_prefix(&self, prefix: &str) -> Result<Option<(String, Ref)>, Error> {
+    /// The keys starting with `prefix` and when each was saved; unreadable refs are
+    /// skipped (another candidate may be fine).
+    fn keys_with_prefix(&self, prefix: &str) -> Result<Vec<(String, u64)>, Error> {
         let dir = self.dir.join("refs");
         let listing = match fs::read_dir(&dir) {
             Ok(listing) => listing,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(source) => return Err(Error::Read { path: dir, source }),
         };
-        let mut best: Option<(String, Ref)> = None;
+        let mut found = Vec::new();
         for item in listing {
             let item = item.map_err(|source| Error::Read {
                 path: dir.clone(),
@@ -364,20 +266,14 @@ impl LocalStore {
             let Some(key) = name.to_str().and_then(|n| n.strip_suffix(".json")) else {
                 continue;
             };
-            if !key.starts_with(prefix) {
+            if !key.starts_with(prefix) || !is_key_name(key) {
                 continue;
             }
-            let Ok(Some(found)) = self.read_ref(key) else {
-                continue;
-            };
-            let newer = best.as_ref().is_none_or(|(best_key, best_ref)| {
-                (found.saved_at_ns, key) > (best_ref.saved_at_ns, best_key.as_str())
-            });
-            if newer {
-                best = Some((key.to_owned(), found));
+            if let Ok(Some(r)) = self.read_ref(key) {
+                found.push((key.to_owned(), r.saved_at_ns));
             }
         }
-        Ok(best)
+        Ok(found)
     }
 
     fn read_manifest(&self, key: &str, digest: &str) -> Result<Manifest, Error> {
@@ -418,6 +314,30 @@ impl LocalStore {
     }
 }
 
+impl Store for LocalStore {
+    fn put_chunk(&self, data: &[u8]) -> Result<(ChunkRef, Option<u64>), Error> {
+        LocalStore::put_chunk(self, data)
+    }
+
+    fn get_manifest(&self, key: &str) -> Result<Option<Manifest>, Error> {
+        if !is_key_name(key) {
+            return Ok(None);
+        }
+        match self.read_ref(key)? {
+            Some(found) => self.read_manifest(key, &found.manifest).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn put_manifest(&self, manifest: &Manifest) -> Result<String, Error> {
+        LocalStore::put_manifest(self, manifest)
+    }
+
+    fn list_keys(&self, prefix: &str) -> Result<Vec<(String, u64)>, Error> {
+        self.keys_with_prefix(prefix)
+    }
+}
+
 impl ChunkSource for LocalStore {
     fn chunk(&self, chunk: &ChunkRef) -> Result<Vec<u8>, Error> {
         let path = self
@@ -445,25 +365,21 @@ impl ChunkSource for LocalStore {
     }
 }
 
-#[derive(Debug, Default)]
-struct ChunkCounts {
-    written: u64,
-    reused: u64,
-    bytes_written: u64,
-}
-
 #[derive(Debug)]
-struct Walked {
-    rel: String,
-    abs: PathBuf,
-    kind: EntryKind,
-    mode: u32,
-    target: Option<String>,
+pub(crate) struct Walked {
+    pub(crate) rel: String,
+    pub(crate) abs: PathBuf,
+    pub(crate) kind: EntryKind,
+    pub(crate) mode: u32,
+    pub(crate) target: Option<String>,
+    /// A file's size and mtime when walked.
+    pub(crate) size: u64,
+    pub(crate) mtime_ns: Option<i64>,
 }
 
 /// Lists the selected entries under `root`, sorted by path (a directory before its
 /// content); returns them and the count of special files left out.
-fn walk(root: &Path, selection: &Selection) -> Result<(Vec<Walked>, u64), Error> {
+pub(crate) fn walk(root: &Path, selection: &Selection) -> Result<(Vec<Walked>, u64), Error> {
     let mut out = Vec::new();
     let mut skipped = 0;
     match &selection.include {
@@ -584,12 +500,19 @@ fn visit(
         return Ok(false);
     };
     let descend = kind == EntryKind::Dir;
+    let is_file = kind == EntryKind::File;
     out.push(Walked {
         rel,
         abs,
         kind,
         mode: mode_of(meta),
         target,
+        size: if is_file { meta.len() } else { 0 },
+        mtime_ns: if is_file {
+            meta.modified().ok().map(unix_ns)
+        } else {
+            None
+        },
     });
     Ok(descend)
 }
@@ -610,7 +533,7 @@ fn mode_of(meta: &fs::Metadata) -> u32 {
     }
 }
 
-fn unix_ns(time: SystemTime) -> i64 {
+pub(crate) fn unix_ns(time: SystemTime) -> i64 {
     match time.duration_since(SystemTime::UNIX_EPOCH) {
         Ok(after) => after.as_nanos() as i64,
         Err(before) => -(before.duration().as_nanos() as i64),

@@ -46,6 +46,79 @@ pub enum Command {
     Pull(PullArgs),
     /// Run a built artifact: a project directory, `oci:DIR[:REF]`, a layout tag, or a `.wasm` file
     Run(RunArgs),
+    /// Post a build's summary to the CI it runs in (step summary, outputs, pull request
+    /// comment, merge request note, result files)
+    #[command(subcommand)]
+    Summary(SummaryCommand),
+    /// Check an artifact's signature and SBOM attestation, and a policy on its SBOM
+    Verify(VerifyArgs),
+    /// Write a cosign key pair (`cosign.key`, `cosign.pub`) to sign artifacts with
+    Keygen(KeygenArgs),
+    /// Print, restore or save a project's pip or cargo cache (for CI wrappers; `kiln build`
+    /// restores and saves by itself)
+    #[command(subcommand)]
+    Cache(CacheCommand),
+}
+
+/// Where `kiln build` keeps its pip and cargo caches.
+#[derive(Debug, Clone, Args)]
+pub struct CacheArgs {
+    /// Where caches are kept: a directory, or an OCI repository `REGISTRY/REPOSITORY`
+    /// (tags are derived from the cache keys) [default: $KILN_HOME/cache]
+    #[arg(long, value_name = "DIR|REF", env = crate::env::KILN_CACHE)]
+    pub cache: Option<String>,
+
+    /// Neither restore nor save caches
+    #[arg(long, env = crate::env::KILN_NO_CACHE, value_parser = clap::builder::FalseyValueParser::new())]
+    pub no_cache: bool,
+
+    /// The first part of every cache key: give jobs that build differently their own
+    #[arg(long, value_name = "PREFIX", env = crate::env::KILN_CACHE_PREFIX, default_value = "kiln")]
+    pub cache_prefix: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Print the project's cache keys (with `--output json`: keys, restore prefixes and
+    /// the directories each cache holds), for wrappers that use the CI's own cache
+    Key(CacheKeyArgs),
+    /// Restore the project's caches, as `kiln build` does before building
+    Restore(CacheRunArgs),
+    /// Save the project's caches, as `kiln build` does after building (run it in an
+    /// always-run post step)
+    Save(CacheRunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CacheKeyArgs {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+
+    /// Only this cache's key
+    #[arg(long, value_enum)]
+    pub kind: Option<CacheKindArg>,
+
+    /// The first part of every cache key
+    #[arg(long, value_name = "PREFIX", env = crate::env::KILN_CACHE_PREFIX, default_value = "kiln")]
+    pub cache_prefix: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CacheKindArg {
+    Pip,
+    Cargo,
+}
+
+#[derive(Debug, Args)]
+pub struct CacheRunArgs {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+
+    #[command(flatten)]
+    pub cache: CacheArgs,
+
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 /// Which project, and which part of it, to build.
@@ -108,8 +181,56 @@ pub struct BuildArgs {
     #[arg(long)]
     pub force: bool,
 
+    /// Also write the summary JSON (as `--output json` prints it) to this file
+    #[arg(long, value_name = "PATH", env = crate::env::KILN_SUMMARY_FILE)]
+    pub summary_file: Option<PathBuf>,
+
+    /// Do not post the summary to the CI (step summary, outputs, pull request comment,
+    /// merge request note, result files)
+    #[arg(long)]
+    pub no_post: bool,
+
+    #[command(flatten)]
+    pub post: PostArgs,
+
+    /// The cosign private key to sign with [default: $KILN_SIGNING_KEY (a path or the
+    /// PEM), else kiln's local development key]; its password is read from
+    /// $KILN_SIGNING_PASSWORD (or $COSIGN_PASSWORD)
+    #[arg(long, value_name = "PATH")]
+    pub key: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub cache: CacheArgs,
+
     #[command(flatten)]
     pub registry: RegistryArgs,
+}
+
+/// Where a summary is posted.
+#[derive(Debug, Clone, Args)]
+pub struct PostArgs {
+    /// The CI to post the summary to [default: detected from the environment]
+    #[arg(long, value_enum, value_name = "PLATFORM", env = crate::env::KILN_PLATFORM)]
+    pub platform: Option<crate::platform::Platform>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SummaryCommand {
+    /// Post a summary where the CI shows it: GitHub's step summary, outputs and pull
+    /// request comment; GitLab's dotenv report and merge request note; Tekton's results;
+    /// Jenkins' summary files
+    Post(SummaryPostArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SummaryPostArgs {
+    /// The summary JSON, as `kiln build --summary-file` or `--output json` wrote it (`-`:
+    /// stdin) [default: stdin]
+    #[arg(long, value_name = "FILE", env = crate::env::KILN_SUMMARY_FILE)]
+    pub summary: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub post: PostArgs,
 }
 
 /// How to reach registries.
@@ -187,6 +308,56 @@ pub struct RunArgs {
     /// The OCI image layout to look `NAME:TAG` up in [default: ./.kiln/oci]
     #[arg(long, env = crate::env::KILN_LAYOUT)]
     pub layout: Option<PathBuf>,
+
+    /// Refuse to run unless the artifact's signature, SBOM attestation and policy verify
+    /// (as `kiln verify` checks them)
+    #[arg(long)]
+    pub verify: bool,
+
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// What to verify: `REGISTRY/REPOSITORY[:TAG|@DIGEST]`, a project directory,
+    /// `oci:DIR[:REF]`, or `NAME:TAG` in the layout
+    pub target: String,
+
+    /// The OCI image layout to look `NAME:TAG` up in [default: ./.kiln/oci]
+    #[arg(long, env = crate::env::KILN_LAYOUT)]
+    pub layout: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// What a verified artifact must satisfy.
+#[derive(Debug, Clone, Args)]
+pub struct PolicyArgs {
+    /// The cosign public key to verify with [default: $KILN_VERIFY_KEY (a path or the
+    /// PEM), else kiln's local development key]
+    #[arg(long, value_name = "PATH")]
+    pub key: Option<PathBuf>,
+
+    /// Refuse an artifact whose SBOM lists a component under this license (an SPDX id
+    /// such as `GPL-3.0-only`, also matched inside expressions); repeatable
+    #[arg(long = "deny-license", value_name = "SPDX-ID", value_delimiter = ',')]
+    pub deny_licenses: Vec<String>,
+
+    /// Refuse an artifact without a verified CycloneDX SBOM attestation
+    #[arg(long)]
+    pub require_sbom: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// The directory to write `cosign.key` and `cosign.pub` to
+    #[arg(long, default_value = ".")]
+    pub output_dir: PathBuf,
 }
 
 #[cfg(test)]

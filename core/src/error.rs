@@ -44,8 +44,10 @@ pub fn diagnose_of<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a
         crate::registry::credentials::CredentialError,
         crate::sbom::SbomError,
         crate::sign::KeyError,
+        crate::sign::KeyringError,
         crate::sign::SignError,
         crate::sign::VerifyError,
+        crate::verify::VerifyFailure,
     );
     None
 }

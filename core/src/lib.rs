@@ -5,6 +5,7 @@
 //! prints through [`printer`]. `kiln run` loads a [`target`] and hands it to the
 //! [`runner`].
 
+pub mod cache;
 pub mod cli;
 pub mod env;
 pub mod error;
@@ -12,6 +13,7 @@ pub mod inputs;
 pub mod oci;
 pub mod pipeline;
 pub mod plan;
+pub mod platform;
 pub mod printer;
 pub mod process;
 pub mod project;
@@ -25,3 +27,4 @@ pub mod source;
 pub mod stages;
 pub mod summary;
 pub mod target;
+pub mod verify;

@@ -7,14 +7,15 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use kiln::cli::{
-    BuildArgs, Cli, Command, OutputFormat, ProjectArgs, PullArgs, PushArgs, RegistryArgs, RunArgs,
+    BuildArgs, Cli, Command, KeygenArgs, OutputFormat, PolicyArgs, ProjectArgs, PullArgs,
+    PushArgs, RegistryArgs, RunArgs, SummaryCommand, SummaryPostArgs, VerifyArgs,
 };
 use kiln::plan::Plan;
 use kiln::printer::Printer;
 use kiln::registry::{self, Registry, RegistryOptions};
 use kiln::reporter::{Reporter, Stage};
 use kiln::settings::Settings;
-use kiln::{env, pipeline, runner, target};
+use kiln::{env, pipeline, platform, runner, target, verify};
 use oci_client::RegistryOperation;
 
 /// `kiln run`'s exit code when the guest traps, as `wasmtime run` does (128 + SIGABRT).
@@ -23,6 +24,9 @@ const TRAP_EXIT_CODE: u8 = 134;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
+    // ring and aws-lc are both in the tree: name the one TLS provider for anything that
+    // asks rustls for the default (reqwest and octocrab choose theirs explicitly).
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let printer = Printer::new(cli.quiet, cli.verbose);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -60,6 +64,18 @@ async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<u8> {
         Command::Run(args) => run_wasm(args, printer).await,
         Command::Push(args) => push(args, cli.output, printer).await,
         Command::Pull(args) => pull(args, printer).await,
+        Command::Summary(SummaryCommand::Post(args)) => summary_post(args, printer).await,
+        Command::Verify(args) => verify(args, cli.output, printer).await,
+        Command::Keygen(args) => keygen(args, printer),
+        Command::Cache(command) => {
+            let registry = match &command {
+                kiln::cli::CacheCommand::Restore(a) | kiln::cli::CacheCommand::Save(a) => {
+                    registry_options(&a.registry)
+                }
+                kiln::cli::CacheCommand::Key(_) => RegistryOptions::default(),
+            };
+            kiln::cache::command(command, registry, cli.output, printer).await
+        }
     }
 }
 
@@ -98,12 +114,41 @@ async fn build(args: BuildArgs, output: OutputFormat, printer: &Printer) -> anyh
         push,
         force: args.force,
         registry: registry_options(&args.registry),
+        signing_key: args.key.clone(),
+        cache: kiln::cache::options(&args.cache, registry_options(&args.registry))?,
     };
     let summary = pipeline::build(&plan, detect_time, &options, printer).await?;
     printer.info(&summary.to_string());
     if output == OutputFormat::Json {
         printer.data(&summary);
     }
+    if let Some(path) = &args.summary_file {
+        platform::write_summary(path, &summary)?;
+    }
+    if !args.no_post {
+        let env = platform::Environment::from_process();
+        platform::post(&summary, args.post.platform, &env, printer).await;
+    }
+    Ok(0)
+}
+
+/// `kiln summary post`: a written summary, posted to the CI (failures are warnings).
+async fn summary_post(args: SummaryPostArgs, printer: &Printer) -> anyhow::Result<u8> {
+    let summary = match platform::read_summary(args.summary.as_deref()) {
+        Ok(summary) => summary,
+        // The user's input: exit 1 (the error is not one `error::diagnose_of` knows).
+        Err(err) => {
+            let hint = kiln::error::Diagnose::hint(&err);
+            printer.error(&anyhow::Error::new(err));
+            if let Some(hint) = hint {
+                printer.info(&format!("\nhint: {hint}"));
+            }
+            return Ok(1);
+        }
+    };
+    printer.info(&summary.to_string());
+    let env = platform::Environment::from_process();
+    platform::post(&summary, args.post.platform, &env, printer).await;
     Ok(0)
 }
 
@@ -186,7 +231,26 @@ async fn pull(args: PullArgs, printer: &Printer) -> anyhow::Result<u8> {
 }
 
 async fn run_wasm(args: RunArgs, printer: &Printer) -> anyhow::Result<u8> {
-    let loaded = target::load(&args.target, args.layout.as_deref())?;
+    let loaded = if args.verify {
+        if args.target.ends_with(".wasm") {
+            anyhow::bail!(
+                "`{}` is a bare `.wasm` file: it carries no signature to verify; run a \
+                 stored artifact (a project directory, `oci:DIR:REF` or `NAME:TAG`)",
+                args.target
+            );
+        }
+        let located = target::locate(&args.target, args.layout.as_deref())?;
+        let (key, _) = kiln::sign::keyring::verifier(args.policy.key.as_deref())?;
+        verify::verify_in_layout(
+            &located.layout,
+            &located.manifest_digest,
+            &key,
+            &policy(&args.policy),
+        )?;
+        target::read_wasm(&located)?
+    } else {
+        target::load(&args.target, args.layout.as_deref())?
+    };
     let outcome = runner::run(runner::RunRequest {
         wasm: loaded.wasm,
         digest: loaded.digest,
@@ -207,4 +271,64 @@ async fn run_wasm(args: RunArgs, printer: &Printer) -> anyhow::Result<u8> {
         }
         Err(err) => Err(err.into()),
     }
+}
+
+fn policy(args: &PolicyArgs) -> verify::Policy {
+    verify::Policy {
+        deny_licenses: args.deny_licenses.clone(),
+        require_sbom: args.require_sbom,
+    }
+}
+
+/// `kiln verify TARGET`: signature, attestation and policy; exit 1 on any failure.
+async fn verify(args: VerifyArgs, output: OutputFormat, printer: &Printer) -> anyhow::Result<u8> {
+    let (key, origin) = kiln::sign::keyring::verifier(args.policy.key.as_deref())?;
+    let verified = verify::verify(
+        verify::Source::of(&args.target),
+        args.layout.as_deref(),
+        &key,
+        &policy(&args.policy),
+        registry_options(&args.registry),
+    )
+    .await?;
+    printer.info(&format!(
+        "verified   {} signed by {origin} ({})",
+        verified.digest, verified.signature_tag
+    ));
+    match &verified.sbom {
+        Some(sbom) => printer.info(&format!(
+            "verified   CycloneDX SBOM attestation: {} components, licenses {} ({})",
+            sbom.components,
+            sbom.licenses.iter().cloned().collect::<Vec<_>>().join(", "),
+            sbom.tag
+        )),
+        None => printer.warn("no CycloneDX SBOM attestation (pass `--require-sbom` to refuse)"),
+    }
+    if output == OutputFormat::Json {
+        printer.data(&verified);
+    }
+    Ok(0)
+}
+
+/// `kiln keygen`: a cosign key pair, the password from `KILN_SIGNING_PASSWORD`.
+fn keygen(args: KeygenArgs, printer: &Printer) -> anyhow::Result<u8> {
+    let password = kiln::sign::keyring::password();
+    if secrecy::ExposeSecret::expose_secret(&password).is_empty() {
+        printer.warn(&format!(
+            "the private key is encrypted with an empty password: set {} to choose one",
+            env::KILN_SIGNING_PASSWORD
+        ));
+    }
+    let (private, public) = kiln::sign::keyring::write_pair(&args.output_dir, &password)?;
+    printer.info(&format!(
+        "wrote      {} (private: keep it secret, e.g. as the CI secret {})",
+        private.display(),
+        env::KILN_SIGNING_KEY
+    ));
+    printer.info(&format!(
+        "wrote      {} (public: `kiln verify --key {}` and `cosign verify --key` check with it)",
+        public.display(),
+        public.display()
+    ));
+    Ok(0)
 }

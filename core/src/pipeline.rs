@@ -1,4 +1,4 @@
-//! Runs a computed [`Plan`]: build → package → store → push, and returns the
+//! Runs a computed [`Plan`]: build → package → store → push → sign → attest, and returns the
 //! [`Summary`].
 //!
 //! 1. Computes the inputs digest. Unless `--force`, looks for an artifact with the same
@@ -6,6 +6,8 @@
 //!    anywhere in the local layout (then nothing is built; it is re-tagged and pushed).
 //! 2. Otherwise builds, packages (recording the inputs digest) and stores.
 //! 3. Pushes from the layout when asked: blobs first, the tag last.
+//! 4. Signs the artifact and attests its CycloneDX SBOM, cosign's way, in the layout and
+//!    the registry (kept as they are when this key already signed them).
 //!
 //! Detection already ran while the plan was computed; its time is reported here so the
 //! summary shows every stage.
@@ -19,15 +21,18 @@ use oci_client::{Reference, RegistryOperation};
 use crate::oci::layout::Layout;
 use crate::oci::{annotations, digest};
 use crate::plan::{Plan, ToolchainPlan};
-use crate::project::ProjectKind;
+use crate::project::{ProjectKind, PythonSource};
 use crate::registry::{self, Registry, RegistryOptions};
 use crate::reporter::{Reporter, Stage};
 use crate::stages::build::{self, Built};
 use crate::stages::package::WasmConfig;
-use crate::stages::{package, store};
+use crate::sbom::SbomInput;
+use crate::sign::{KeyOrigin, Signer};
+use crate::stages::attest::{self, SbomSource};
+use crate::stages::{package, sign, store};
 use crate::summary::{
-    ArtifactSummary, BuildSummary, Fact, ProjectSummary, PushSummary, SCHEMA_VERSION, StageTiming,
-    Summary,
+    ArtifactSummary, AttestationSummary, BuildSummary, Fact, ProjectSummary, PushSummary,
+    SCHEMA_VERSION, SignatureSummary, StageTiming, Summary,
 };
 
 /// What `kiln build` does beyond building.
@@ -38,6 +43,10 @@ pub struct BuildOptions {
     /// Build even when an artifact with the same inputs exists.
     pub force: bool,
     pub registry: RegistryOptions,
+    /// The private key to sign with (`--key`); see [`crate::sign::keyring::signer`].
+    pub signing_key: Option<std::path::PathBuf>,
+    /// The persisted pip and cargo caches (disabled by default).
+    pub cache: crate::cache::CacheOptions,
 }
 
 /// Timings of the stages, in the order they ran.
@@ -62,11 +71,32 @@ impl Timings<'_> {
     }
 }
 
-/// Runs every stage after detection.
+/// Runs every stage after detection, with the persisted caches around the build: they
+/// are restored just before the build stage (not when the build is skipped) and saved
+/// after everything else, also after a failed build whose cargo downloads finished (see
+/// [`crate::cache::Session::save`]). A cache problem is a warning, never a failure.
 pub async fn build(
     plan: &Plan,
     detect_time: Duration,
     options: &BuildOptions,
+    reporter: &dyn Reporter,
+) -> anyhow::Result<Summary> {
+    let cache = crate::cache::Session::new(&options.cache);
+    let result = build_stages(plan, detect_time, options, &cache, reporter).await;
+    let saved = cache.save(result.is_err(), reporter).await;
+    let mut summary = result?;
+    if let Some((cache, timing)) = saved {
+        summary.cache = Some(cache);
+        summary.stages.extend(timing);
+    }
+    Ok(summary)
+}
+
+async fn build_stages(
+    plan: &Plan,
+    detect_time: Duration,
+    options: &BuildOptions,
+    cache: &crate::cache::Session,
     reporter: &dyn Reporter,
 ) -> anyhow::Result<Summary> {
     let mut timings = Timings {
@@ -76,6 +106,18 @@ pub async fn build(
             seconds: detect_time.as_secs_f64(),
         }],
     };
+    // The key is read first: a wrong password fails before a long build, not after.
+    let signer = crate::sign::keyring::signer(options.signing_key.as_deref())?;
+    if let KeyOrigin::Local(path) = &signer.origin
+        && crate::env::var(crate::env::CI).is_some()
+    {
+        reporter.warn(&format!(
+            "signing with kiln's local development key {}, which does not outlive this \
+             machine: set {} (a cosign key pair from `kiln keygen`) so others can verify",
+            path.display(),
+            crate::env::KILN_SIGNING_KEY
+        ));
+    }
     let inputs = crate::inputs::digest(plan).context("Failed to hash the project's inputs")?;
     tracing::debug!(%inputs, "inputs digest");
     keep_out_of_git(&plan.project.root.join(".kiln"));
@@ -94,9 +136,15 @@ pub async fn build(
     };
 
     // Already pushed with these inputs: nothing to build or send.
-    if let (Some(registry), false) = (&registry, options.force)
-        && let Some((manifest, digest)) = registry.fetch_manifest().await?
-        && inputs_of(&manifest).as_deref() == Some(inputs.as_str())
+    let pushed = match (&registry, options.force) {
+        (Some(registry), false) => registry
+            .fetch_manifest()
+            .await?
+            .filter(|(manifest, _)| inputs_of(manifest).as_deref() == Some(inputs.as_str())),
+        _ => None,
+    };
+    let (stored, skipped, push) = if let (Some(registry), Some((manifest, digest))) =
+        (&registry, pushed)
     {
         reporter.step("The registry has an artifact with the same inputs: nothing to build");
         let stored = reuse(&layout, plan, &manifest, Some(registry)).await?;
@@ -107,41 +155,166 @@ pub async fn build(
             bytes_skipped: 0,
             up_to_date: true,
         };
-        return summary(plan, &stored, inputs, true, Some(push), timings.stages);
-    }
-
-    // Already stored locally with these inputs: re-tag instead of rebuilding.
-    let existing = if options.force {
-        None
+        (stored, true, Some(push))
     } else {
-        find_by_inputs(&layout, &inputs)?
-    };
-    let (stored, skipped) = match existing {
-        Some(manifest) => {
-            reporter.step("The layout has an artifact with the same inputs: nothing to build");
-            (reuse(&layout, plan, &manifest, None).await?, true)
-        }
-        None => (build_and_store(plan, &inputs, &mut timings).await?, false),
+        // Already stored locally with these inputs: re-tag instead of rebuilding.
+        let existing = if options.force {
+            None
+        } else {
+            find_by_inputs(&layout, &inputs)?
+        };
+        let (stored, skipped) = match existing {
+            Some(manifest) => {
+                reporter.step("The layout has an artifact with the same inputs: nothing to build");
+                (reuse(&layout, plan, &manifest, None).await?, true)
+            }
+            None => {
+                let replanned = restore_cache(cache, plan, &mut timings).await;
+                let plan = replanned.as_ref().unwrap_or(plan);
+                (build_and_store(plan, &inputs, &mut timings).await?, false)
+            }
+        };
+        let push = match &registry {
+            Some(registry) => {
+                let started = timings.start(Stage::Push);
+                let outcome = registry
+                    .push(&layout, &stored.manifest_digest, reporter)
+                    .await?;
+                timings.finish(Stage::Push, started);
+                Some(PushSummary {
+                    reference: outcome.reference,
+                    digest: outcome.digest,
+                    bytes_sent: outcome.bytes_sent,
+                    bytes_skipped: outcome.bytes_skipped,
+                    up_to_date: false,
+                })
+            }
+            None => None,
+        };
+        (stored, skipped, push)
     };
 
-    let push = match &registry {
-        Some(registry) => {
-            let started = timings.start(Stage::Push);
-            let outcome = registry
-                .push(&layout, &stored.manifest_digest, reporter)
-                .await?;
-            timings.finish(Stage::Push, started);
-            Some(PushSummary {
-                reference: outcome.reference,
-                digest: outcome.digest,
-                bytes_sent: outcome.bytes_sent,
-                bytes_skipped: outcome.bytes_skipped,
-                up_to_date: false,
-            })
-        }
-        None => None,
+    let (signature, attestation) = sign_and_attest(
+        plan,
+        &layout,
+        registry.as_ref(),
+        &stored,
+        &signer,
+        &mut timings,
+    )
+    .await?;
+    summary(
+        plan,
+        &stored,
+        Outcomes {
+            inputs,
+            skipped,
+            push,
+            signature,
+            attestation,
+        },
+        timings.stages,
+    )
+}
+
+/// Signs the artifact and attests its SBOM, in the layout and (when pushing) the
+/// registry.
+async fn sign_and_attest(
+    plan: &Plan,
+    layout: &Layout,
+    registry: Option<&Registry>,
+    stored: &StoredArtifact,
+    signer: &Signer,
+    timings: &mut Timings<'_>,
+) -> anyhow::Result<(SignatureSummary, AttestationSummary)> {
+    let reporter = timings.reporter;
+    // What the signature and the SBOM name: the registry repository when pushing, else
+    // the artifact's name in the layout.
+    let repository = match registry {
+        Some(registry) => format!(
+            "{}/{}",
+            registry.reference().resolve_registry(),
+            registry.reference().repository()
+        ),
+        None => stored
+            .reference
+            .rsplit_once(':')
+            .map_or(stored.reference.clone(), |(name, _)| name.to_string()),
     };
-    summary(plan, &stored, inputs, skipped, push, timings.stages)
+
+    let started = timings.start(Stage::Sign);
+    let signed = sign::run(
+        sign::SignRequest {
+            layout,
+            registry,
+            digest: &stored.manifest_digest,
+            repository: &repository,
+            signer,
+        },
+        reporter,
+    )
+    .await
+    .context("Failed to sign the artifact")?;
+    timings.finish(Stage::Sign, started);
+
+    let started = timings.start(Stage::Attest);
+    let deps_dir = plan.work_dir.join("python").join("deps");
+    let source = match &plan.project.kind {
+        ProjectKind::Rust(rust) => SbomSource::Rust(rust),
+        ProjectKind::Python(py) => SbomSource::Python {
+            deps_dir: &deps_dir,
+            project_dist: match py.source {
+                PythonSource::Wheel { .. } => Some(plan.project.name.as_str()),
+                PythonSource::Requirements { .. } => None,
+            },
+        },
+    };
+    let attested = attest::run(
+        attest::AttestRequest {
+            layout,
+            registry,
+            sbom: SbomInput {
+                artifact_name: &repository,
+                artifact_version: stored.version.as_deref(),
+                artifact_digest: &stored.manifest_digest,
+                toolchain: &stored.toolchain,
+            },
+            source,
+            sbom_path: plan.work_dir.join("sbom.cdx.json"),
+            signer,
+        },
+        reporter,
+    )
+    .await
+    .context("Failed to attest the artifact's SBOM")?;
+    timings.finish(Stage::Attest, started);
+
+    Ok((
+        SignatureSummary {
+            tag: signed.tag,
+            digest: signed.digest,
+            key: signer.origin.to_string(),
+            reused: signed.reused,
+        },
+        AttestationSummary {
+            tag: attested.attached.tag,
+            digest: attested.attached.digest,
+            predicate_type: attest::CYCLONEDX_PREDICATE_TYPE.to_string(),
+            sbom_path: attested.sbom_path,
+            sbom_digest: attested.sbom_digest,
+            components: attested.components,
+            reused: attested.attached.reused,
+        },
+    ))
+}
+
+/// What the stages after storing produced, for the summary.
+struct Outcomes {
+    inputs: String,
+    skipped: bool,
+    push: Option<PushSummary>,
+    signature: SignatureSummary,
+    attestation: AttestationSummary,
 }
 
 /// An artifact in the layout, as the summary describes it.
@@ -272,11 +445,16 @@ fn reference_for(plan: &Plan, version: Option<String>) -> anyhow::Result<String>
 fn summary(
     plan: &Plan,
     stored: &StoredArtifact,
-    inputs: String,
-    skipped: bool,
-    push: Option<PushSummary>,
+    outcomes: Outcomes,
     stages: Vec<StageTiming>,
 ) -> anyhow::Result<Summary> {
+    let Outcomes {
+        inputs,
+        skipped,
+        push,
+        signature,
+        attestation,
+    } = outcomes;
     let layer = stored
         .manifest
         .layers
@@ -322,8 +500,28 @@ fn summary(
         inputs_digest: inputs,
         skipped,
         push,
+        signature,
+        attestation,
+        cache: None,
         stages,
     })
+}
+
+/// Restores the caches (timed as the restore stage); returns the plan to build with
+/// when the restore changed it.
+async fn restore_cache(
+    cache: &crate::cache::Session,
+    plan: &Plan,
+    timings: &mut Timings<'_>,
+) -> Option<Plan> {
+    let replanned = cache.restore(plan, timings.reporter).await;
+    if let Some(elapsed) = cache.restore_time().await {
+        timings.stages.push(StageTiming {
+            stage: Stage::Restore,
+            seconds: elapsed.as_secs_f64(),
+        });
+    }
+    replanned
 }
 
 async fn build_project(plan: &Plan, reporter: &dyn Reporter) -> anyhow::Result<Built> {

@@ -34,8 +34,74 @@ pub struct Summary {
     pub skipped: bool,
     /// The push to a registry, when one was asked for.
     pub push: Option<PushSummary>,
+    /// The cosign signature of the artifact.
+    pub signature: SignatureSummary,
+    /// The signed CycloneDX SBOM attestation of the artifact.
+    pub attestation: AttestationSummary,
+    /// The persisted pip or cargo cache: restored before the build, saved after it.
+    /// Absent when caching is off (`--no-cache`) or nothing was built.
+    #[serde(default)]
+    pub cache: Option<CacheSummary>,
     /// Wall time of each stage, in the order they ran.
     pub stages: Vec<StageTiming>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CacheSummary {
+    /// Where caches are kept: a directory, or `REGISTRY/REPOSITORY`.
+    pub store: String,
+    /// One per cache the project has (`cargo` for Rust, `pip` for Python).
+    pub kinds: Vec<CacheKindSummary>,
+    pub restore_seconds: f64,
+    pub save_seconds: f64,
+    /// Cache problems the build went on without (store unreachable, corrupt cache).
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CacheKindSummary {
+    /// `pip` or `cargo`.
+    pub kind: String,
+    /// The key this build's cache is saved under.
+    pub key: String,
+    pub hit: CacheHit,
+    /// The key restored: the same as `key` on an exact hit, an older one on a partial hit.
+    pub restored_key: Option<String>,
+    /// Files and bytes written by the restore (files already in place not counted).
+    pub files_restored: u64,
+    pub bytes_restored: u64,
+    /// A new cache was written under `key`.
+    pub saved: bool,
+    /// Why it was not saved, when it was not.
+    pub save_skipped: Option<String>,
+    /// Uncompressed bytes of the saved cache.
+    pub bytes_saved: u64,
+    /// Compressed bytes of the chunks the store lacked, written or uploaded.
+    pub bytes_uploaded: u64,
+    pub chunks_uploaded: u64,
+    /// Chunks the store already had.
+    pub chunks_reused: u64,
+}
+
+/// How a restore matched the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheHit {
+    Exact,
+    Partial,
+    Miss,
+}
+
+impl fmt::Display for CacheHit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CacheHit::Exact => "exact hit",
+            CacheHit::Partial => "partial hit",
+            CacheHit::Miss => "miss",
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -51,6 +117,38 @@ pub struct PushSummary {
     pub bytes_skipped: u64,
     /// The registry already held this artifact under that tag: nothing was sent.
     pub up_to_date: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignatureSummary {
+    /// The tag cosign looks under: `sha256-<hex>.sig`, in the layout and the registry.
+    pub tag: String,
+    /// The digest of the `.sig` manifest.
+    pub digest: String,
+    /// Which key signed (a path, `$KILN_SIGNING_KEY`, or kiln's local development key).
+    pub key: String,
+    /// The tag already held a valid signature by this key: nothing new was signed.
+    pub reused: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttestationSummary {
+    /// The tag cosign looks under: `sha256-<hex>.att`, in the layout and the registry.
+    pub tag: String,
+    /// The digest of the `.att` manifest.
+    pub digest: String,
+    /// The in-toto predicate type: `https://cyclonedx.org/bom`.
+    pub predicate_type: String,
+    /// The CycloneDX SBOM, as attested, on disk.
+    pub sbom_path: PathBuf,
+    /// `sha256:<hex>` of the SBOM document.
+    pub sbom_digest: String,
+    /// How many components the SBOM lists.
+    pub components: usize,
+    /// The tag already held a valid attestation by this key: nothing new was signed.
+    pub reused: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -179,6 +277,39 @@ impl fmt::Display for Summary {
                     )
                 }
             )?;
+        }
+        let sig = &self.signature;
+        writeln!(f, "signed     {} ({})", sig.tag, sig.key)?;
+        let att = &self.attestation;
+        writeln!(
+            f,
+            "attested   {} (CycloneDX SBOM, {} components, {})",
+            att.tag,
+            att.components,
+            att.sbom_path.display()
+        )?;
+        if let Some(cache) = &self.cache {
+            for kind in &cache.kinds {
+                writeln!(
+                    f,
+                    "cache      {} {}, {} restored; {}",
+                    kind.kind,
+                    kind.hit,
+                    human_size(kind.bytes_restored),
+                    if kind.saved {
+                        format!(
+                            "saved, {} uploaded in {} chunks",
+                            human_size(kind.bytes_uploaded),
+                            kind.chunks_uploaded
+                        )
+                    } else {
+                        format!(
+                            "not saved ({})",
+                            kind.save_skipped.as_deref().unwrap_or("skipped")
+                        )
+                    }
+                )?;
+            }
         }
         write!(
             f,

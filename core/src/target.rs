@@ -141,7 +141,7 @@ fn resolve(layout: Layout, name: Option<&str>) -> Result<Located, TargetError> {
 }
 
 /// The Wasm layer of a located artifact, checked to be a Wasm OCI artifact.
-fn read_wasm(located: &Located) -> Result<Loaded, TargetError> {
+pub fn read_wasm(located: &Located) -> Result<Loaded, TargetError> {
     let layout = &located.layout;
     let manifest = layout.manifest_at(&located.manifest_digest)?;
     if manifest.config.media_type != WASM_CONFIG_MEDIA_TYPE {

@@ -240,3 +240,427 @@ fn signatures_stored_in_a_layout_accumulate_and_verify() {
     let statement = sign::verify_attestation(&bytes, &layout, DIGEST, SLSA, &keys.public).unwrap();
     assert_eq!(statement.subject[0].name, "app");
 }
+
+// ---------------------------------------------------------------------------------------
+// End to end: `kiln build` signs and attests, `kiln verify` checks, tampering is caught.
+// ---------------------------------------------------------------------------------------
+
+/// A rust-bin build in its own context, signed with the shared local development key.
+struct Built {
+    ctx: common::TestContext,
+    project: std::path::PathBuf,
+    summary: serde_json::Value,
+}
+
+impl Built {
+    fn new() -> Built {
+        let ctx = common::TestContext::new();
+        let project = ctx.fixture("rust-bin");
+        let summary = ctx.build(&project, &[]);
+        Built {
+            ctx,
+            project,
+            summary,
+        }
+    }
+
+    fn layout(&self) -> std::path::PathBuf {
+        self.project.join(".kiln/oci")
+    }
+
+    fn digest(&self) -> &str {
+        self.summary["artifact"]["digest"].as_str().unwrap()
+    }
+
+    fn verify(&self, extra: &[&str]) -> std::process::Output {
+        let mut args = vec!["verify", self.project.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        self.ctx.run(&args)
+    }
+
+    /// The manifest under `tag` in the layout, and the layout opened.
+    fn tagged(&self, tag: &str) -> (Layout, serde_json::Value) {
+        let layout = Layout::open(&self.layout()).unwrap();
+        let entry = layout.resolve(Some(tag)).unwrap();
+        let manifest = serde_json::from_slice(&layout.read_blob(&entry.digest).unwrap()).unwrap();
+        (layout, manifest)
+    }
+
+    /// Stores `manifest` and points `tag` at it: a forger's rewrite of what a tag holds.
+    fn retag(&self, tag: &str, manifest: &serde_json::Value) {
+        let layout = Layout::open(&self.layout()).unwrap();
+        let bytes = serde_json::to_vec(manifest).unwrap();
+        let digest = layout.put_blob(&bytes).unwrap();
+        layout.tag(tag, &digest, bytes.len() as u64, None).unwrap();
+    }
+}
+
+/// The shared local development key's public half.
+fn local_public_key() -> String {
+    std::fs::read_to_string(common::shared_dir("kiln-home").join("signing/cosign.pub")).unwrap()
+}
+
+/// The in-toto Statement inside the first DSSE envelope of a `.att` manifest.
+fn statement_of(layout: &Layout, att: &serde_json::Value) -> (serde_json::Value, Vec<u8>, Vec<u8>) {
+    let envelope: serde_json::Value = serde_json::from_slice(
+        &layout
+            .read_blob(att["layers"][0]["digest"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    let body = STANDARD
+        .decode(envelope["payload"].as_str().unwrap())
+        .unwrap();
+    let sig = STANDARD
+        .decode(envelope["signatures"][0]["sig"].as_str().unwrap())
+        .unwrap();
+    (serde_json::from_slice(&body).unwrap(), body, sig)
+}
+
+#[track_caller]
+fn assert_refused(out: &std::process::Output, reason: &str) {
+    common::assert_exit(out, 1);
+    let stderr = common::stderr(out);
+    assert!(stderr.contains(reason), "expected `{reason}` in:\n{stderr}");
+}
+
+#[test]
+fn build_signs_and_attests_where_cosign_looks_and_verify_accepts() {
+    let built = Built::new();
+    let digest = built.digest().to_string();
+    let hex = &digest[7..];
+    let signature = &built.summary["signature"];
+    let attestation = &built.summary["attestation"];
+    assert_eq!(signature["tag"], format!("sha256-{hex}.sig"));
+    assert_eq!(attestation["tag"], format!("sha256-{hex}.att"));
+    assert_eq!(attestation["predicate_type"], "https://cyclonedx.org/bom");
+    assert!(
+        signature["key"]
+            .as_str()
+            .unwrap()
+            .contains("local development key")
+    );
+    common::assert_valid_summary(&built.summary);
+
+    // OpenSSL checks the simple-signing payload with the public key, independently.
+    let (layout, sig) = built.tagged(&format!("sha256-{hex}.sig"));
+    let layer = &sig["layers"][0];
+    let payload = layout
+        .read_blob(layer["digest"].as_str().unwrap())
+        .unwrap();
+    let payload_json: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(
+        payload_json["critical"]["image"]["docker-manifest-digest"],
+        digest
+    );
+    let der = STANDARD
+        .decode(
+            layer["annotations"]["dev.cosignproject.cosign/signature"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let verdict = openssl_verify(scratch.path(), &local_public_key(), &der, &payload);
+    assert_eq!(verdict.trim(), "Verified OK");
+
+    // The attestation: a schema-valid in-toto Statement about this artifact, carrying
+    // exactly the SBOM written next to the build, signed over its PAE.
+    let (_, att) = built.tagged(&format!("sha256-{hex}.att"));
+    let (statement, body, der) = statement_of(&layout, &att);
+    validate_statement(&statement).unwrap();
+    assert_eq!(statement["subject"][0]["digest"]["sha256"], hex);
+    let sbom_path = attestation["sbom_path"].as_str().unwrap();
+    let sbom_bytes = std::fs::read(sbom_path).unwrap();
+    let sbom: serde_json::Value = serde_json::from_slice(&sbom_bytes).unwrap();
+    assert_eq!(statement["predicate"], sbom);
+    assert_eq!(attestation["sbom_digest"], kiln::oci::digest(&sbom_bytes));
+    assert_eq!(sbom["bomFormat"], "CycloneDX");
+    let names: Vec<&str> = sbom["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"serde_json"), "{names:?}");
+    assert_eq!(attestation["components"], names.len());
+    let pae = dsse::pae(dsse::IN_TOTO_PAYLOAD_TYPE, &body);
+    let verdict = openssl_verify(scratch.path(), &local_public_key(), &der, &pae);
+    assert_eq!(verdict.trim(), "Verified OK");
+
+    // kiln verify accepts it, and `kiln run --verify` runs it.
+    let out = built.verify(&["--require-sbom"]);
+    common::assert_success(&out);
+    assert!(common::stderr(&out).contains("components"), "{}", common::stderr(&out));
+    let out = built.ctx.run_with_stdin(
+        &["run", "--verify", built.project.to_str().unwrap(), "--", "x"],
+        "hello\n",
+    );
+    common::assert_success(&out);
+
+    // A rebuild keeps the signature and attestation instead of piling up new ones.
+    let again = built.ctx.build(&built.project, &[]);
+    assert_eq!(again["signature"]["reused"], true);
+    assert_eq!(again["attestation"]["reused"], true);
+    assert_eq!(again["signature"]["digest"], signature["digest"]);
+    let (_, sig) = built.tagged(&format!("sha256-{hex}.sig"));
+    assert_eq!(sig["layers"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn verify_names_each_kind_of_tampering() {
+    let built = Built::new();
+    let digest = built.digest().to_string();
+    let hex = digest[7..].to_string();
+    let sig_tag = format!("sha256-{hex}.sig");
+    let att_tag = format!("sha256-{hex}.att");
+    let pristine = built.layout().with_extension("pristine");
+    common::copy_dir(&built.layout(), &pristine);
+    let restore = || {
+        std::fs::remove_dir_all(built.layout()).unwrap();
+        common::copy_dir(&pristine, &built.layout());
+    };
+    common::assert_success(&built.verify(&[]));
+
+    // One byte of the artifact's Wasm layer.
+    let layer = common::layer_path(&built.summary);
+    let mut bytes = std::fs::read(&layer).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&layer, &bytes).unwrap();
+    assert_refused(&built.verify(&[]), "does not match its digests");
+    assert_refused(
+        &built.ctx.run(&["run", "--verify", built.project.to_str().unwrap()]),
+        "does not match its digests",
+    );
+    restore();
+
+    // One byte of the signature.
+    let (_, mut sig) = built.tagged(&sig_tag);
+    let annotation = &mut sig["layers"][0]["annotations"]["dev.cosignproject.cosign/signature"];
+    let mut der = STANDARD.decode(annotation.as_str().unwrap()).unwrap();
+    der[10] ^= 1;
+    *annotation = json!(STANDARD.encode(der));
+    built.retag(&sig_tag, &sig);
+    assert_refused(&built.verify(&[]), "signature does not verify");
+    restore();
+
+    // One byte of the SBOM inside the signed statement.
+    let (layout, mut att) = built.tagged(&att_tag);
+    let envelope_digest = att["layers"][0]["digest"].as_str().unwrap().to_string();
+    let mut envelope: serde_json::Value =
+        serde_json::from_slice(&layout.read_blob(&envelope_digest).unwrap()).unwrap();
+    let body = STANDARD
+        .decode(envelope["payload"].as_str().unwrap())
+        .unwrap();
+    let forged = String::from_utf8(body)
+        .unwrap()
+        .replacen("serde_json", "serde_jsoN", 1);
+    envelope["payload"] = json!(STANDARD.encode(forged));
+    let envelope_bytes = serde_json::to_vec(&envelope).unwrap();
+    att["layers"][0]["digest"] = json!(layout.put_blob(&envelope_bytes).unwrap());
+    att["layers"][0]["size"] = json!(envelope_bytes.len());
+    built.retag(&att_tag, &att);
+    assert_refused(&built.verify(&[]), "SBOM attestation does not verify");
+    restore();
+
+    // The attestation of another artifact (same program, another build time).
+    let other = built
+        .ctx
+        .kiln()
+        .env("SOURCE_DATE_EPOCH", "1")
+        .args(["build", built.project.to_str().unwrap(), "--force"])
+        .args(["--tag", "other:1", "--output", "json"])
+        .output()
+        .unwrap();
+    common::assert_success(&other);
+    let other: serde_json::Value = serde_json::from_slice(&other.stdout).unwrap();
+    let other_att_tag = other["attestation"]["tag"].as_str().unwrap();
+    assert_ne!(other_att_tag, att_tag, "the second build must differ");
+    let (_, other_att) = built.tagged(other_att_tag);
+    built.retag(&att_tag, &other_att);
+    assert_refused(&built.verify(&[]), "is about");
+    restore();
+
+    // A key that did not sign it.
+    let keydir = tempfile::tempdir().unwrap();
+    let out = built
+        .ctx
+        .run(&["keygen", "--output-dir", keydir.path().to_str().unwrap()]);
+    common::assert_success(&out);
+    let wrong = keydir.path().join("cosign.pub");
+    assert_refused(
+        &built.verify(&["--key", wrong.to_str().unwrap()]),
+        "verifies with the public key",
+    );
+
+    // No attestation: allowed unless the policy requires one.
+    let layout = Layout::open(&built.layout()).unwrap();
+    let mut index = layout.index().unwrap();
+    index.manifests.retain(|m| {
+        m.annotations
+            .as_ref()
+            .and_then(|a| a.get("org.opencontainers.image.ref.name"))
+            .map(String::as_str)
+            != Some(att_tag.as_str())
+    });
+    std::fs::write(
+        built.layout().join("index.json"),
+        serde_json::to_vec(&index).unwrap(),
+    )
+    .unwrap();
+    common::assert_success(&built.verify(&[]));
+    assert_refused(&built.verify(&["--require-sbom"]), "has no CycloneDX SBOM");
+    restore();
+
+    // A license policy: rust-bin itself and serde are MIT-licensed.
+    assert_refused(&built.verify(&["--deny-license", "MIT"]), "is denied");
+    common::assert_success(&built.verify(&["--deny-license", "GPL-3.0-only"]));
+}
+
+#[test]
+fn keygen_keys_sign_and_verify_and_no_secret_is_printed() {
+    let ctx = common::TestContext::new();
+    let project = ctx.fixture("rust-bin");
+    let keys = ctx.path().join("keys");
+    let password = "correct horse battery staple";
+    let out = ctx
+        .kiln()
+        .env("KILN_SIGNING_PASSWORD", password)
+        .args(["keygen", "--output-dir", keys.to_str().unwrap()])
+        .output()
+        .unwrap();
+    common::assert_success(&out);
+    let private = std::fs::read_to_string(keys.join("cosign.key")).unwrap();
+    assert!(private.starts_with("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(keys.join("cosign.key")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the private key is readable by others");
+    }
+    // A second keygen refuses to overwrite the pair.
+    assert_refused(
+        &ctx.run(&["keygen", "--output-dir", keys.to_str().unwrap()]),
+        "already exists",
+    );
+
+    // The PEM itself in KILN_SIGNING_KEY, as a CI secret holds it; verbose logs on.
+    let out = ctx
+        .kiln()
+        .env("KILN_SIGNING_KEY", &private)
+        .env("KILN_SIGNING_PASSWORD", password)
+        .args(["build", project.to_str().unwrap(), "--output", "json", "-v"])
+        .output()
+        .unwrap();
+    common::assert_success(&out);
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["signature"]["key"], "key from $KILN_SIGNING_KEY");
+    let everything = format!("{}{}", common::stdout(&out), common::stderr(&out));
+    assert!(!everything.contains(password), "the password was printed");
+    let body_line = private.lines().nth(1).unwrap();
+    assert!(!everything.contains(body_line), "the private key was printed");
+
+    let public = keys.join("cosign.pub");
+    let out = ctx.run(&[
+        "verify",
+        project.to_str().unwrap(),
+        "--key",
+        public.to_str().unwrap(),
+        "--require-sbom",
+    ]);
+    common::assert_success(&out);
+
+    // The wrong password fails before anything is built, naming the cause.
+    let out = ctx
+        .kiln()
+        .env("KILN_SIGNING_PASSWORD", "wrong")
+        .args(["build", project.to_str().unwrap(), "--force", "--key"])
+        .arg(keys.join("cosign.key"))
+        .output()
+        .unwrap();
+    assert_refused(&out, "The password does not decrypt the private key");
+    assert!(!common::stderr(&out).contains("Compiling"), "built before checking the key");
+}
+
+#[test]
+fn pushed_artifacts_carry_sig_and_att_tags_that_peers_read_and_verify_checks() {
+    use common::registry::{Mode, Registry, oras_fetch, skopeo_inspect_raw};
+    let registry = Registry::start(Mode::Plain);
+    let host = registry.host();
+    let ctx = common::TestContext::new();
+    let project = ctx.fixture("rust-bin");
+    let dest = format!("{host}/acme/signed");
+    let push = ["--push", dest.as_str(), "--insecure-registry", host.as_str()];
+    let summary = ctx.build(&project, &push);
+    let digest = summary["artifact"]["digest"].as_str().unwrap();
+    let hex = &digest[7..];
+    let sig_tag = format!("sha256-{hex}.sig");
+    let att_tag = format!("sha256-{hex}.att");
+
+    // The registry holds both under cosign's tags; skopeo and oras read them back.
+    assert_eq!(
+        registry.tag_digest("acme/signed", &sig_tag).as_deref(),
+        summary["signature"]["digest"].as_str()
+    );
+    let sig = skopeo_inspect_raw(&registry, &format!("acme/signed:{sig_tag}"));
+    assert_eq!(
+        sig["layers"][0]["mediaType"],
+        "application/vnd.dev.cosign.simplesigning.v1+json"
+    );
+    let att = oras_fetch(&registry, &format!("acme/signed:{att_tag}"));
+    assert_eq!(
+        att["manifest"]["layers"][0]["mediaType"],
+        "application/vnd.dsse.envelope.v1+json"
+    );
+    assert_eq!(
+        att["manifest"]["layers"][0]["annotations"]["predicateType"],
+        "https://cyclonedx.org/bom"
+    );
+
+    // The signature names the registry repository, as cosign's does.
+    let (layout, sig) = {
+        let layout = Layout::open(&project.join(".kiln/oci")).unwrap();
+        let entry = layout.resolve(Some(&sig_tag)).unwrap();
+        let sig: serde_json::Value =
+            serde_json::from_slice(&layout.read_blob(&entry.digest).unwrap()).unwrap();
+        (layout, sig)
+    };
+    let payload: serde_json::Value = serde_json::from_slice(
+        &layout
+            .read_blob(sig["layers"][0]["digest"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        payload["critical"]["identity"]["docker-reference"],
+        format!("{host}/acme/signed")
+    );
+
+    // kiln verify reads the registry, not the local layout.
+    std::fs::remove_dir_all(project.join(".kiln")).unwrap();
+    let reference = format!("{host}/acme/signed:0.3.1");
+    let verify = |extra: &[&str]| {
+        let mut args = vec![
+            "verify",
+            reference.as_str(),
+            "--insecure-registry",
+            host.as_str(),
+        ];
+        args.extend_from_slice(extra);
+        ctx.run(&args)
+    };
+    let out = verify(&["--require-sbom"]);
+    common::assert_success(&out);
+    assert_refused(&verify(&["--deny-license", "MIT"]), "is denied");
+
+    // A rebuild that finds the artifact in the registry leaves its signatures alone.
+    let again = ctx.build(&project, &push);
+    assert_eq!(again["skipped"], true);
+    assert_eq!(again["signature"]["reused"], true);
+    assert_eq!(again["attestation"]["reused"], true);
+    assert_eq!(
+        registry.tag_digest("acme/signed", &sig_tag).as_deref(),
+        summary["signature"]["digest"].as_str()
+    );
+}

@@ -162,6 +162,22 @@ impl Registry {
         &self.reference
     }
 
+    /// The same connection, pointed at `tag` in the same repository: where cosign keeps
+    /// an artifact's `.sig` and `.att` manifests.
+    pub fn at_tag(&self, tag: &str) -> Registry {
+        Registry {
+            client: self.client.clone(),
+            reference: Reference::with_tag(
+                self.reference.registry().to_string(),
+                self.reference.repository().to_string(),
+                tag.to_string(),
+            ),
+            auth: self.auth.clone(),
+            source: self.source.clone(),
+            options: self.options.clone(),
+        }
+    }
+
     /// Where the credentials came from.
     pub fn credential_source(&self) -> &CredentialSource {
         &self.source
@@ -369,6 +385,90 @@ impl Registry {
         }
         layout.tag(name, &stored, manifest_bytes.len() as u64, None)?;
         Ok(stored)
+    }
+
+    /// Whether the repository has the blob `digest` (a HEAD request).
+    pub async fn has_blob(&self, digest: &str) -> Result<bool, RegistryError> {
+        self.retrying("check for blob", || {
+            self.client.blob_exists(&self.reference, digest)
+        })
+        .await
+    }
+
+    /// Uploads a small in-memory blob (a cache chunk); the registry checks the digest.
+    pub async fn push_blob_bytes(&self, data: Bytes, digest: &str) -> Result<(), RegistryError> {
+        self.retrying("upload blob", || {
+            self.client
+                .push_blob(&self.reference, data.clone(), digest)
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Downloads a blob of at most `max` bytes into memory, checked against `digest`.
+    pub async fn pull_blob_bytes(&self, digest: &str, max: u64) -> Result<Vec<u8>, RegistryError> {
+        let data = self
+            .retrying("download blob", || async {
+                let mut out = Vec::new();
+                self.client
+                    .pull_blob(&self.reference, digest, &mut out)
+                    .await?;
+                Ok(out)
+            })
+            .await?;
+        if data.len() as u64 > max {
+            return Err(RegistryError::Io {
+                path: PathBuf::from(digest),
+                source: std::io::Error::other(format!("blob is larger than {max} bytes")),
+            });
+        }
+        Ok(data)
+    }
+
+    /// Every tag of the repository (`/v2/<name>/tags/list`, following pages); none when
+    /// the repository does not exist yet.
+    pub async fn list_tags(&self) -> Result<Vec<String>, RegistryError> {
+        const PAGE: usize = 1000;
+        let mut tags: Vec<String> = Vec::new();
+        loop {
+            let last = tags.last().cloned();
+            let page = self
+                .retrying("list tags", || {
+                    self.client
+                        .list_tags(&self.reference, &self.auth, Some(PAGE), last.as_deref())
+                })
+                .await;
+            let page = match page {
+                Ok(page) => page.tags,
+                Err(RegistryError::Request { source, .. }) if is_not_found(&source) => Vec::new(),
+                Err(err) => return Err(err),
+            };
+            let full = page.len() >= PAGE;
+            tags.extend(page);
+            if !full {
+                return Ok(tags);
+            }
+        }
+    }
+
+    /// Pushes manifest bytes of `media_type` under this reference's tag.
+    pub async fn push_manifest_bytes(
+        &self,
+        bytes: Vec<u8>,
+        media_type: &str,
+    ) -> Result<(), RegistryError> {
+        let content_type: reqwest::header::HeaderValue = media_type
+            .parse()
+            .map_err(|_| RegistryError::Io {
+                path: PathBuf::from(media_type),
+                source: std::io::Error::other("invalid media type"),
+            })?;
+        self.retrying("push manifest", || {
+            self.client
+                .push_manifest_raw(&self.reference, bytes.clone(), content_type.clone())
+        })
+        .await
+        .map(drop)
     }
 
     /// Runs `op`, retrying on 429, 5xx and timeouts with exponential backoff and jitter.

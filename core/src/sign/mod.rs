@@ -14,6 +14,7 @@
 //! `--insecure-ignore-tlog` for these signatures.
 
 pub mod dsse;
+pub mod keyring;
 pub mod keys;
 mod manifest;
 mod simple_signing;
@@ -24,6 +25,7 @@ use crate::error::{Blame, Diagnose};
 use crate::oci::layout::{Layout, LayoutError};
 
 pub use dsse::{Statement, Subject, attest, verify_attestation, verify_attestations};
+pub use keyring::{KeyOrigin, KeyringError, Signer};
 pub use keys::{KeyError, PublicKey, SigningKey, generate, load_private, load_public};
 pub use simple_signing::{sign_manifest, verify_signature};
 

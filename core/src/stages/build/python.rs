@@ -522,8 +522,9 @@ async fn provision(
         source,
     };
     process::run(
+        // `--copies`: no link to the host's python, so the cache can carry the venv.
         Command::new(python)
-            .args(["-m", "venv"])
+            .args(["-m", "venv", "--copies"])
             .arg(staging.path()),
         reporter,
     )
@@ -532,6 +533,7 @@ async fn provision(
     let staged_bin = venv_bin(staging.path());
     process::run(
         Command::new(staged_bin.join("python"))
+            .env("PIP_CACHE_DIR", crate::cache::pip_cache_dir())
             .args([
                 "-m",
                 "pip",
@@ -615,6 +617,8 @@ fn target_options() -> Vec<String> {
 fn pip(python: &Path) -> Command {
     let mut cmd = Command::new(python);
     cmd.args(["-m", "pip"])
+        // A cache kiln can save and restore (`PIP_CACHE_DIR` when the user set one).
+        .env("PIP_CACHE_DIR", crate::cache::pip_cache_dir())
         .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
         .env("PIP_NO_INPUT", "1")
         .env("PYTHONDONTWRITEBYTECODE", "1");

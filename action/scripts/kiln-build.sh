@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Runs `kiln build` with the action's inputs. kiln does the whole pipeline and writes
+# the step's outputs ($GITHUB_OUTPUT), the job summary ($GITHUB_STEP_SUMMARY) and the
+# pull request comment itself; this script only turns inputs into arguments and says
+# where the JSON summary is.
+#
+# Environment: one KILN_INPUT_* variable per input (see action.yml), plus the
+# secrets kiln reads itself (GITHUB_TOKEN, KILN_REGISTRY_*, KILN_SIGNING_*).
+set -euo pipefail
+
+summary="${RUNNER_TEMP:?}/kiln-summary.json"
+echo "summary-file=$summary" >>"${GITHUB_OUTPUT:?}"
+
+set -- build --platform=github --summary-file="$summary"
+# The lines below are written by `cargo run -p xtask -- generate`.
+# BEGIN GENERATED args
+[ -z "${KILN_INPUT_PACKAGE:-}" ] || set -- "$@" --package="$KILN_INPUT_PACKAGE"
+[ -z "${KILN_INPUT_BIN:-}" ] || set -- "$@" --bin="$KILN_INPUT_BIN"
+[ -z "${KILN_INPUT_FEATURES:-}" ] || set -- "$@" --features="$KILN_INPUT_FEATURES"
+[ "${KILN_INPUT_NO_DEFAULT_FEATURES:-}" != true ] || set -- "$@" --no-default-features
+[ -z "${KILN_INPUT_RUST_TOOLCHAIN:-}" ] || set -- "$@" --rust-toolchain="$KILN_INPUT_RUST_TOOLCHAIN"
+[ -z "${KILN_INPUT_ENTRY:-}" ] || set -- "$@" --entry="$KILN_INPUT_ENTRY"
+[ -z "${KILN_INPUT_LAYOUT:-}" ] || set -- "$@" --layout="$KILN_INPUT_LAYOUT"
+[ -z "${KILN_INPUT_TAG:-}" ] || set -- "$@" --tag="$KILN_INPUT_TAG"
+[ "${KILN_INPUT_DRY_RUN:-}" != true ] || set -- "$@" --dry-run
+[ -z "${KILN_INPUT_PUSH:-}" ] || set -- "$@" --push="$KILN_INPUT_PUSH"
+[ "${KILN_INPUT_FORCE:-}" != true ] || set -- "$@" --force
+[ "${KILN_INPUT_NO_POST:-}" != true ] || set -- "$@" --no-post
+[ -z "${KILN_INPUT_KEY:-}" ] || set -- "$@" --key="$KILN_INPUT_KEY"
+[ -z "${KILN_INPUT_CACHE:-}" ] || set -- "$@" --cache="$KILN_INPUT_CACHE"
+[ "${KILN_INPUT_NO_CACHE:-}" != true ] || set -- "$@" --no-cache
+[ -z "${KILN_INPUT_CACHE_PREFIX:-}" ] || set -- "$@" --cache-prefix="$KILN_INPUT_CACHE_PREFIX"
+[ -z "${KILN_INPUT_INSECURE_REGISTRY:-}" ] || set -- "$@" --insecure-registry="$KILN_INPUT_INSECURE_REGISTRY"
+[ -z "${KILN_INPUT_REGISTRY_TIMEOUT:-}" ] || set -- "$@" --registry-timeout="$KILN_INPUT_REGISTRY_TIMEOUT"
+[ -z "${KILN_INPUT_REGISTRY_RETRIES:-}" ] || set -- "$@" --registry-retries="$KILN_INPUT_REGISTRY_RETRIES"
+set -- "$@" -- "${KILN_INPUT_PATH:-.}"
+# END GENERATED args
+
+exec kiln "$@"

@@ -1,0 +1,344 @@
+//! Saving and restoring through any [`Store`]: the local directory here, an OCI registry
+//! in kiln.
+//!
+//! 1. A save walks one or more named [`Root`]s (cargo's home and a target directory are
+//!    one cache), lists every entry under `NAME/…` in one [`Manifest`], and hands each
+//!    chunk to the store, which writes only what it lacks.
+//! 2. A file whose size and mtime equal its entry in the manifest the cache was restored
+//!    from is not read again: its chunks are known, and the store has them. A save whose
+//!    manifest equals the restored one under the same key writes nothing at all
+//!    ([`SaveReport::unchanged`]).
+//! 3. A restore reads the exact key's manifest, else the newest key sharing the restore
+//!    prefix, validates it whole, then extracts each root's part into its directory.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Read;
+use std::path::PathBuf;
+
+use crate::archive::{self, ChunkRef, Chunking, Entry, EntryKind, MANIFEST_VERSION, Manifest};
+use crate::extract::{ChunkSource, ExtractCounts};
+use crate::par::par_map_on;
+use crate::store::{Walked, walk};
+use crate::{CacheKey, Error, Hit, RestoreOptions, RestoreReport, SaveReport, Selection};
+
+/// Files up to this size are read whole before they are cut.
+const WHOLE_FILE_MAX: u64 = 32 * 1024 * 1024;
+
+/// Where saved caches live. Chunks are named by the sha256 of their uncompressed bytes;
+/// a key names a manifest; the key is written last, so readers see whole caches only.
+pub trait Store: ChunkSource {
+    /// Stores one chunk unless the store has it; returns its reference and, when it was
+    /// written, its compressed size.
+    fn put_chunk(&self, data: &[u8]) -> Result<(ChunkRef, Option<u64>), Error>;
+    /// The manifest saved under `key`, checked against its digest; `None` when the key
+    /// was never saved.
+    fn get_manifest(&self, key: &str) -> Result<Option<Manifest>, Error>;
+    /// Writes `manifest` and then points its key at it; returns the manifest's digest.
+    fn put_manifest(&self, manifest: &Manifest) -> Result<String, Error>;
+    /// The saved keys starting with `prefix`, each with when it was saved (nanoseconds
+    /// since the Unix epoch).
+    fn list_keys(&self, prefix: &str) -> Result<Vec<(String, u64)>, Error>;
+    /// How many chunks to store or fetch at once: the cores for a local store, more for
+    /// one that waits on the network.
+    fn parallelism(&self) -> usize {
+        crate::par::cores()
+    }
+}
+
+/// One directory of a cache. Its entries are saved as `NAME/…`; an empty name saves them
+/// at the manifest's top level (a single-directory cache).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Root {
+    pub name: String,
+    pub dir: PathBuf,
+    pub selection: Selection,
+}
+
+impl Root {
+    pub fn new(name: impl Into<String>, dir: impl Into<PathBuf>, selection: Selection) -> Root {
+        Root {
+            name: name.into(),
+            dir: dir.into(),
+            selection,
+        }
+    }
+}
+
+/// Saves `roots` under `key`. `previous` is the manifest the cache was restored from,
+/// if any: unchanged files are not read again, and an unchanged cache under the same key
+/// is not written.
+pub fn save(
+    store: &dyn Store,
+    key: &CacheKey,
+    roots: &[Root],
+    previous: Option<&Manifest>,
+) -> Result<SaveReport, Error> {
+    let key = key.to_string();
+    let mut walked = Vec::new();
+    let mut skipped = 0;
+    for root in roots {
+        if !root.dir.is_dir() {
+            continue;
+        }
+        let (mut found, special) = walk(&root.dir, &root.selection)?;
+        skipped += special;
+        if !root.name.is_empty() {
+            if found.is_empty() {
+                continue;
+            }
+            for w in &mut found {
+                w.rel = format!("{}/{}", root.name, w.rel);
+            }
+            walked.push(Walked {
+                rel: root.name.clone(),
+                abs: root.dir.clone(),
+                kind: EntryKind::Dir,
+                mode: 0o755,
+                target: None,
+                size: 0,
+                mtime_ns: None,
+            });
+        }
+        walked.extend(found);
+    }
+    walked.sort_by(|a, b| a.rel.cmp(&b.rel));
+    walked.dedup_by(|a, b| a.rel == b.rel);
+
+    let known: HashMap<&str, &Entry> = previous
+        .map(|m| m.entries.iter().map(|e| (e.path.as_str(), e)).collect())
+        .unwrap_or_default();
+    let stored = par_map_on(store.parallelism(), &walked, |w| {
+        store_entry(store, w, known.get(w.rel.as_str()).copied())
+    })?;
+
+    let mut report = SaveReport {
+        key: key.clone(),
+        manifest_digest: String::new(),
+        files: 0,
+        dirs: 0,
+        symlinks: 0,
+        skipped,
+        bytes_total: 0,
+        chunks_written: 0,
+        chunks_reused: 0,
+        bytes_written: 0,
+        unchanged: false,
+    };
+    let mut entries = Vec::with_capacity(stored.len());
+    for (entry, counts) in stored.into_iter().flatten() {
+        match entry.kind {
+            EntryKind::File => report.files += 1,
+            EntryKind::Dir => report.dirs += 1,
+            EntryKind::Symlink => report.symlinks += 1,
+            EntryKind::Other(_) => {}
+        }
+        report.bytes_total += entry.size;
+        report.chunks_written += counts.written;
+        report.chunks_reused += counts.reused;
+        report.bytes_written += counts.bytes_written;
+        entries.push(entry);
+    }
+    if previous.is_some_and(|p| p.key == key && p.entries == entries) {
+        report.unchanged = true;
+        return Ok(report);
+    }
+    let manifest = Manifest {
+        schema_version: MANIFEST_VERSION,
+        key,
+        chunking: Chunking::current(),
+        compression: "zstd".into(),
+        entries,
+    };
+    report.manifest_digest = store.put_manifest(&manifest)?;
+    Ok(report)
+}
+
+/// Restores `key` into `roots`, or else the newest key sharing its restore prefix. The
+/// manifest is validated in full before anything is written; entries of roots not named
+/// here are left alone.
+pub fn restore(
+    store: &dyn Store,
+    key: &CacheKey,
+    roots: &[Root],
+    options: &RestoreOptions,
+) -> Result<RestoreReport, Error> {
+    let Some((hit, manifest)) = lookup(store, key)? else {
+        return Ok(RestoreReport {
+            hit: Hit::Miss,
+            restored_key: None,
+            counts: ExtractCounts::default(),
+            manifest: None,
+        });
+    };
+    manifest.validate(options.max_total_bytes)?;
+    let mut counts = ExtractCounts::default();
+    for root in roots {
+        let part = if root.name.is_empty() {
+            manifest.clone()
+        } else {
+            let prefix = format!("{}/", root.name);
+            let entries: Vec<Entry> = manifest
+                .entries
+                .iter()
+                .filter_map(|e| {
+                    let rel = e.path.strip_prefix(&prefix)?;
+                    Some(Entry {
+                        path: rel.to_owned(),
+                        ..e.clone()
+                    })
+                })
+                .collect();
+            if entries.is_empty() {
+                continue;
+            }
+            Manifest {
+                entries,
+                ..manifest.clone()
+            }
+        };
+        counts.add(&crate::extract::extract_on(
+            store.parallelism(),
+            &part,
+            &root.dir,
+            store,
+        )?);
+    }
+    Ok(RestoreReport {
+        hit,
+        restored_key: Some(manifest.key.clone()),
+        counts,
+        manifest: Some(manifest),
+    })
+}
+
+/// The exact key's manifest, else the newest readable one sharing the restore prefix,
+/// without restoring it (a save in another process uses it as its `previous`).
+pub fn lookup(store: &dyn Store, key: &CacheKey) -> Result<Option<(Hit, Manifest)>, Error> {
+    let exact = key.to_string();
+    if let Some(manifest) = store.get_manifest(&exact)? {
+        return Ok(Some((Hit::Exact, checked(&exact, manifest)?)));
+    }
+    let mut candidates = store.list_keys(&format!("{}-", key.restore_prefix()))?;
+    candidates.retain(|(name, _)| *name != exact);
+    candidates.sort_by(|(a, at), (b, bt)| (bt, b).cmp(&(at, a)));
+    let mut first_err = None;
+    for (name, _) in candidates {
+        // A damaged candidate should not hide an older good one.
+        match store.get_manifest(&name).and_then(|m| match m {
+            Some(m) => checked(&name, m).map(Some),
+            None => Ok(None),
+        }) {
+            Ok(Some(manifest)) => return Ok(Some((Hit::Partial, manifest))),
+            Ok(None) => {}
+            Err(err) if err.is_corrupt_cache() => {
+                first_err.get_or_insert(err);
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    match first_err {
+        Some(err) => Err(err),
+        None => Ok(None),
+    }
+}
+
+/// A manifest must name the key it was found under (a store cannot swap caches).
+fn checked(key: &str, manifest: Manifest) -> Result<Manifest, Error> {
+    if manifest.key != key {
+        return Err(Error::ManifestKey {
+            key: key.to_owned(),
+            found: manifest.key,
+        });
+    }
+    Ok(manifest)
+}
+
+#[derive(Debug, Default)]
+struct ChunkCounts {
+    written: u64,
+    reused: u64,
+    bytes_written: u64,
+}
+
+fn store_entry(
+    store: &dyn Store,
+    walked: &Walked,
+    known: Option<&Entry>,
+) -> Result<Option<(Entry, ChunkCounts)>, Error> {
+    let mut entry = Entry {
+        path: walked.rel.clone(),
+        kind: walked.kind.clone(),
+        mode: walked.mode,
+        size: 0,
+        mtime_ns: None,
+        target: walked.target.clone(),
+        chunks: Vec::new(),
+    };
+    let mut counts = ChunkCounts::default();
+    if walked.kind != EntryKind::File {
+        return Ok(Some((entry, counts)));
+    }
+    // Unchanged since the restore (same size and mtime to the nanosecond): its chunks
+    // are in the store already.
+    if let Some(known) = known
+        && known.kind == EntryKind::File
+        && known.size == walked.size
+        && known.mtime_ns.is_some()
+        && known.mtime_ns == walked.mtime_ns
+    {
+        counts.reused = known.chunks.len() as u64;
+        entry.size = known.size;
+        entry.mtime_ns = known.mtime_ns;
+        entry.chunks = known.chunks.clone();
+        return Ok(Some((entry, counts)));
+    }
+    let file = match File::open(&walked.abs) {
+        Ok(file) => file,
+        // Deleted since the walk (a build still running): not worth failing a save.
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(Error::Read {
+                path: walked.abs.clone(),
+                source,
+            });
+        }
+    };
+    let meta = file.metadata().ok();
+    entry.mtime_ns = meta
+        .as_ref()
+        .and_then(|m| m.modified().ok())
+        .map(crate::store::unix_ns);
+    let read_err = |source| Error::Read {
+        path: walked.abs.clone(),
+        source,
+    };
+    let mut store_piece = |data: &[u8]| -> Result<(), Error> {
+        let (chunk, written) = store.put_chunk(data)?;
+        match written {
+            Some(bytes) => {
+                counts.written += 1;
+                counts.bytes_written += bytes;
+            }
+            None => counts.reused += 1,
+        }
+        entry.size += chunk.size;
+        entry.chunks.push(chunk);
+        Ok(())
+    };
+    // Most cached files are small: read them whole and cut the slice, rather than have
+    // the streaming chunker allocate and zero a `CHUNK_MAX` buffer per file.
+    if meta.is_some_and(|m| m.len() <= WHOLE_FILE_MAX) {
+        let mut data = Vec::new();
+        (&file).read_to_end(&mut data).map_err(read_err)?;
+        for cut in archive::slice_chunker(&data) {
+            store_piece(&data[cut.offset..cut.offset + cut.length])?;
+        }
+    } else {
+        for piece in archive::chunker(file) {
+            let piece = piece.map_err(|err| read_err(err.into()))?;
+            store_piece(&piece.data)?;
+        }
+    }
+    Ok(Some((entry, counts)))
+}

@@ -1,0 +1,45 @@
+//! Jenkins: summary files the `kilnBuild` step archives and returns.
+//!
+//! 1. Picks the directory: `KILN_SUMMARY_DIR`, else the job's `WORKSPACE`, else the
+//!    working directory.
+//! 2. Writes `kiln-summary.md`, the Markdown every CI shows, and `kiln-summary.json`, the
+//!    summary itself, which the step parses and returns.
+
+use std::path::PathBuf;
+
+use super::{Environment, Posts};
+use crate::summary::Summary;
+
+/// Set by Jenkins in every build: how kiln knows it runs there.
+pub const JENKINS_URL: &str = "JENKINS_URL";
+/// The build's workspace directory.
+pub const WORKSPACE: &str = "WORKSPACE";
+/// The Markdown summary's file name.
+pub const MARKDOWN_FILE: &str = "kiln-summary.md";
+/// The JSON summary's file name.
+pub const JSON_FILE: &str = "kiln-summary.json";
+
+/// Where the summary files go.
+pub fn summary_dir(env: &Environment) -> PathBuf {
+    env.path(crate::env::KILN_SUMMARY_DIR)
+        .or_else(|| env.path(WORKSPACE))
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+pub(crate) fn post(summary: &Summary, env: &Environment, posts: &Posts<'_>) {
+    let dir = summary_dir(env);
+    let markdown = super::markdown::truncate(
+        super::markdown::render(summary),
+        super::markdown::STEP_SUMMARY_LIMIT,
+    );
+    let path = dir.join(MARKDOWN_FILE);
+    posts.outcome(
+        super::write_file(&path, markdown.as_bytes())
+            .map(|()| format!("wrote the summary to {}", path.display())),
+    );
+    let path = dir.join(JSON_FILE);
+    posts.outcome(
+        super::write_file(&path, super::summary_json(summary).as_bytes())
+            .map(|()| format!("wrote the summary JSON to {}", path.display())),
+    );
+}

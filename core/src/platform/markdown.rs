@@ -1,0 +1,345 @@
+//! The one Markdown rendering of a [`Summary`]: GitHub's step summary and pull request
+//! comment, GitLab's merge request note and Jenkins' summary file all show this. Wrappers
+//! never format.
+//!
+//! 1. [`rows`] lists what the summary says, one `(label, value)` row per fact, so a new
+//!    summary section is one more row.
+//! 2. [`render`] lays them out: a heading, a table, the stage times folded away.
+//! 3. [`sticky`] prefixes the hidden [`marker`] that finds kiln's comment again, and
+//!    [`truncate`] keeps any of them under its platform's size limit.
+
+use std::fmt::Write;
+
+use crate::summary::{Summary, human_size};
+
+/// `$GITHUB_STEP_SUMMARY`: 1 MiB per step.
+pub const STEP_SUMMARY_LIMIT: usize = 1024 * 1024;
+/// A GitHub issue or pull request comment: 65,536 characters (bytes here, to be safe).
+pub const GITHUB_COMMENT_LIMIT: usize = 65_536;
+/// A GitLab note: 1,000,000 characters.
+pub const GITLAB_NOTE_LIMIT: usize = 1_000_000;
+
+/// The hidden HTML comment that marks kiln's sticky comment for one artifact, so that two
+/// kiln jobs in one pull request keep a comment each.
+pub fn marker(summary: &Summary) -> String {
+    let name = summary
+        .artifact
+        .reference
+        .rsplit_once(':')
+        .map_or(summary.artifact.reference.as_str(), |(name, _)| name);
+    let name = if name.is_empty() {
+        summary.project.name.as_str()
+    } else {
+        name
+    };
+    // Nothing that could end the HTML comment early.
+    let mut name: String = name
+        .chars()
+        .filter(|c| *c != '>' && !c.is_control())
+        .collect();
+    while name.contains("--") {
+        name = name.replace("--", "-");
+    }
+    format!("<!-- kiln-summary: {name} -->")
+}
+
+/// A comment or note body: the marker, then the summary, within `limit` bytes.
+pub fn sticky(summary: &Summary, limit: usize) -> String {
+    truncate(format!("{}\n{}", marker(summary), render(summary)), limit)
+}
+
+/// One `(label, value)` line of the summary table; the value is Markdown already.
+pub type Row = (String, String);
+
+/// What the summary says, in the order it is shown.
+pub fn rows(summary: &Summary) -> Vec<Row> {
+    let a = &summary.artifact;
+    let mut rows: Vec<Row> = Vec::new();
+    let mut row = |label: &str, value: String| rows.push((label.to_string(), value));
+    match &summary.push {
+        Some(push) => {
+            row("Image", code(&push.reference));
+            row(
+                "Pushed",
+                if push.up_to_date {
+                    "already in the registry".to_string()
+                } else {
+                    format!(
+                        "{} sent, {} already there",
+                        human_size(push.bytes_sent),
+                        human_size(push.bytes_skipped)
+                    )
+                },
+            );
+        }
+        None => row("Image", code(&a.oci_reference)),
+    }
+    row("Digest", code(&a.digest));
+    let sig = &summary.signature;
+    row(
+        "Signature",
+        format!("{} by {}", code(&sig.tag), text(&sig.key)),
+    );
+    let att = &summary.attestation;
+    row(
+        "SBOM",
+        format!(
+            "CycloneDX, {} components, {} (attested as {})",
+            att.components,
+            code(&att.sbom_digest),
+            code(&att.tag)
+        ),
+    );
+    row(
+        "Artifact",
+        format!(
+            "Wasm {}, {}, {}",
+            text(&summary.build.wasm_kind),
+            code(&a.os),
+            human_size(a.size)
+        ),
+    );
+    row(
+        "Project",
+        format!(
+            "{}, entry {}",
+            text(&summary.project.language),
+            code(&summary.project.entry)
+        ),
+    );
+    row("Toolchain", code(&summary.build.toolchain));
+    for fact in &summary.build.facts {
+        row(&text(&fact.name), code(&fact.value));
+    }
+    if let Some(cache) = &summary.cache {
+        for kind in &cache.kinds {
+            let saved = if kind.saved {
+                format!("saved, {} uploaded", human_size(kind.bytes_uploaded))
+            } else {
+                format!(
+                    "not saved ({})",
+                    text(kind.save_skipped.as_deref().unwrap_or("skipped"))
+                )
+            };
+            row(
+                "Cache",
+                format!(
+                    "{} {}, {} restored; {saved}",
+                    text(&kind.kind),
+                    kind.hit,
+                    human_size(kind.bytes_restored)
+                ),
+            );
+        }
+        for warning in &cache.warnings {
+            row("Cache warning", text(warning));
+        }
+    }
+    row(
+        "Inputs",
+        if summary.skipped {
+            format!(
+                "{} unchanged: nothing rebuilt",
+                code(&summary.inputs_digest)
+            )
+        } else {
+            code(&summary.inputs_digest)
+        },
+    );
+    if let Some(created) = &a.created {
+        row("Created", code(created));
+    }
+    rows
+}
+
+/// The summary as Markdown.
+pub fn render(summary: &Summary) -> String {
+    let p = &summary.project;
+    let mut out = String::new();
+    let version = p
+        .version
+        .as_deref()
+        .map(|v| format!(" {}", code(v)))
+        .unwrap_or_default();
+    let state = if summary.skipped { "reused" } else { "built" };
+    let _ = writeln!(out, "### kiln {state} {}{version}\n", code(&p.name));
+    out.push_str("| | |\n|:--|:--|\n");
+    for (label, value) in rows(summary) {
+        let _ = writeln!(out, "| **{label}** | {} |", cell(&value));
+    }
+    if !summary.stages.is_empty() {
+        let total: f64 = summary.stages.iter().map(|s| s.seconds).sum();
+        let _ = write!(
+            out,
+            "\n<details><summary>Stages: {total:.1} s</summary>\n\n| stage | time |\n|:--|--:|\n"
+        );
+        for stage in &summary.stages {
+            let _ = writeln!(out, "| {} | {:.1} s |", stage.stage, stage.seconds);
+        }
+        out.push_str("\n</details>\n");
+    }
+    let _ = write!(
+        out,
+        "\n<sub>kiln {} · summary schema {}</sub>\n",
+        text(&summary.kiln_version),
+        summary.schema_version
+    );
+    out
+}
+
+/// `markdown` cut to at most `limit` bytes, at a line end where it can, with a note that
+/// it was cut (and any `<details>` it cut into closed).
+pub fn truncate(markdown: String, limit: usize) -> String {
+    if markdown.len() <= limit {
+        return markdown;
+    }
+    const NOTE: &str = "\n\n*Truncated: the whole summary is in the job log.*\n";
+    const CLOSE: &str = "\n</details>";
+    let budget = limit.saturating_sub(NOTE.len() + CLOSE.len());
+    let mut end = budget.min(markdown.len());
+    while !markdown.is_char_boundary(end) {
+        end -= 1;
+    }
+    if let Some(newline) = markdown[..end].rfind('\n') {
+        end = newline;
+    }
+    let mut out = markdown[..end].to_string();
+    if out.matches("<details>").count() > out.matches("</details>").count() {
+        out.push_str(CLOSE);
+    }
+    if out.len() + NOTE.len() <= limit {
+        out.push_str(NOTE);
+    }
+    out
+}
+
+/// Inline code, with a fence longer than any backtick run inside.
+pub fn code(value: &str) -> String {
+    let value = one_line(value);
+    let mut longest = 0;
+    let mut run = 0;
+    for c in value.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    let fence = "`".repeat(longest + 1);
+    if longest > 0 {
+        format!("{fence} {value} {fence}")
+    } else {
+        format!("{fence}{value}{fence}")
+    }
+}
+
+/// Plain text, with what Markdown or HTML would read as markup escaped.
+pub fn text(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in one_line(value).chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '#' | '~' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A table cell: `|` would end it, even inside code.
+fn cell(markdown: &str) -> String {
+    markdown.replace('|', "\\|")
+}
+
+fn one_line(value: &str) -> String {
+    value
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::platform::tests::summary;
+
+    #[test]
+    fn renders_the_facts_a_reviewer_needs() {
+        let md = render(&summary());
+        assert!(md.starts_with("### kiln built `hello` `1.2.3`\n"), "{md}");
+        assert!(md.contains("| **Digest** | `sha256:aaaa"), "{md}");
+        assert!(
+            md.contains("| **Image** | `oci:/work/hello/.kiln/oci:hello:1.2.3` |"),
+            "{md}"
+        );
+        assert!(md.contains("| **target** | `wasm32-wasip1` |"), "{md}");
+        assert!(md.contains("| build | 1.5 s |"), "{md}");
+        assert!(md.contains("Wasm module, `wasip1`, 795.0 KB"), "{md}");
+        assert!(
+            md.contains("| **SBOM** | CycloneDX, 12 components, `sha256:ffff"),
+            "{md}"
+        );
+        assert!(
+            md.contains(".sig` by kiln's local development key |"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn the_marker_names_the_artifact() {
+        let mut s = summary();
+        assert_eq!(marker(&s), "<!-- kiln-summary: hello -->");
+        s.artifact.reference = "evil-->x--y:1".into();
+        assert_eq!(marker(&s), "<!-- kiln-summary: evil-x-y -->");
+        assert!(sticky(&s, 10_000).starts_with("<!-- kiln-summary: evil-x-y -->\n### kiln"));
+    }
+
+    #[test]
+    fn values_cannot_break_the_table() {
+        assert_eq!(code("a`b"), "`` a`b ``");
+        assert_eq!(cell(&code("a|b")), "`a\\|b`");
+        assert_eq!(text("<b>x_y</b>"), "&lt;b&gt;x\\_y&lt;/b&gt;");
+        assert_eq!(code("two\nlines"), "`two lines`");
+    }
+
+    #[test]
+    fn truncation_stays_under_the_limit_and_says_so() {
+        let mut s = summary();
+        s.build.facts = (0..5000)
+            .map(|i| crate::summary::Fact {
+                name: format!("fact{i}"),
+                value: "é".repeat(20),
+            })
+            .collect();
+        let whole = sticky(&s, usize::MAX);
+        assert!(whole.len() > GITHUB_COMMENT_LIMIT);
+        let cut = sticky(&s, GITHUB_COMMENT_LIMIT);
+        assert!(cut.len() <= GITHUB_COMMENT_LIMIT, "{}", cut.len());
+        assert!(cut.starts_with(&marker(&s)));
+        assert!(cut.ends_with("*Truncated: the whole summary is in the job log.*\n"));
+        // Cut at a line end: no half row.
+        let before_note =
+            cut.trim_end_matches("\n\n*Truncated: the whole summary is in the job log.*\n");
+        assert!(
+            before_note.ends_with(" |"),
+            "{}",
+            &before_note[before_note.len() - 40..]
+        );
+    }
+
+    #[test]
+    fn truncation_closes_a_cut_details_block() {
+        let body = format!(
+            "head\n<details><summary>x</summary>\n\n{}",
+            "| row |\n".repeat(100)
+        );
+        let cut = truncate(body, 200);
+        assert!(cut.len() <= 200);
+        assert!(cut.contains("</details>"), "{cut}");
+        assert_eq!(truncate("short".into(), 200), "short");
+        // A limit too small for the note still holds.
+        assert!(truncate("x".repeat(100), 10).len() <= 10);
+    }
+}

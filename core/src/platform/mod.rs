@@ -1,0 +1,668 @@
+//! Posting the run summary where the CI system shows it.
+//!
+//! 1. [`Platform::detect`] tells which CI kiln runs in from its environment (or takes
+//!    `--platform` / `KILN_PLATFORM`): GitHub Actions, GitLab CI, Tekton, Jenkins, or none.
+//! 2. [`Outputs::of`] derives the few values every wrapper exposes (image, digest, SBOM
+//!    digest, cache hit, skipped) from the [`Summary`], in one place.
+//! 3. [`post`] hands the summary to that platform's module, which writes what the CI reads:
+//!    GitHub's step summary, outputs and sticky pull request comment ([`github`]); GitLab's
+//!    dotenv report and sticky merge request note ([`gitlab`]); Tekton's result files
+//!    ([`tekton`]); Jenkins' summary files ([`jenkins`]); nothing elsewhere ([`local`]).
+//!    The Markdown all of them show comes from one renderer ([`markdown`]).
+//!
+//! Posting never fails a build: every failure becomes a warning through the
+//! [`Reporter`], with its cause and a hint.
+
+pub mod github;
+pub mod gitlab;
+pub mod jenkins;
+pub mod local;
+pub mod markdown;
+pub mod tekton;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::error::Diagnose;
+use crate::reporter::{Reporter, Stage};
+use crate::summary::{CacheHit, Summary};
+
+/// How long one API request may take before posting gives up on it.
+pub(crate) const API_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The CI system a summary is posted to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Platform {
+    /// GitHub Actions: step summary, outputs, pull request comment.
+    #[value(name = "github")]
+    GitHub,
+    /// GitLab CI/CD: dotenv report, merge request note.
+    #[value(name = "gitlab")]
+    GitLab,
+    /// Tekton: result files.
+    Tekton,
+    /// Jenkins: summary files beside the workspace.
+    Jenkins,
+    /// Anywhere else: the summary on stderr only.
+    Local,
+}
+
+impl Platform {
+    /// The platform named by `KILN_PLATFORM`, else the CI the environment belongs to, in
+    /// this order: GitHub Actions (`GITHUB_ACTIONS`), GitLab (`GITLAB_CI`), Tekton (a
+    /// results directory), Jenkins (`JENKINS_URL`), else local.
+    pub fn detect(env: &Environment) -> Platform {
+        if let Some(Ok(platform)) = env
+            .get(crate::env::KILN_PLATFORM)
+            .map(|name| <Platform as clap::ValueEnum>::from_str(name, true))
+        {
+            return platform;
+        }
+        if env.get(github::GITHUB_ACTIONS) == Some("true") {
+            Platform::GitHub
+        } else if env.get(gitlab::GITLAB_CI) == Some("true") {
+            Platform::GitLab
+        } else if tekton::results_dir(env).is_some() {
+            Platform::Tekton
+        } else if env.get(jenkins::JENKINS_URL).is_some() {
+            Platform::Jenkins
+        } else {
+            Platform::Local
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Platform::GitHub => "GitHub Actions",
+            Platform::GitLab => "GitLab CI",
+            Platform::Tekton => "Tekton",
+            Platform::Jenkins => "Jenkins",
+            Platform::Local => "local",
+        }
+    }
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A snapshot of the process environment, so that posting reads nothing global and tests
+/// can hand it any variables. Empty values count as unset. Its `Debug` shows names only:
+/// the environment holds tokens.
+#[derive(Clone, Default)]
+pub struct Environment {
+    vars: BTreeMap<String, String>,
+}
+
+impl Environment {
+    /// The variables of this process.
+    pub fn from_process() -> Environment {
+        Environment {
+            vars: std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                .collect(),
+        }
+    }
+
+    /// Exactly these variables.
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Environment {
+        Environment {
+            vars: pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        }
+    }
+
+    /// A variable's value; empty counts as unset.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.vars
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    /// A path-valued variable.
+    pub fn path(&self, name: &str) -> Option<PathBuf> {
+        self.get(name).map(PathBuf::from)
+    }
+}
+
+impl fmt::Debug for Environment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Environment")
+            .field("names", &self.vars.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// The values every wrapper exposes, under the names of the GitHub Action's outputs (and
+/// `KILN_<NAME>` in GitLab's dotenv, Tekton's results, Jenkins' JSON).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outputs {
+    /// What was built, as a reference a tool can pull: the pushed
+    /// `REGISTRY/REPOSITORY:TAG@sha256:…`, else the local `oci:LAYOUT:NAME:TAG`.
+    pub image: String,
+    /// The artifact's manifest digest, `sha256:<hex>`.
+    pub digest: String,
+    /// The digest (`sha256:<hex>`) of the attested CycloneDX SBOM document.
+    pub sbom_digest: String,
+    /// `true` when every persisted build cache was restored by an exact key match, `false`
+    /// on a partial hit or a miss; empty when caching was off or nothing was built.
+    pub cache_hit: String,
+    /// `true` when nothing was built because the inputs were unchanged.
+    pub skipped: String,
+}
+
+impl Outputs {
+    pub fn of(summary: &Summary) -> Outputs {
+        Outputs {
+            image: match &summary.push {
+                Some(push) => push.reference.clone(),
+                None => summary.artifact.oci_reference.clone(),
+            },
+            digest: summary.artifact.digest.clone(),
+            sbom_digest: summary.attestation.sbom_digest.clone(),
+            cache_hit: summary
+                .cache
+                .as_ref()
+                .filter(|cache| !cache.kinds.is_empty())
+                .map(|cache| {
+                    cache
+                        .kinds
+                        .iter()
+                        .all(|kind| kind.hit == CacheHit::Exact)
+                        .to_string()
+                })
+                .unwrap_or_default(),
+            skipped: summary.skipped.to_string(),
+        }
+    }
+
+    /// `(name, value)` in the GitHub Action's output names: `image`, `digest`,
+    /// `sbom-digest`, `cache-hit`, `skipped`.
+    pub fn named(&self) -> [(&'static str, &str); 5] {
+        [
+            ("image", &self.image),
+            ("digest", &self.digest),
+            ("sbom-digest", &self.sbom_digest),
+            ("cache-hit", &self.cache_hit),
+            ("skipped", &self.skipped),
+        ]
+    }
+
+    /// The image reference without its `@sha256:…`, as Tekton Chains wants `IMAGE_URL`.
+    pub fn image_url(&self) -> &str {
+        match self.image.rsplit_once('@') {
+            Some((name, digest)) if digest.contains(':') && !name.starts_with("oci:") => name,
+            _ => &self.image,
+        }
+    }
+}
+
+/// Why one piece of posting failed. Every one of these is a warning, never a failed build.
+#[derive(Debug, thiserror::Error)]
+pub enum PostError {
+    #[error("Failed to write `{}`", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("Failed to read the GitHub event `{}` (GITHUB_EVENT_PATH)", path.display())]
+    Event {
+        path: PathBuf,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("`{name}` is not set, so kiln cannot tell where to {what}")]
+    Missing {
+        name: &'static str,
+        what: &'static str,
+    },
+    #[error("No token to {what}: {names} is not set")]
+    NoToken {
+        what: String,
+        /// The variables that would have held one.
+        names: &'static str,
+        platform: Platform,
+    },
+    #[error("Failed to {what}")]
+    Api {
+        what: String,
+        platform: Platform,
+        #[source]
+        source: ApiError,
+    },
+    #[error("Failed to read the CA certificates in `{}` (SSL_CERT_FILE)", path.display())]
+    CaFile {
+        path: PathBuf,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl Diagnose for PostError {
+    fn hint(&self) -> Option<String> {
+        let token = |platform: &Platform| match platform {
+            Platform::GitHub => Some(
+                "pass a token that may write pull request comments in GITHUB_TOKEN (the job \
+                 needs `permissions: pull-requests: write`); pull requests from forks get a \
+                 read-only token and so no comment"
+                    .to_string(),
+            ),
+            Platform::GitLab => Some(
+                "set KILN_GITLAB_TOKEN to a token with the `api` scope (a project access \
+                 token with the Reporter role): CI_JOB_TOKEN cannot write merge request notes"
+                    .to_string(),
+            ),
+            _ => None,
+        };
+        match self {
+            PostError::NoToken { platform, .. } => token(platform),
+            PostError::Api {
+                platform,
+                source:
+                    ApiError::Status {
+                        status: 401 | 403 | 404,
+                        ..
+                    },
+                ..
+            } => token(platform),
+            PostError::CaFile { .. } => {
+                Some("point SSL_CERT_FILE at a PEM file of CA certificates".into())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A CI system's API refused a request or could not be reached.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{service} answered {status}{}", message_suffix(message))]
+    Status {
+        service: &'static str,
+        status: u16,
+        message: String,
+    },
+    #[error("{service} could not be reached at {url}")]
+    Transport {
+        service: &'static str,
+        url: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+fn message_suffix(message: &str) -> String {
+    let line = message.lines().next().unwrap_or("").trim();
+    if line.is_empty() {
+        String::new()
+    } else if line.len() > 200 {
+        let mut end = 200;
+        while !line.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!(": {}…", &line[..end])
+    } else {
+        format!(": {line}")
+    }
+}
+
+/// Posts `summary` to `platform` (detected from `env` when `None`). Failures are reported
+/// as warnings through `reporter`; the platform posted to is returned.
+pub async fn post(
+    summary: &Summary,
+    platform: Option<Platform>,
+    env: &Environment,
+    reporter: &dyn Reporter,
+) -> Platform {
+    let platform = platform.unwrap_or_else(|| Platform::detect(env));
+    if platform == Platform::Local {
+        local::post(summary, reporter);
+        return platform;
+    }
+    let started = Instant::now();
+    reporter.stage_started(Stage::Summary);
+    let posts = Posts { reporter };
+    match platform {
+        Platform::GitHub => github::post(summary, env, &posts).await,
+        Platform::GitLab => gitlab::post(summary, env, &posts).await,
+        Platform::Tekton => tekton::post(summary, env, &posts),
+        Platform::Jenkins => jenkins::post(summary, env, &posts),
+        Platform::Local => {}
+    }
+    reporter.stage_finished(Stage::Summary, started.elapsed());
+    platform
+}
+
+/// What the platform modules report through: each posted thing as a step, each failure
+/// as a warning with its causes and hint.
+#[derive(Clone, Copy)]
+pub(crate) struct Posts<'a> {
+    reporter: &'a dyn Reporter,
+}
+
+impl Posts<'_> {
+    /// Something was posted.
+    pub(crate) fn done(&self, what: &str) {
+        self.reporter.step(what);
+    }
+
+    /// A result: a step when it worked, a warning when it did not.
+    pub(crate) fn outcome(&self, result: Result<String, PostError>) {
+        match result {
+            Ok(what) => self.done(&what),
+            Err(err) => self.failed(&err),
+        }
+    }
+
+    pub(crate) fn failed(&self, err: &PostError) {
+        self.reporter.warn(&warning_text(err));
+    }
+
+    /// A warning that is not an error.
+    pub(crate) fn warn(&self, message: &str) {
+        self.reporter.warn(message);
+    }
+}
+
+impl fmt::Debug for Posts<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Posts").finish_non_exhaustive()
+    }
+}
+
+/// `err`, its causes and its hint, as one warning.
+pub(crate) fn warning_text(err: &PostError) -> String {
+    let mut text = format!("{err} (the build is not affected)");
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        text.push_str(&format!("\nCaused by: {cause}"));
+        source = cause.source();
+    }
+    if let Some(hint) = err.hint() {
+        text.push_str(&format!("\nhint: {hint}"));
+    }
+    text
+}
+
+/// Writes `contents` to `path` whole (temp file, then rename), creating its directory.
+pub(crate) fn write_file(path: &Path, contents: &[u8]) -> Result<(), PostError> {
+    write_whole(path, contents).map_err(|source| PostError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn write_whole(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir)?;
+    let mut temp = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::Write::write_all(&mut temp, contents)?;
+    temp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// Appends `contents` to `path`, as GitHub's `GITHUB_OUTPUT` and `GITHUB_STEP_SUMMARY`
+/// files want (other steps' commands write to them too).
+pub(crate) fn append_file(path: &Path, contents: &[u8]) -> Result<(), PostError> {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut file| file.write_all(contents))
+        .map_err(|source| PostError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+/// Reads a summary JSON file (`-` for stdin), as `kiln build --summary-file` or
+/// `--output json` wrote it.
+pub fn read_summary(path: Option<&Path>) -> Result<Summary, SummaryFileError> {
+    let (text, shown) = match path {
+        Some(path) if path != Path::new("-") => (
+            std::fs::read_to_string(path).map_err(|source| SummaryFileError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?,
+            path.display().to_string(),
+        ),
+        _ => {
+            if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                return Err(SummaryFileError::NoInput);
+            }
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map_err(|source| {
+                SummaryFileError::Read {
+                    path: "-".into(),
+                    source,
+                }
+            })?;
+            (text, "stdin".to_string())
+        }
+    };
+    serde_json::from_str(&text).map_err(|source| SummaryFileError::Parse {
+        path: shown,
+        source,
+    })
+}
+
+/// The summary as `--output json` prints it.
+pub fn summary_json(summary: &Summary) -> String {
+    let mut json = serde_json::to_string_pretty(summary).expect("the summary serialises");
+    json.push('\n');
+    json
+}
+
+/// Writes `summary` as JSON to `path` (`kiln build --summary-file`).
+pub fn write_summary(path: &Path, summary: &Summary) -> Result<(), SummaryFileError> {
+    write_whole(path, summary_json(summary).as_bytes()).map_err(|source| SummaryFileError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// A summary JSON file that could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum SummaryFileError {
+    #[error("Failed to read the summary `{}`", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{path}` is not a kiln summary")]
+    Parse {
+        path: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("No summary to post: `--summary` is not given and stdin is a terminal")]
+    NoInput,
+    #[error("Failed to write the summary to `{}`", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Diagnose for SummaryFileError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            SummaryFileError::Read { .. } | SummaryFileError::NoInput => Some(
+                "write one with `kiln build --summary-file kiln-summary.json`, then run \
+                 `kiln summary post --summary kiln-summary.json`"
+                    .into(),
+            ),
+            SummaryFileError::Parse { .. } => Some(
+                "post the JSON that `kiln build --summary-file` (or `--output json`) of the \
+                 same kiln version wrote"
+                    .into(),
+            ),
+            SummaryFileError::Write { .. } => None,
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::summary::*;
+
+    /// A summary like a real build's.
+    pub(crate) fn summary() -> Summary {
+        Summary {
+            schema_version: SCHEMA_VERSION,
+            kiln_version: "0.1.0".into(),
+            project: ProjectSummary {
+                name: "hello".into(),
+                version: Some("1.2.3".into()),
+                language: "rust".into(),
+                path: "/work/hello".into(),
+                entry: "hello".into(),
+            },
+            build: BuildSummary {
+                toolchain: "rustup 1.95.0".into(),
+                wasm_kind: "module".into(),
+                facts: vec![Fact {
+                    name: "target".into(),
+                    value: "wasm32-wasip1".into(),
+                }],
+            },
+            artifact: ArtifactSummary {
+                digest: format!("sha256:{}", "a".repeat(64)),
+                layer_digest: format!("sha256:{}", "b".repeat(64)),
+                size: 795_000,
+                os: "wasip1".into(),
+                layout: "/work/hello/.kiln/oci".into(),
+                reference: "hello:1.2.3".into(),
+                oci_reference: "oci:/work/hello/.kiln/oci:hello:1.2.3".into(),
+                created: None,
+            },
+            inputs_digest: format!("sha256:{}", "c".repeat(64)),
+            skipped: false,
+            push: None,
+            signature: SignatureSummary {
+                tag: format!("sha256-{}.sig", "a".repeat(64)),
+                digest: format!("sha256:{}", "d".repeat(64)),
+                key: "kiln's local development key".into(),
+                reused: false,
+            },
+            attestation: AttestationSummary {
+                tag: format!("sha256-{}.att", "a".repeat(64)),
+                digest: format!("sha256:{}", "e".repeat(64)),
+                predicate_type: "https://cyclonedx.org/bom".into(),
+                sbom_path: "/work/hello/.kiln/sbom.cdx.json".into(),
+                sbom_digest: format!("sha256:{}", "f".repeat(64)),
+                components: 12,
+                reused: false,
+            },
+            cache: None,
+            stages: vec![StageTiming {
+                stage: Stage::Build,
+                seconds: 1.5,
+            }],
+        }
+    }
+
+    #[test]
+    fn detection_order_and_override() {
+        let detect = |pairs: &[(&str, &str)]| {
+            Platform::detect(&Environment::from_pairs(pairs.iter().copied()))
+        };
+        assert_eq!(detect(&[]), Platform::Local);
+        assert_eq!(detect(&[("GITHUB_ACTIONS", "true")]), Platform::GitHub);
+        assert_eq!(detect(&[("GITLAB_CI", "true")]), Platform::GitLab);
+        assert_eq!(detect(&[("JENKINS_URL", "https://ci/")]), Platform::Jenkins);
+        assert_eq!(
+            detect(&[("KILN_TEKTON_RESULTS", "/tmp"), ("JENKINS_URL", "x")]),
+            Platform::Tekton
+        );
+        assert_eq!(
+            detect(&[("GITHUB_ACTIONS", "true"), ("KILN_PLATFORM", "local")]),
+            Platform::Local
+        );
+        assert_eq!(detect(&[("KILN_PLATFORM", "GitLab")]), Platform::GitLab);
+    }
+
+    #[test]
+    fn outputs_name_the_pushed_reference_else_the_layout() {
+        let mut s = summary();
+        let outputs = Outputs::of(&s);
+        assert_eq!(outputs.image, "oci:/work/hello/.kiln/oci:hello:1.2.3");
+        assert_eq!(outputs.image_url(), outputs.image);
+        assert_eq!(outputs.skipped, "false");
+        assert_eq!(outputs.sbom_digest, format!("sha256:{}", "f".repeat(64)));
+        assert_eq!(outputs.cache_hit, "");
+        let kind = |hit| CacheKindSummary {
+            kind: "cargo".into(),
+            key: "k".into(),
+            hit,
+            restored_key: None,
+            files_restored: 0,
+            bytes_restored: 0,
+            saved: false,
+            save_skipped: None,
+            bytes_saved: 0,
+            bytes_uploaded: 0,
+            chunks_uploaded: 0,
+            chunks_reused: 0,
+        };
+        let mut cache = CacheSummary {
+            store: "/cache".into(),
+            kinds: vec![kind(CacheHit::Exact)],
+            restore_seconds: 0.0,
+            save_seconds: 0.0,
+            warnings: vec![],
+        };
+        s.cache = Some(cache.clone());
+        assert_eq!(Outputs::of(&s).cache_hit, "true");
+        cache.kinds.push(kind(CacheHit::Partial));
+        s.cache = Some(cache);
+        assert_eq!(Outputs::of(&s).cache_hit, "false");
+        s.push = Some(PushSummary {
+            reference: format!("ghcr.io/acme/hello:1.2.3@{}", s.artifact.digest),
+            digest: s.artifact.digest.clone(),
+            bytes_sent: 1,
+            bytes_skipped: 0,
+            up_to_date: false,
+        });
+        let outputs = Outputs::of(&s);
+        assert_eq!(outputs.image_url(), "ghcr.io/acme/hello:1.2.3");
+        assert_eq!(outputs.digest, s.artifact.digest);
+    }
+
+    #[test]
+    fn warnings_carry_cause_and_hint() {
+        let err = PostError::Api {
+            what: "update the merge request note".into(),
+            platform: Platform::GitLab,
+            source: ApiError::Status {
+                service: "GitLab",
+                status: 403,
+                message: "{\"message\":\"403 Forbidden\"}".into(),
+            },
+        };
+        let text = warning_text(&err);
+        assert!(
+            text.starts_with("Failed to update the merge request note"),
+            "{text}"
+        );
+        assert!(text.contains("Caused by: GitLab answered 403"), "{text}");
+        assert!(text.contains("CI_JOB_TOKEN cannot write"), "{text}");
+    }
+}

@@ -1,0 +1,133 @@
+//! The save stage: stores the caches the build filled, for the next build.
+//!
+//! 1. Opens the store (push access for a registry).
+//! 2. For each cache, takes the manifest it was restored from, or else looks the key up
+//!    (a `kiln cache save` in a later CI step than the restore), so that files unchanged
+//!    since (same size and mtime) are not read again.
+//! 3. Saves: chunks the store lacks go up first, the manifest next, the key last. A
+//!    cache unchanged since its restore under the same key is not written at all.
+//!
+//! A cache that cannot be saved is reported in the outcome as a warning for that cache
+//! only; the build's result does not change.
+
+use kiln_cache::{Manifest, SaveReport};
+use oci_client::RegistryOperation;
+
+use crate::cache::{CacheLocation, KindPlan, one_line};
+use crate::registry::{RegistryError, RegistryOptions};
+use crate::reporter::Reporter;
+
+/// What to save, where.
+#[derive(Debug, Clone)]
+pub struct SaveRequest {
+    pub location: CacheLocation,
+    pub kinds: Vec<KindPlan>,
+    /// Per kind (same order): the manifest it was restored from, if any.
+    pub previous: Vec<Option<Manifest>>,
+    pub registry: RegistryOptions,
+}
+
+/// What the save did, per cache.
+#[derive(Debug, Clone, Default)]
+pub struct Saved {
+    pub kinds: Vec<KindSaved>,
+}
+
+#[derive(Debug, Clone)]
+pub struct KindSaved {
+    pub kind: kiln_cache::CacheKind,
+    pub key: String,
+    /// `None` when it failed or had nothing to save.
+    pub report: Option<SaveReport>,
+    pub warning: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SaveError {
+    #[error("Failed to open the cache store `{location}`")]
+    Open {
+        location: String,
+        #[source]
+        source: RegistryError,
+    },
+    #[error("The cache save task failed")]
+    Task(#[source] tokio::task::JoinError),
+}
+
+/// Saves every cache of the request.
+pub async fn run(req: SaveRequest, reporter: &dyn Reporter) -> Result<Saved, SaveError> {
+    let store = crate::cache::open(&req.location, RegistryOperation::Push, &req.registry)
+        .await
+        .map_err(|source| SaveError::Open {
+            location: req.location.to_string(),
+            source,
+        })?;
+    let mut outcome = Saved::default();
+    let previous = req.previous.into_iter().chain(std::iter::repeat(None));
+    for (kind, previous) in req.kinds.into_iter().zip(previous) {
+        reporter.step(&format!("Saving the {} cache {}", kind.kind.as_str(), kind.key));
+        let store = store.clone();
+        let task_kind = kind.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let previous = match previous {
+                Some(previous) => Some(previous),
+                // Only to skip reading unchanged files: a broken entry just means none.
+                None => kiln_cache::lookup(store.as_ref(), &task_kind.key)
+                    .ok()
+                    .flatten()
+                    .map(|(_, m)| m),
+            };
+            kiln_cache::save(
+                store.as_ref(),
+                &task_kind.key,
+                &task_kind.roots,
+                previous.as_ref(),
+            )
+        })
+        .await
+        .map_err(SaveError::Task)?;
+        let saved = match result {
+            Ok(report) => {
+                if report.unchanged {
+                    reporter.step(&format!(
+                        "{} cache unchanged since the restore: not saved",
+                        kind.kind.as_str()
+                    ));
+                } else {
+                    reporter.step(&format!(
+                        "{} cache saved: {} files ({}), {} new chunks ({}), {} reused",
+                        kind.kind.as_str(),
+                        report.files,
+                        crate::summary::human_size(report.bytes_total),
+                        report.chunks_written,
+                        crate::summary::human_size(report.bytes_written),
+                        report.chunks_reused
+                    ));
+                }
+                KindSaved {
+                    kind: kind.kind,
+                    key: kind.key.to_string(),
+                    report: Some(report),
+                    warning: None,
+                }
+            }
+            Err(err) => {
+                let warning = format!(
+                    "cache: failed to save the {} cache {} ({})",
+                    kind.kind.as_str(),
+                    kind.key,
+                    one_line(&err)
+                );
+                reporter.warn(&warning);
+                KindSaved {
+                    kind: kind.kind,
+                    key: kind.key.to_string(),
+                    report: None,
+                    warning: Some(warning),
+                }
+            }
+        };
+        outcome.kinds.push(saved);
+    }
+    Ok(outcome)
+}

@@ -1,0 +1,113 @@
+//! The sign stage: a cosign-compatible signature of the artifact, where cosign looks.
+//!
+//! 1. Reads the `sha256-<hex>.sig` manifest already there: from the registry when
+//!    pushing (copied into the layout), else from the layout.
+//! 2. When one of its signatures already verifies with this key, keeps it: re-running a
+//!    build does not pile up identical signatures.
+//! 3. Otherwise appends a simple-signing layer signed with the key, as `cosign sign`
+//!    does, stores the `.sig` manifest in the layout and pushes it under its tag.
+//!
+//! [`attach`] is shared with the attest stage, which does the same for `.att`.
+
+use crate::oci::layout::Layout;
+use crate::registry::Registry;
+use crate::reporter::Reporter;
+use crate::sign::{self, CosignArtifact, Signer};
+
+#[derive(Debug)]
+pub struct SignRequest<'a> {
+    pub layout: &'a Layout,
+    /// Where the artifact was pushed, if it was.
+    pub registry: Option<&'a Registry>,
+    /// The artifact's manifest digest.
+    pub digest: &'a str,
+    /// The repository the signature names (`ghcr.io/acme/app`, or the local name).
+    pub repository: &'a str,
+    pub signer: &'a Signer,
+}
+
+/// A signature cosign finds under `tag`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attached {
+    /// `sha256-<hex>.sig` or `.att`.
+    pub tag: String,
+    /// The digest of the manifest under that tag.
+    pub digest: String,
+    /// The tag already held a valid one by this key: nothing was signed.
+    pub reused: bool,
+}
+
+pub async fn run(req: SignRequest<'_>, reporter: &dyn Reporter) -> anyhow::Result<Attached> {
+    let tag = sign::cosign_tag(req.digest, "sig")?;
+    let existing = existing(req.layout, req.registry, &tag).await?;
+    let ours = existing.as_deref().is_some_and(|bytes| {
+        sign::verify_signature(bytes, req.layout, req.digest, &req.signer.public).is_ok()
+    });
+    // A signature by someone else stays: ours is appended to it, as cosign does.
+    let (valid, base) = if ours { (existing, None) } else { (None, existing) };
+    attach(
+        req.layout,
+        req.registry,
+        &tag,
+        valid,
+        || sign::sign_manifest(req.digest, req.repository, &req.signer.key, base.as_deref()),
+        reporter,
+    )
+    .await
+}
+
+/// The manifest under `tag` now: the registry's when pushing (pulled into the layout, so
+/// its layers can be read), else the layout's.
+pub(crate) async fn existing(
+    layout: &Layout,
+    registry: Option<&Registry>,
+    tag: &str,
+) -> anyhow::Result<Option<Vec<u8>>> {
+    if let Some(registry) = registry {
+        let at = registry.at_tag(tag);
+        if at.fetch_manifest().await?.is_none() {
+            return Ok(None);
+        }
+        let digest = at.pull(layout, tag, &crate::reporter::Silent).await?;
+        return Ok(Some(layout.read_blob(&digest)?));
+    }
+    match layout.resolve(Some(tag)) {
+        Ok(entry) => Ok(Some(layout.read_blob(&entry.digest)?)),
+        Err(crate::oci::layout::LayoutError::UnknownRef { .. }) => Ok(None),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Keeps `valid` (the manifest under `tag`, already holding this key's valid entry), or
+/// stores `make()`'s manifest in the layout; then pushes it under `tag` when there is a
+/// registry and it lacks it.
+pub(crate) async fn attach(
+    layout: &Layout,
+    registry: Option<&Registry>,
+    tag: &str,
+    valid: Option<Vec<u8>>,
+    make: impl FnOnce() -> Result<CosignArtifact, sign::SignError>,
+    reporter: &dyn Reporter,
+) -> anyhow::Result<Attached> {
+    if let Some(bytes) = valid {
+        reporter.step(&format!("`{tag}` already holds a valid entry by this key"));
+        return Ok(Attached {
+            tag: tag.to_string(),
+            digest: crate::oci::digest(&bytes),
+            reused: true,
+        });
+    }
+    let artifact = make()?;
+    artifact.store(layout)?;
+    if let Some(registry) = registry {
+        registry
+            .at_tag(tag)
+            .push(layout, &artifact.manifest_digest, reporter)
+            .await?;
+    }
+    Ok(Attached {
+        tag: artifact.tag,
+        digest: artifact.manifest_digest,
+        reused: false,
+    })
+}

@@ -114,7 +114,18 @@ async fn build(args: BuildArgs, output: OutputFormat, printer: &Printer) -> anyh
         push,
         force: args.force,
         registry: registry_options(&args.registry),
-        signing_key: args.key.clone(),
+        signing: kiln::sign::keyring::SigningOptions {
+            key: args.key.clone(),
+            keyless: if args.keyless {
+                kiln::sign::keyring::KeylessMode::Always
+            } else if args.no_keyless {
+                kiln::sign::keyring::KeylessMode::Never
+            } else {
+                kiln::sign::keyring::KeylessMode::Auto
+            },
+            fulcio_url: Some(args.fulcio_url.clone()),
+            rekor_url: Some(args.rekor_url.clone()),
+        },
         cache: kiln::cache::options(&args.cache, registry_options(&args.registry))?,
     };
     let summary = pipeline::build(&plan, detect_time, &options, printer).await?;
@@ -180,7 +191,14 @@ async fn push(args: PushArgs, output: OutputFormat, printer: &Printer) -> anyhow
     let outcome = registry
         .push(&source.layout, &source.manifest_digest, printer)
         .await?;
+    // Its signature and attestation go with it.
+    let attached =
+        kiln::sign::attached::push(&source.layout, &registry, &source.manifest_digest, printer)
+            .await?;
     printer.stage_finished(Stage::Push, started.elapsed());
+    for tag in &attached {
+        printer.info(&format!("pushed     {tag}"));
+    }
     printer.info(&format!(
         "pushed     {} ({} sent, {} already there)",
         outcome.reference,
@@ -221,12 +239,17 @@ async fn pull(args: PullArgs, printer: &Printer) -> anyhow::Result<u8> {
     )
     .await?;
     let digest = registry.pull(&layout, &name, printer).await?;
+    // Its signature and attestation come with it, so `kiln run --verify` can check them.
+    let attached = kiln::sign::attached::pull(&layout, &registry, &digest, printer).await?;
     printer.info(&format!(
         "pulled     {} as oci:{}:{name} ({digest}) in {:.1}s",
         registry.reference().whole(),
         dir.display(),
         started.elapsed().as_secs_f64()
     ));
+    for tag in &attached {
+        printer.info(&format!("pulled     {tag}"));
+    }
     Ok(0)
 }
 
@@ -240,7 +263,7 @@ async fn run_wasm(args: RunArgs, printer: &Printer) -> anyhow::Result<u8> {
             );
         }
         let located = target::locate(&args.target, args.layout.as_deref())?;
-        let (key, _) = kiln::sign::keyring::verifier(args.policy.key.as_deref())?;
+        let (key, _) = verifier(&args.policy, printer)?;
         verify::verify_in_layout(
             &located.layout,
             &located.manifest_digest,
@@ -273,6 +296,40 @@ async fn run_wasm(args: RunArgs, printer: &Printer) -> anyhow::Result<u8> {
     }
 }
 
+/// The public key, or the keyless policy, that `--key` or `--certificate-*` describe; and
+/// how to name who signed.
+fn verifier(args: &PolicyArgs, printer: &Printer) -> anyhow::Result<(kiln::sign::Verifier, String)> {
+    use anyhow::Context as _;
+    let Some(identity) = &args.certificate_identity else {
+        let (key, origin) = kiln::sign::keyring::verifier(args.key.as_deref())?;
+        return Ok((kiln::sign::Verifier::Key(key), origin.to_string()));
+    };
+    let read = |path: &std::path::Path| {
+        std::fs::read_to_string(path).with_context(|| format!("Failed to read `{}`", path.display()))
+    };
+    let issuer = args
+        .certificate_oidc_issuer
+        .as_deref()
+        .context("`--certificate-identity` needs `--certificate-oidc-issuer`")?;
+    let chain = read(
+        args.certificate_chain
+            .as_deref()
+            .context("`--certificate-identity` needs `--certificate-chain`")?,
+    )?;
+    let rekor = args.rekor_public_key.as_deref().map(read).transpose()?;
+    if rekor.is_none() {
+        printer.warn(
+            "no `--rekor-public-key`: the signatures' Rekor entries are checked against the \
+             signatures but their signed entry timestamps are not verified",
+        );
+    }
+    let policy = kiln::sign::keyless::Policy::new(identity, issuer, &chain, rekor.as_deref())?;
+    Ok((
+        kiln::sign::Verifier::Keyless(policy),
+        format!("keyless: {identity} from {issuer}"),
+    ))
+}
+
 fn policy(args: &PolicyArgs) -> verify::Policy {
     verify::Policy {
         deny_licenses: args.deny_licenses.clone(),
@@ -282,7 +339,7 @@ fn policy(args: &PolicyArgs) -> verify::Policy {
 
 /// `kiln verify TARGET`: signature, attestation and policy; exit 1 on any failure.
 async fn verify(args: VerifyArgs, output: OutputFormat, printer: &Printer) -> anyhow::Result<u8> {
-    let (key, origin) = kiln::sign::keyring::verifier(args.policy.key.as_deref())?;
+    let (key, origin) = verifier(&args.policy, printer)?;
     let verified = verify::verify(
         verify::Source::of(&args.target),
         args.layout.as_deref(),

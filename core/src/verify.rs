@@ -5,7 +5,9 @@
 //!    scratch layout, every blob checked against its digest on the way), or in a layout.
 //! 2. Checks the artifact's own content: the manifest, the config and every layer must
 //!    hash to the digests that name them, so a changed byte anywhere is caught.
-//! 3. Checks the `sha256-<hex>.sig` signature with the public key.
+//! 3. Checks the `sha256-<hex>.sig` signature with the public key, or keylessly: a Fulcio
+//!    certificate for the expected identity and issuer under the given root, logged in
+//!    Rekor while it was valid ([`crate::sign::keyless::Policy`]).
 //! 4. Checks the `sha256-<hex>.att` CycloneDX attestation: its signature, and that its
 //!    subject is this artifact. Required with `--require-sbom`.
 //! 5. Applies the policy to the attested SBOM: no component under a denied license.
@@ -18,7 +20,7 @@ use oci_client::RegistryOperation;
 use crate::error::{Blame, Diagnose};
 use crate::oci::layout::{Layout, LayoutError};
 use crate::registry::{Registry, RegistryOptions};
-use crate::sign::{self, PublicKey, VerifyError};
+use crate::sign::{self, Verifier, VerifyError};
 use crate::stages::attest::CYCLONEDX_PREDICATE_TYPE;
 
 /// What a verified artifact must satisfy beyond its signature.
@@ -76,11 +78,11 @@ impl Source {
     }
 }
 
-/// Verifies `source` with `key` and `policy`.
+/// Verifies `source` with `key` (a public key or a keyless policy) and `policy`.
 pub async fn verify(
     source: Source,
     layout: Option<&Path>,
-    key: &PublicKey,
+    key: &Verifier,
     policy: &Policy,
     registry_options: RegistryOptions,
 ) -> anyhow::Result<Verified> {
@@ -101,13 +103,7 @@ pub async fn verify(
                 Registry::connect(reference, RegistryOperation::Pull, registry_options).await?;
             let silent = crate::reporter::Silent;
             let digest = registry.pull(&layout, "artifact", &silent).await?;
-            for suffix in ["sig", "att"] {
-                let tag = sign::cosign_tag(&digest, suffix)?;
-                let at = registry.at_tag(&tag);
-                if at.fetch_manifest().await?.is_some() {
-                    at.pull(&layout, &tag, &silent).await?;
-                }
-            }
+            sign::attached::pull(&layout, &registry, &digest, &silent).await?;
             Ok(verify_in_layout(&layout, &digest, key, policy)?)
         }
     }
@@ -117,7 +113,7 @@ pub async fn verify(
 pub fn verify_in_layout(
     layout: &Layout,
     digest: &str,
-    key: &PublicKey,
+    key: &Verifier,
     policy: &Policy,
 ) -> Result<Verified, VerifyFailure> {
     check_content(layout, digest)?;

@@ -654,6 +654,44 @@ fn pushed_artifacts_carry_sig_and_att_tags_that_peers_read_and_verify_checks() {
     common::assert_success(&out);
     assert_refused(&verify(&["--deny-license", "MIT"]), "is denied");
 
+    // `kiln pull` brings the signature and attestation along: `run --verify` works.
+    let pulled = ctx.path().join("pulled");
+    let out = ctx.run(&[
+        "pull",
+        reference.as_str(),
+        "--layout",
+        pulled.to_str().unwrap(),
+        "--insecure-registry",
+        host.as_str(),
+    ]);
+    common::assert_success(&out);
+    let target = format!("oci:{}:acme/signed:0.3.1", pulled.display());
+    let out = ctx.run_with_stdin(&["run", "--verify", "--require-sbom", &target], "hi\n");
+    common::assert_success(&out);
+
+    // `kiln push` of a stored artifact carries them to another repository.
+    let copied = format!("{host}/acme/copied:1");
+    let out = ctx.run(&[
+        "push",
+        "acme/signed:0.3.1",
+        copied.as_str(),
+        "--layout",
+        pulled.to_str().unwrap(),
+        "--insecure-registry",
+        host.as_str(),
+    ]);
+    common::assert_success(&out);
+    assert!(registry.tag_exists("acme/copied", &sig_tag));
+    assert!(registry.tag_exists("acme/copied", &att_tag));
+    let out = ctx.run(&[
+        "verify",
+        copied.as_str(),
+        "--require-sbom",
+        "--insecure-registry",
+        host.as_str(),
+    ]);
+    common::assert_success(&out);
+
     // A rebuild that finds the artifact in the registry leaves its signatures alone.
     let again = ctx.build(&project, &push);
     assert_eq!(again["skipped"], true);

@@ -1,4 +1,5 @@
-//! cosign-compatible signatures and signed in-toto attestations, with a key pair.
+//! cosign-compatible signatures and signed in-toto attestations, with a key pair or
+//! keylessly (Fulcio and Rekor, [`keyless`]).
 //!
 //! 1. [`keys`]: generate and read cosign key pairs (sigstore-rs does the cryptography).
 //! 2. [`sign_manifest`]: sign an artifact's manifest digest with a simple-signing payload
@@ -10,16 +11,20 @@
 //!
 //! Everything here is pure: it builds manifests and blobs, and reads them through
 //! [`Blobs`]. Storing them is [`CosignArtifact::store`] (an OCI layout); pushing them is
-//! the registry's job. No Rekor entry is made: `cosign verify` needs
-//! `--insecure-ignore-tlog` for these signatures.
+//! the registry's job. Key-pair signatures get no Rekor entry: `cosign verify` needs
+//! `--insecure-ignore-tlog` for them. Keyless signatures are logged in Rekor and carry
+//! cosign's certificate, chain and bundle annotations.
 
+pub mod attached;
 pub mod dsse;
+pub mod keyless;
 pub mod keyring;
 pub mod keys;
 mod manifest;
-mod simple_signing;
+pub mod simple_signing;
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use crate::error::{Blame, Diagnose};
 use crate::oci::layout::{Layout, LayoutError};
@@ -27,7 +32,8 @@ use crate::oci::layout::{Layout, LayoutError};
 pub use dsse::{Statement, Subject, attest, verify_attestation, verify_attestations};
 pub use keyring::{KeyOrigin, KeyringError, Signer};
 pub use keys::{KeyError, PublicKey, SigningKey, generate, load_private, load_public};
-pub use simple_signing::{sign_manifest, verify_signature};
+pub use keyless::{KeylessError, KeylessOptions, KeylessSigner};
+pub use simple_signing::{sign_manifest, signature_manifest, verify_signature};
 
 /// The media type of a simple-signing payload layer in a `.sig` manifest.
 pub const SIMPLE_SIGNING_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
@@ -42,6 +48,146 @@ pub const PREDICATE_TYPE_ANNOTATION: &str = "predicateType";
 pub type SignatureArtifact = CosignArtifact;
 /// A `.att` manifest and the blobs it adds.
 pub type AttestationArtifact = CosignArtifact;
+
+/// A signature over a payload, and the layer annotations that go with it: none for a
+/// key pair; the certificate, chain and Rekor bundle for a keyless signature.
+#[derive(Debug, Clone)]
+pub struct PayloadSignature {
+    /// ASN.1 DER ECDSA signature.
+    pub signature: Vec<u8>,
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// Who signs: a key pair, or an ephemeral key with a Fulcio certificate.
+#[derive(Debug)]
+pub enum Signing {
+    Key(Signer),
+    Keyless(KeylessSigner),
+}
+
+impl Signing {
+    /// Signs `message` (and, keylessly, logs the signature in Rekor).
+    pub async fn sign(&self, digest: &str, message: &[u8]) -> Result<PayloadSignature, SignError> {
+        match self {
+            Signing::Key(signer) => {
+                let signature = signer.key.sign(message).map_err(|source| SignError::Sign {
+                    digest: digest.to_string(),
+                    source,
+                })?;
+                Ok(PayloadSignature {
+                    signature,
+                    annotations: BTreeMap::new(),
+                })
+            }
+            Signing::Keyless(signer) => {
+                signer
+                    .sign(message)
+                    .await
+                    .map_err(|source| SignError::Keyless {
+                        digest: digest.to_string(),
+                        source,
+                    })
+            }
+        }
+    }
+
+    /// Which key signed, as the summary says it.
+    pub fn describe(&self) -> String {
+        match self {
+            Signing::Key(signer) => signer.origin.to_string(),
+            Signing::Keyless(signer) => {
+                format!("keyless: {} from {}", signer.identity, signer.issuer)
+            }
+        }
+    }
+}
+
+/// Signing checks its own earlier signatures, to keep them rather than sign again.
+impl Check for Signing {
+    fn check(
+        &self,
+        tag: &str,
+        signature: &[u8],
+        message: &[u8],
+        annotations: &BTreeMap<String, String>,
+    ) -> Result<(), VerifyError> {
+        match self {
+            Signing::Key(signer) => signer.public.check(tag, signature, message, annotations),
+            Signing::Keyless(signer) => match signer.own_policy() {
+                Some(policy) => policy.check(tag, signature, message, annotations),
+                None => Err(VerifyError::NoCertificate {
+                    tag: tag.to_string(),
+                }),
+            },
+        }
+    }
+}
+
+/// What a signature layer is checked against: a public key, or a keyless policy.
+pub trait Check {
+    /// Ok when `signature` over `message`, in a layer of `tag` with `annotations`, holds.
+    fn check(
+        &self,
+        tag: &str,
+        signature: &[u8],
+        message: &[u8],
+        annotations: &BTreeMap<String, String>,
+    ) -> Result<(), VerifyError>;
+}
+
+impl Check for PublicKey {
+    fn check(
+        &self,
+        tag: &str,
+        signature: &[u8],
+        message: &[u8],
+        _: &BTreeMap<String, String>,
+    ) -> Result<(), VerifyError> {
+        if self.verifies(signature, message) {
+            Ok(())
+        } else {
+            Err(VerifyError::BadSignature {
+                tag: tag.to_string(),
+            })
+        }
+    }
+}
+
+impl Check for keyless::Policy {
+    fn check(
+        &self,
+        tag: &str,
+        signature: &[u8],
+        message: &[u8],
+        annotations: &BTreeMap<String, String>,
+    ) -> Result<(), VerifyError> {
+        keyless::Policy::check(self, tag, signature, message, annotations)
+    }
+}
+
+/// What `kiln verify` checks signatures with.
+#[derive(Debug)]
+pub enum Verifier {
+    /// A cosign public key.
+    Key(PublicKey),
+    /// A keyless identity and issuer, under a Fulcio root.
+    Keyless(keyless::Policy),
+}
+
+impl Check for Verifier {
+    fn check(
+        &self,
+        tag: &str,
+        signature: &[u8],
+        message: &[u8],
+        annotations: &BTreeMap<String, String>,
+    ) -> Result<(), VerifyError> {
+        match self {
+            Verifier::Key(key) => key.check(tag, signature, message, annotations),
+            Verifier::Keyless(policy) => policy.check(tag, signature, message, annotations),
+        }
+    }
+}
 
 /// A manifest cosign attaches to an artifact by tag, and the blobs it adds.
 #[derive(Debug, Clone)]
@@ -119,6 +265,12 @@ pub enum SignError {
         #[source]
         source: KeyError,
     },
+    #[error("Failed to sign `{digest}` keylessly")]
+    Keyless {
+        digest: String,
+        #[source]
+        source: KeylessError,
+    },
 }
 
 impl Diagnose for SignError {
@@ -129,6 +281,7 @@ impl Diagnose for SignError {
                  `crane manifest REPOSITORY:{tag}` and delete it if it is not a signature"
             )),
             SignError::Sign { source, .. } => source.hint(),
+            SignError::Keyless { source, .. } => source.hint(),
             SignError::BadDigest { .. } => None,
         }
     }
@@ -138,6 +291,7 @@ impl Diagnose for SignError {
             SignError::ExistingManifest { .. } => Blame::User,
             SignError::BadDigest { .. } => Blame::Internal,
             SignError::Sign { source, .. } => source.blame(),
+            SignError::Keyless { source, .. } => source.blame(),
         }
     }
 }
@@ -189,6 +343,44 @@ pub enum VerifyError {
     },
     #[error("`{tag}` holds no verified attestation of type `{predicate_type}`")]
     NoPredicate { tag: String, predicate_type: String },
+    #[error("No signature in `{tag}` carries a Fulcio certificate (keyless signature)")]
+    NoCertificate { tag: String },
+    #[error("The certificate in `{tag}` is malformed: {reason}")]
+    MalformedCertificate { tag: String, reason: String },
+    #[error("The certificate in `{tag}` does not chain to the given Fulcio root ({reason})")]
+    UntrustedCertificate { tag: String, reason: String },
+    #[error(
+        "The certificate in `{tag}` was issued to {}, not `{expected}`",
+        list(found)
+    )]
+    WrongIdentity {
+        tag: String,
+        expected: String,
+        found: Vec<String>,
+    },
+    #[error(
+        "The certificate in `{tag}` was issued on the word of {}, not `{expected}`",
+        found.as_deref().map_or("no OIDC issuer".to_string(), |f| format!("`{f}`"))
+    )]
+    WrongIssuer {
+        tag: String,
+        expected: String,
+        found: Option<String>,
+    },
+    #[error(
+        "The certificate in `{tag}` was not valid when Rekor logged the signature (logged \
+         at {logged}, valid from {not_before} to {not_after}, seconds since the epoch)"
+    )]
+    CertificateNotValid {
+        tag: String,
+        logged: i64,
+        not_before: i64,
+        not_after: i64,
+    },
+    #[error("The keyless signature in `{tag}` has no Rekor bundle")]
+    NoTransparencyLog { tag: String },
+    #[error("The Rekor entry of the signature in `{tag}` does not hold: {reason}")]
+    BadTransparencyLog { tag: String, reason: String },
 }
 
 fn list(items: &[String]) -> String {
@@ -208,8 +400,16 @@ impl VerifyError {
     fn rank(&self) -> u8 {
         match self {
             VerifyError::NoSignature { .. } => 0,
+            VerifyError::NoCertificate { .. } => 1,
             VerifyError::MissingBlob { .. } | VerifyError::BlobDigestMismatch { .. } => 1,
-            VerifyError::BadSignature { .. } => 2,
+            VerifyError::BadSignature { .. }
+            | VerifyError::MalformedCertificate { .. }
+            | VerifyError::UntrustedCertificate { .. }
+            | VerifyError::WrongIdentity { .. }
+            | VerifyError::WrongIssuer { .. }
+            | VerifyError::CertificateNotValid { .. }
+            | VerifyError::NoTransparencyLog { .. }
+            | VerifyError::BadTransparencyLog { .. } => 2,
             VerifyError::MalformedPayload { .. } => 3,
             VerifyError::WrongDigest { .. } | VerifyError::WrongSubject { .. } => 4,
             VerifyError::BadDigest { .. }
@@ -230,6 +430,28 @@ impl Diagnose for VerifyError {
             VerifyError::NoSignature { .. } | VerifyError::NoPredicate { .. } => Some(
                 "the artifact was not signed, or its signatures were pushed to another \
                  repository"
+                    .into(),
+            ),
+            VerifyError::NoCertificate { .. } => Some(
+                "the artifact was signed with a key pair, not keylessly: verify with `--key`"
+                    .into(),
+            ),
+            VerifyError::UntrustedCertificate { .. } => Some(
+                "pass the root certificate of the Fulcio that issued it with \
+                 `--certificate-chain`"
+                    .into(),
+            ),
+            VerifyError::WrongIdentity { found, .. } => Some(format!(
+                "if you trust that signer, pass `--certificate-identity {}`",
+                found.first().map_or("IDENTITY", String::as_str)
+            )),
+            VerifyError::WrongIssuer { found, .. } => Some(format!(
+                "if you trust that issuer, pass `--certificate-oidc-issuer {}`",
+                found.as_deref().unwrap_or("ISSUER")
+            )),
+            VerifyError::BadTransparencyLog { .. } => Some(
+                "check that `--rekor-public-key` is the key of the Rekor the signature was \
+                 logged in; otherwise the signature or its log entry were altered"
                     .into(),
             ),
             _ => None,

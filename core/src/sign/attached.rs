@@ -1,0 +1,61 @@
+//! Carrying an artifact's cosign tags along when the artifact moves.
+//!
+//! `kiln push` and `kiln pull` copy the `sha256-<hex>.sig` and `.att` manifests with the
+//! artifact, as `cosign copy` does, so that what was verifiable in one place stays
+//! verifiable in the other.
+
+use crate::oci::layout::{Layout, LayoutError};
+use crate::registry::{Registry, RegistryError};
+use crate::reporter::Reporter;
+
+/// The suffixes of the tags cosign attaches to an artifact: signatures, attestations.
+pub const SUFFIXES: [&str; 2] = ["sig", "att"];
+
+/// Pushes the layout's `.sig`/`.att` manifests of `digest` to `registry`'s repository.
+/// Returns the tags pushed.
+pub async fn push(
+    layout: &Layout,
+    registry: &Registry,
+    digest: &str,
+    reporter: &dyn Reporter,
+) -> Result<Vec<String>, RegistryError> {
+    let mut pushed = Vec::new();
+    for tag in tags(digest) {
+        let entry = match layout.resolve(Some(&tag)) {
+            Ok(entry) => entry,
+            Err(LayoutError::UnknownRef { .. }) => continue,
+            Err(err) => return Err(err.into()),
+        };
+        registry
+            .at_tag(&tag)
+            .push(layout, &entry.digest, reporter)
+            .await?;
+        pushed.push(tag);
+    }
+    Ok(pushed)
+}
+
+/// Pulls `registry`'s `.sig`/`.att` manifests of `digest` into the layout, tagged as in
+/// the registry. Returns the tags pulled.
+pub async fn pull(
+    layout: &Layout,
+    registry: &Registry,
+    digest: &str,
+    reporter: &dyn Reporter,
+) -> Result<Vec<String>, RegistryError> {
+    let mut pulled = Vec::new();
+    for tag in tags(digest) {
+        let at = registry.at_tag(&tag);
+        if at.fetch_manifest().await?.is_some() {
+            at.pull(layout, &tag, reporter).await?;
+            pulled.push(tag);
+        }
+    }
+    Ok(pulled)
+}
+
+fn tags(digest: &str) -> impl Iterator<Item = String> + '_ {
+    SUFFIXES
+        .iter()
+        .filter_map(move |suffix| super::cosign_tag(digest, suffix).ok())
+}

@@ -45,9 +45,11 @@ pub fn diagnose_of<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a
         crate::sbom::SbomError,
         crate::sign::KeyError,
         crate::sign::KeyringError,
+        crate::sign::KeylessError,
         crate::sign::SignError,
         crate::sign::VerifyError,
         crate::verify::VerifyFailure,
+        crate::platform::SummaryFileError,
     );
     None
 }

@@ -145,18 +145,7 @@ async fn build(args: BuildArgs, output: OutputFormat, printer: &Printer) -> anyh
 
 /// `kiln summary post`: a written summary, posted to the CI (failures are warnings).
 async fn summary_post(args: SummaryPostArgs, printer: &Printer) -> anyhow::Result<u8> {
-    let summary = match platform::read_summary(args.summary.as_deref()) {
-        Ok(summary) => summary,
-        // The user's input: exit 1 (the error is not one `error::diagnose_of` knows).
-        Err(err) => {
-            let hint = kiln::error::Diagnose::hint(&err);
-            printer.error(&anyhow::Error::new(err));
-            if let Some(hint) = hint {
-                printer.info(&format!("\nhint: {hint}"));
-            }
-            return Ok(1);
-        }
-    };
+    let summary = platform::read_summary(args.summary.as_deref())?;
     printer.info(&summary.to_string());
     let env = platform::Environment::from_process();
     platform::post(&summary, args.post.platform, &env, printer).await;

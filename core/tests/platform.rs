@@ -623,3 +623,47 @@ fn a_file_that_is_not_a_summary_is_refused() {
         stderr(&out)
     );
 }
+
+/// `kiln build` posts at the end, keeps the JSON with `--summary-file`, and posts nothing
+/// with `--no-post`.
+#[test]
+fn build_posts_its_summary_unless_told_not_to() {
+    let ctx = TestContext::new();
+    let project = ctx.fixture("rust-bin");
+    let posted = ctx.path().join("posted");
+    let kept = ctx.path().join("kept/summary.json");
+    let out = ctx
+        .kiln()
+        .args(["build", "--output", "json", "--summary-file"])
+        .arg(&kept)
+        .arg(&project)
+        .env("KILN_PLATFORM", "jenkins")
+        .env("KILN_SUMMARY_DIR", &posted)
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let kept: Value = serde_json::from_slice(&std::fs::read(&kept).unwrap()).unwrap();
+    assert_eq!(kept, printed);
+    let posted_json: Value =
+        serde_json::from_slice(&std::fs::read(posted.join("kiln-summary.json")).unwrap()).unwrap();
+    assert_eq!(posted_json, printed);
+    let markdown = std::fs::read_to_string(posted.join("kiln-summary.md")).unwrap();
+    assert!(
+        markdown.starts_with("### kiln built `rust-bin`")
+            || markdown.starts_with("### kiln reused `rust-bin`"),
+        "{markdown}"
+    );
+
+    let quiet = ctx.path().join("not-posted");
+    let out = ctx
+        .kiln()
+        .args(["build", "--no-post"])
+        .arg(&project)
+        .env("KILN_PLATFORM", "jenkins")
+        .env("KILN_SUMMARY_DIR", &quiet)
+        .output()
+        .unwrap();
+    assert_success(&out);
+    assert!(!quiet.exists(), "--no-post wrote {}", quiet.display());
+}

@@ -144,10 +144,13 @@ pub fn pull_request(env: &Environment) -> Result<Option<PullRequest>, PostError>
         name: GITHUB_REPOSITORY,
         what: "comment on the pull request",
     })?;
-    let (owner, repo) = repository.split_once('/').ok_or(PostError::Missing {
-        name: GITHUB_REPOSITORY,
-        what: "comment on the pull request (it is not `OWNER/NAME`)",
-    })?;
+    let (owner, repo) = repository
+        .split_once('/')
+        .ok_or_else(|| PostError::Invalid {
+            name: GITHUB_REPOSITORY,
+            value: repository.to_string(),
+            expected: "`OWNER/NAME`",
+        })?;
     Ok(Some(PullRequest {
         owner: owner.to_string(),
         repo: repo.to_string(),

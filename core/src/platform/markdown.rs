@@ -104,10 +104,10 @@ pub fn rows(summary: &Summary) -> Vec<Row> {
         format!(
             "{}, entry {}",
             text(&summary.project.language),
-            code(&summary.project.entry)
+            prose(&summary.project.entry)
         ),
     );
-    row("Toolchain", code(&summary.build.toolchain));
+    row("Toolchain", prose(&summary.build.toolchain));
     for fact in &summary.build.facts {
         row(&text(&fact.name), code(&fact.value));
     }
@@ -248,6 +248,18 @@ pub fn text(value: &str) -> String {
     out
 }
 
+/// A phrase kiln wrote, which may mark names up as code (`` bin `app` of package `app` ``):
+/// its backticks are kept, HTML is escaped. A phrase without backticks is shown as code.
+pub fn prose(value: &str) -> String {
+    if !value.contains('`') {
+        return code(value);
+    }
+    one_line(value)
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
 /// A table cell: `|` would end it, even inside code.
 fn cell(markdown: &str) -> String {
     markdown.replace('|', "\\|")
@@ -302,6 +314,8 @@ mod tests {
         assert_eq!(cell(&code("a|b")), "`a\\|b`");
         assert_eq!(text("<b>x_y</b>"), "&lt;b&gt;x\\_y&lt;/b&gt;");
         assert_eq!(code("two\nlines"), "`two lines`");
+        assert_eq!(prose("bin `app` of <pkg>"), "bin `app` of &lt;pkg&gt;");
+        assert_eq!(prose("app.py"), "`app.py`");
     }
 
     #[test]

@@ -226,6 +226,12 @@ pub enum PostError {
         name: &'static str,
         what: &'static str,
     },
+    #[error("`{name}` is `{value}`, not {expected}")]
+    Invalid {
+        name: &'static str,
+        value: String,
+        expected: &'static str,
+    },
     #[error("No token to {what}: {names} is not set")]
     NoToken {
         what: String,

@@ -66,6 +66,13 @@ impl TestContext {
             .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
             .env("NO_COLOR", "1")
             .env("KILN_NO_PROGRESS", "1")
+            // Tests run under CI too: their builds must not post to the CI's own pull
+            // request or job outputs. Platform tests set their own.
+            .env("KILN_PLATFORM", "local")
+            // Caches are tested in tests/cache.rs, with their own homes; elsewhere they
+            // would only save the shared target directory again and again.
+            .env("KILN_NO_CACHE", "1")
+            .env_remove("KILN_CACHE")
             .env_remove("KILN_LAYOUT")
             .env_remove("KILN_LOG")
             .env_remove("RUST_LOG")

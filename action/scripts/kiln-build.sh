@@ -27,6 +27,10 @@ set -- build --platform=github --summary-file="$summary"
 [ "${KILN_INPUT_FORCE:-}" != true ] || set -- "$@" --force
 [ "${KILN_INPUT_NO_POST:-}" != true ] || set -- "$@" --no-post
 [ -z "${KILN_INPUT_KEY:-}" ] || set -- "$@" --key="$KILN_INPUT_KEY"
+[ "${KILN_INPUT_KEYLESS:-}" != true ] || set -- "$@" --keyless
+[ "${KILN_INPUT_NO_KEYLESS:-}" != true ] || set -- "$@" --no-keyless
+[ -z "${KILN_INPUT_FULCIO_URL:-}" ] || set -- "$@" --fulcio-url="$KILN_INPUT_FULCIO_URL"
+[ -z "${KILN_INPUT_REKOR_URL:-}" ] || set -- "$@" --rekor-url="$KILN_INPUT_REKOR_URL"
 [ -z "${KILN_INPUT_CACHE:-}" ] || set -- "$@" --cache="$KILN_INPUT_CACHE"
 [ "${KILN_INPUT_NO_CACHE:-}" != true ] || set -- "$@" --no-cache
 [ -z "${KILN_INPUT_CACHE_PREFIX:-}" ] || set -- "$@" --cache-prefix="$KILN_INPUT_CACHE_PREFIX"

@@ -46,7 +46,9 @@ fn kiln_dir() -> PathBuf {
 /// `PATH` with `dirs` in front.
 fn path_with(dirs: &[&Path]) -> OsString {
     let mut all: Vec<PathBuf> = dirs.iter().map(|d| d.to_path_buf()).collect();
-    all.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+    all.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
     std::env::join_paths(all).unwrap()
 }
 
@@ -75,10 +77,12 @@ fn isolated(ctx: &TestContext, program: impl AsRef<std::ffi::OsStr>) -> Command 
         "KILN_SIGNING_KEY",
         "ACTIONS_ID_TOKEN_REQUEST_URL",
         "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+        "SIGSTORE_ID_TOKEN",
     ] {
         cmd.env_remove(var);
     }
-    cmd.current_dir(ctx.path()).stdin(std::process::Stdio::null());
+    cmd.current_dir(ctx.path())
+        .stdin(std::process::Stdio::null());
     cmd
 }
 
@@ -212,10 +216,7 @@ fn github_action_lints_clean_and_runs_kiln() {
         .output()
         .unwrap();
     assert_ok("zizmor", &zizmor);
-    check_jsonschema(
-        "vendor.github-actions",
-        &[&root.join("action/action.yml")],
-    );
+    check_jsonschema("vendor.github-actions", &[&root.join("action/action.yml")]);
     check_jsonschema(
         "vendor.github-workflows",
         &[&root.join("tests/wrappers/github-workflow.yml")],
@@ -299,12 +300,24 @@ fn github_action_lints_clean_and_runs_kiln() {
         registry.tag_digest("acme/rust-bin", "0.3.1").as_deref(),
         Some(digest)
     );
-    for name in ["sbom-digest", "cache-hit"] {
-        assert!(
-            outputs.get(name).is_some(),
-            "output {name} missing: {result}"
-        );
-    }
+    assert!(
+        outputs["sbom-digest"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:"),
+        "{result}"
+    );
+    // `cache-hit`: every cache restored by its exact key; empty when kiln cached nothing.
+    let kinds = summary["cache"]["kinds"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let cache_hit = if kinds.is_empty() {
+        String::new()
+    } else {
+        kinds.iter().all(|k| k["hit"] == "exact").to_string()
+    };
+    assert_eq!(outputs["cache-hit"], cache_hit.as_str(), "{result}");
     let markdown = std::fs::read_to_string(&step_summary).expect("kiln wrote the step summary");
     assert!(markdown.contains(&digest[..19]), "{markdown}");
 
@@ -312,11 +325,7 @@ fn github_action_lints_clean_and_runs_kiln() {
     let wrong = ctx.path().join("wrong-checksums.txt");
     std::fs::write(
         &wrong,
-        format!(
-            "{}  v{version}/kiln-{}\n",
-            "0".repeat(64),
-            release_target()
-        ),
+        format!("{}  v{version}/kiln-{}\n", "0".repeat(64), release_target()),
     )
     .unwrap();
     std::fs::remove_dir_all(runner_temp.join(format!("kiln-{version}"))).unwrap();
@@ -325,22 +334,34 @@ fn github_action_lints_clean_and_runs_kiln() {
         &wrong,
     );
     assert!(!out.status.success(), "a bad checksum was accepted");
+    assert!(stderr(&out).contains("sha256 mismatch"), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("sha256 mismatch"),
-        "{}",
-        stderr(&out)
+        !runner_temp
+            .join(format!("kiln-{version}/bin/kiln"))
+            .exists()
     );
-    assert!(!runner_temp.join(format!("kiln-{version}/bin/kiln")).exists());
 }
 
 #[test]
 fn gitlab_component_runs_in_gitlab_ci_local() {
     let ctx = TestContext::new();
     let root = repo_root();
+    // The template is two YAML documents (the `spec:` header, then the jobs), which
+    // check-jsonschema reads one file each.
+    let template =
+        std::fs::read_to_string(root.join("gitlab-component/templates/kiln.yml")).unwrap();
+    let (header, jobs) = template
+        .split_once("\n---\n")
+        .expect("a `spec:` header, `---`, then the jobs");
+    let header_file = ctx.path().join("kiln-spec.yml");
+    let jobs_file = ctx.path().join("kiln-jobs.yml");
+    std::fs::write(&header_file, header).unwrap();
+    std::fs::write(&jobs_file, jobs).unwrap();
     check_jsonschema(
         "vendor.gitlab-ci",
         &[
-            &root.join("gitlab-component/templates/kiln.yml"),
+            &header_file,
+            &jobs_file,
             &root.join("tests/wrappers/gitlab-ci.yml"),
         ],
     );
@@ -405,17 +426,27 @@ fn gitlab_component_runs_in_gitlab_ci_local() {
         .unwrap();
     assert_ok("gitlab-ci-local", &out);
     let log = stdout(&out);
-    let dotenv = std::fs::read_to_string(
-        repo.join(".gitlab-ci-local/artifacts/kiln-build/kiln.env"),
+    // The job's artifacts, as GitLab would keep them: the dotenv report and the summary.
+    let artifacts = repo.join(".gitlab-ci-local/artifacts/kiln-build");
+    let dotenv = std::fs::read_to_string(artifacts.join(".gitlab-ci-reports/dotenv/kiln.env"))
+        .unwrap_or_else(|_| panic!("no dotenv report from the job:\n{log}"));
+    let summary: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(artifacts.join("kiln-summary.json")).expect("the summary artifact"),
     )
-    .or_else(|_| std::fs::read_to_string(repo.join("kiln.env")))
-    .unwrap_or_else(|_| panic!("no kiln.env from the job:\n{log}"));
+    .unwrap();
     let values = key_values(&dotenv);
     let digest = values
         .get("KILN_DIGEST")
         .unwrap_or_else(|| panic!("no KILN_DIGEST in kiln.env:\n{dotenv}"));
-    assert!(digest.starts_with("sha256:") && digest.len() == 71, "{dotenv}");
-    assert_eq!(values.get("KILN_SKIPPED").map(String::as_str), Some("false"));
+    assert_eq!(
+        digest,
+        summary["artifact"]["digest"].as_str().unwrap(),
+        "{dotenv}"
+    );
+    assert_eq!(
+        values.get("KILN_SKIPPED").map(String::as_str),
+        Some("false")
+    );
     for key in ["KILN_IMAGE", "KILN_SBOM_DIGEST", "KILN_CACHE_HIT"] {
         assert!(values.contains_key(key), "{key} missing:\n{dotenv}");
     }
@@ -429,8 +460,7 @@ fn jenkins_step_tests_pass() {
     let groovy = require_tool("groovy");
     let project = ctx.fixture("rust-bin");
     let mut cmd = isolated(&ctx, groovy);
-    if std::env::var_os("JAVA_HOME").is_none() && !Path::new("/usr/lib/jvm/default-java").exists()
-    {
+    if std::env::var_os("JAVA_HOME").is_none() && !Path::new("/usr/lib/jvm/default-java").exists() {
         let java = std::fs::canonicalize(require_tool("java")).unwrap();
         cmd.env("JAVA_HOME", java.parent().unwrap().parent().unwrap());
     }
@@ -493,6 +523,9 @@ fn tekton_task_is_valid_v1_and_its_step_writes_the_results() {
     for name in ["IMAGE_URL", "SBOM_DIGEST", "CACHE_HIT"] {
         read(name);
     }
+    // The digest is the artifact's, stored in the project's layout in the workspace.
+    let index = std::fs::read_to_string(source.join("rust-bin/.kiln/oci/index.json")).unwrap();
+    assert!(index.contains(digest.trim()), "{digest} not in {index}");
     // Results are small: Tekton keeps 4 KB per container.
     let total: u64 = std::fs::read_dir(&results)
         .unwrap()

@@ -24,6 +24,10 @@ import groovy.transform.Field
     force: false,
     noPost: false,
     key: '',
+    keyless: false,
+    noKeyless: false,
+    fulcioUrl: 'https://fulcio.sigstore.dev',
+    rekorUrl: 'https://rekor.sigstore.dev',
     cache: '',
     noCache: false,
     cachePrefix: 'kiln',
@@ -63,6 +67,10 @@ import groovy.transform.Field
     [key: 'force', env: 'KILN_INPUT_FORCE'],
     [key: 'noPost', env: 'KILN_INPUT_NO_POST'],
     [key: 'key', env: 'KILN_INPUT_KEY'],
+    [key: 'keyless', env: 'KILN_INPUT_KEYLESS'],
+    [key: 'noKeyless', env: 'KILN_INPUT_NO_KEYLESS'],
+    [key: 'fulcioUrl', env: 'KILN_INPUT_FULCIO_URL'],
+    [key: 'rekorUrl', env: 'KILN_INPUT_REKOR_URL'],
     [key: 'cache', env: 'KILN_INPUT_CACHE'],
     [key: 'noCache', env: 'KILN_INPUT_NO_CACHE'],
     [key: 'cachePrefix', env: 'KILN_INPUT_CACHE_PREFIX'],
@@ -91,6 +99,10 @@ set -- build --platform=jenkins
 [ "${KILN_INPUT_FORCE:-}" != true ] || set -- "$@" --force
 [ "${KILN_INPUT_NO_POST:-}" != true ] || set -- "$@" --no-post
 [ -z "${KILN_INPUT_KEY:-}" ] || set -- "$@" --key="$KILN_INPUT_KEY"
+[ "${KILN_INPUT_KEYLESS:-}" != true ] || set -- "$@" --keyless
+[ "${KILN_INPUT_NO_KEYLESS:-}" != true ] || set -- "$@" --no-keyless
+[ -z "${KILN_INPUT_FULCIO_URL:-}" ] || set -- "$@" --fulcio-url="$KILN_INPUT_FULCIO_URL"
+[ -z "${KILN_INPUT_REKOR_URL:-}" ] || set -- "$@" --rekor-url="$KILN_INPUT_REKOR_URL"
 [ -z "${KILN_INPUT_CACHE:-}" ] || set -- "$@" --cache="$KILN_INPUT_CACHE"
 [ "${KILN_INPUT_NO_CACHE:-}" != true ] || set -- "$@" --no-cache
 [ -z "${KILN_INPUT_CACHE_PREFIX:-}" ] || set -- "$@" --cache-prefix="$KILN_INPUT_CACHE_PREFIX"

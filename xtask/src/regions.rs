@@ -34,7 +34,10 @@ pub fn fill(text: &str, render: &dyn Fn(&str) -> Option<String>) -> Result<Strin
         }
         loop {
             let Some((_, line)) = lines.next() else {
-                bail!("line {}: region `{name}` has no `END GENERATED {name}`", number + 1);
+                bail!(
+                    "line {}: region `{name}` has no `END GENERATED {name}`",
+                    number + 1
+                );
             };
             if marker(line, "END GENERATED ") == Some(name) {
                 out.push_str(line);
@@ -71,9 +74,18 @@ mod tests {
     #[test]
     fn refuses_unknown_and_unterminated_regions() {
         let unknown = fill("# BEGIN GENERATED y\n# END GENERATED y\n", &|_| None);
-        assert!(unknown.unwrap_err().to_string().contains("unknown generated region `y`"));
+        assert!(
+            unknown
+                .unwrap_err()
+                .to_string()
+                .contains("unknown generated region `y`")
+        );
         let open = fill("# BEGIN GENERATED x\n", &|_| Some(String::new()));
-        assert!(open.unwrap_err().to_string().contains("no `END GENERATED x`"));
+        assert!(
+            open.unwrap_err()
+                .to_string()
+                .contains("no `END GENERATED x`")
+        );
         assert!(fill("plain\n", &|_| None).is_err());
     }
 }

@@ -43,9 +43,9 @@ pub fn shell_args(inputs: &[Input]) -> String {
         let env = input.env();
         match &input.target {
             Target::Flag(flag) => match input.kind {
-                Kind::Bool => {
-                    out.push_str(&format!("[ \"${{{env}:-}}\" != true ] || set -- \"$@\" {flag}\n"))
-                }
+                Kind::Bool => out.push_str(&format!(
+                    "[ \"${{{env}:-}}\" != true ] || set -- \"$@\" {flag}\n"
+                )),
                 Kind::Number | Kind::String => out.push_str(&format!(
                     "[ -z \"${{{env}:-}}\" ] || set -- \"$@\" {flag}=\"${env}\"\n"
                 )),
@@ -55,7 +55,11 @@ pub fn shell_args(inputs: &[Input]) -> String {
         }
     }
     if let Some((env, default)) = positional {
-        let default = if default.is_empty() { ".".into() } else { default };
+        let default = if default.is_empty() {
+            ".".into()
+        } else {
+            default
+        };
         out.push_str(&format!("set -- \"$@\" -- \"${{{env}:-{default}}}\"\n"));
     }
     out

@@ -40,6 +40,21 @@ pub const KILN_SIGNING_KEY: &str = "KILN_SIGNING_KEY";
 pub const KILN_SIGNING_PASSWORD: &str = "KILN_SIGNING_PASSWORD";
 /// cosign's own variable for a private key's password, honoured as a fallback.
 pub const COSIGN_PASSWORD: &str = "COSIGN_PASSWORD";
+/// An OIDC identity token (a JWT with audience `sigstore`) to sign keylessly with, as
+/// GitLab's `id_tokens: SIGSTORE_ID_TOKEN: aud: sigstore` provides it; any CI may set it.
+/// Never printed.
+pub const SIGSTORE_ID_TOKEN: &str = "SIGSTORE_ID_TOKEN";
+/// GitHub Actions: the endpoint that issues OIDC tokens (set with `permissions: id-token:
+/// write`); kiln then signs keylessly.
+pub const ACTIONS_ID_TOKEN_REQUEST_URL: &str = "ACTIONS_ID_TOKEN_REQUEST_URL";
+/// GitHub Actions: the bearer token for [`ACTIONS_ID_TOKEN_REQUEST_URL`]. Never printed.
+pub const ACTIONS_ID_TOKEN_REQUEST_TOKEN: &str = "ACTIONS_ID_TOKEN_REQUEST_TOKEN";
+/// `kiln build --fulcio-url`: the Fulcio that issues keyless signing certificates
+/// (default `https://fulcio.sigstore.dev`).
+pub const KILN_FULCIO_URL: &str = "KILN_FULCIO_URL";
+/// `kiln build --rekor-url`: the Rekor transparency log keyless signatures are logged in
+/// (default `https://rekor.sigstore.dev`).
+pub const KILN_REKOR_URL: &str = "KILN_REKOR_URL";
 /// The cosign public key `kiln verify` and `kiln run --verify` check with: a path or the
 /// PEM. Default: kiln's local development key.
 pub const KILN_VERIFY_KEY: &str = "KILN_VERIFY_KEY";
@@ -67,6 +82,20 @@ pub const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
 pub const CI: &str = "CI";
 /// Any non-empty value turns colour off (<https://no-color.org>).
 pub const NO_COLOR: &str = "NO_COLOR";
+
+/// Secrets kiln may read from its environment. Every toolchain command kiln runs (cargo,
+/// pip, componentize-py, build scripts) gets an environment without them.
+pub const SECRETS: &[&str] = &[
+    KILN_SIGNING_KEY,
+    KILN_SIGNING_PASSWORD,
+    COSIGN_PASSWORD,
+    KILN_REGISTRY_PASSWORD,
+    KILN_GITHUB_TOKEN,
+    KILN_GITLAB_TOKEN,
+    SIGSTORE_ID_TOKEN,
+    ACTIONS_ID_TOKEN_REQUEST_TOKEN,
+    ACTIONS_ID_TOKEN_REQUEST_URL,
+];
 
 /// A variable's value, treating empty as unset.
 pub fn var(name: &str) -> Option<String> {

@@ -132,6 +132,9 @@ pub async fn run_unchecked(
 ) -> Result<Captured, ProcessError> {
     let command = describe(cmd);
     tracing::debug!(%command, "running");
+    for secret in crate::env::SECRETS {
+        cmd.env_remove(secret);
+    }
     let started = std::time::Instant::now();
     let mut child = cmd
         .stdin(Stdio::null())
@@ -225,5 +228,19 @@ mod tests {
         assert!(msg.contains("exit status: 3"), "{msg}");
         assert!(msg.contains("--- stdout (last lines) ---\nout"), "{msg}");
         assert!(msg.contains("--- stderr (last lines) ---\nerr"), "{msg}");
+    }
+
+    #[tokio::test]
+    async fn toolchain_commands_never_see_secrets() {
+        let mut cmd = Command::new("sh");
+        cmd.args([
+            "-c",
+            "echo ${KILN_SIGNING_PASSWORD:-unset} ${SIGSTORE_ID_TOKEN:-unset} $KEPT",
+        ])
+        .env(crate::env::KILN_SIGNING_PASSWORD, "hunter2")
+        .env(crate::env::SIGSTORE_ID_TOKEN, "eyJ")
+        .env("KEPT", "kept");
+        let out = run(&mut cmd, &crate::reporter::Silent).await.unwrap();
+        assert_eq!(out.stdout.trim(), "unset unset kept");
     }
 }

@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use super::manifest::{self, NewLayer};
 use super::simple_signing::decode_base64;
 use super::{
-    AttestationArtifact, Blobs, DSSE_ENVELOPE_MEDIA_TYPE, PREDICATE_TYPE_ANNOTATION, PublicKey,
-    SIGNATURE_ANNOTATION, SignError, SigningKey, VerifyError, cosign_tag,
+    AttestationArtifact, Blobs, Check, DSSE_ENVELOPE_MEDIA_TYPE, PREDICATE_TYPE_ANNOTATION,
+    PayloadSignature, SIGNATURE_ANNOTATION, SignError, SigningKey, VerifyError, cosign_tag,
 };
 
 /// The DSSE payload type of an in-toto Statement.
@@ -90,8 +90,36 @@ pub fn attest(
     key: &SigningKey,
     existing: Option<&[u8]>,
 ) -> Result<AttestationArtifact, SignError> {
-    let tag = cosign_tag(digest, "att")?;
-    let hex = crate::oci::sha256_hex(digest).expect("checked by cosign_tag");
+    let body = statement(digest, name, predicate_type, predicate)?;
+    let signature = key
+        .sign(&pae(IN_TOTO_PAYLOAD_TYPE, &body))
+        .map_err(|source| SignError::Sign {
+            digest: digest.to_string(),
+            source,
+        })?;
+    attestation_manifest(
+        digest,
+        predicate_type,
+        &body,
+        PayloadSignature {
+            signature,
+            annotations: BTreeMap::new(),
+        },
+        existing,
+    )
+}
+
+/// The serialised in-toto Statement v1 that `predicate` is about the artifact `name` with
+/// manifest `digest`: the DSSE payload, whose [`pae`] is what gets signed.
+pub fn statement(
+    digest: &str,
+    name: &str,
+    predicate_type: &str,
+    predicate: &serde_json::Value,
+) -> Result<Vec<u8>, SignError> {
+    let hex = crate::oci::sha256_hex(digest).ok_or_else(|| SignError::BadDigest {
+        digest: digest.to_string(),
+    })?;
     let statement = Statement {
         statement_type: STATEMENT_V1.to_string(),
         subject: vec![Subject {
@@ -101,35 +129,43 @@ pub fn attest(
         predicate_type: predicate_type.to_string(),
         predicate: predicate.clone(),
     };
-    let body = serde_json::to_vec(&statement).expect("the statement serialises");
-    let signature = key
-        .sign(&pae(IN_TOTO_PAYLOAD_TYPE, &body))
-        .map_err(|source| SignError::Sign {
-            digest: digest.to_string(),
-            source,
-        })?;
+    Ok(serde_json::to_vec(&statement).expect("the statement serialises"))
+}
+
+/// The `.att` manifest for the Statement `body` (from [`statement`]) with `signature`
+/// over its [`pae`]: `existing` with one more DSSE envelope layer, annotated with the
+/// predicate type and `signature.annotations` (a keyless signature's certificate and
+/// Rekor bundle).
+pub fn attestation_manifest(
+    digest: &str,
+    predicate_type: &str,
+    body: &[u8],
+    signature: PayloadSignature,
+    existing: Option<&[u8]>,
+) -> Result<AttestationArtifact, SignError> {
+    let tag = cosign_tag(digest, "att")?;
     let envelope = Envelope {
         payload_type: IN_TOTO_PAYLOAD_TYPE.to_string(),
-        payload: STANDARD.encode(&body),
+        payload: STANDARD.encode(body),
         signatures: vec![EnvelopeSignature {
             keyid: String::new(),
-            sig: STANDARD.encode(signature),
+            sig: STANDARD.encode(signature.signature),
         }],
     };
+    let mut annotations = signature.annotations;
+    // cosign writes the key with an empty value on attestation layers.
+    annotations.insert(SIGNATURE_ANNOTATION.to_string(), String::new());
+    annotations.insert(
+        PREDICATE_TYPE_ANNOTATION.to_string(),
+        predicate_type.to_string(),
+    );
     manifest::append(
         tag,
         existing,
         NewLayer {
             bytes: serde_json::to_vec(&envelope).expect("the envelope serialises"),
             media_type: DSSE_ENVELOPE_MEDIA_TYPE,
-            annotations: BTreeMap::from([
-                // cosign writes the key with an empty value on attestation layers.
-                (SIGNATURE_ANNOTATION.to_string(), String::new()),
-                (
-                    PREDICATE_TYPE_ANNOTATION.to_string(),
-                    predicate_type.to_string(),
-                ),
-            ]),
+            annotations,
         },
     )
 }
@@ -141,7 +177,7 @@ pub fn verify_attestation(
     blobs: &(impl Blobs + ?Sized),
     expected_digest: &str,
     predicate_type: &str,
-    key: &PublicKey,
+    key: &(impl Check + ?Sized),
 ) -> Result<Statement, VerifyError> {
     let (tag, manifest) = parse(manifest_bytes, expected_digest)?;
     let of_type = |annotations: Option<&BTreeMap<String, String>>| {
@@ -194,7 +230,7 @@ pub fn verify_attestations(
     manifest_bytes: &[u8],
     blobs: &(impl Blobs + ?Sized),
     expected_digest: &str,
-    key: &PublicKey,
+    key: &(impl Check + ?Sized),
 ) -> Result<Vec<Statement>, VerifyError> {
     let (tag, manifest) = parse(manifest_bytes, expected_digest)?;
     manifest::each_layer(&tag, &manifest, DSSE_ENVELOPE_MEDIA_TYPE, |layer| {
@@ -220,7 +256,7 @@ fn verify_layer(
     blobs: &(impl Blobs + ?Sized),
     layer: &oci_client::manifest::OciDescriptor,
     expected_digest: &str,
-    key: &PublicKey,
+    key: &(impl Check + ?Sized),
 ) -> Result<Statement, VerifyError> {
     let malformed =
         |source: Box<dyn std::error::Error + Send + Sync>| VerifyError::MalformedPayload {
@@ -240,15 +276,25 @@ fn verify_layer(
         });
     }
     let signed = pae(&envelope.payload_type, &body);
-    let verified = envelope.signatures.iter().any(|s| {
-        decode_base64(&s.sig)
-            .or_else(|| URL_SAFE.decode(&s.sig).ok())
-            .is_some_and(|sig| key.verifies(&sig, &signed))
-    });
-    if !verified {
-        return Err(VerifyError::BadSignature {
-            tag: tag.to_string(),
-        });
+    let annotations = layer.annotations.clone().unwrap_or_default();
+    let mut failure = None;
+    for s in &envelope.signatures {
+        let checked = match decode_base64(&s.sig).or_else(|| URL_SAFE.decode(&s.sig).ok()) {
+            Some(sig) => key.check(tag, &sig, &signed, &annotations),
+            None => Err(VerifyError::BadSignature {
+                tag: tag.to_string(),
+            }),
+        };
+        match checked {
+            Ok(()) => {
+                failure = None;
+                break;
+            }
+            Err(err) => failure = Some(err),
+        }
+    }
+    if let Some(err) = failure {
+        return Err(err);
     }
     if envelope.payload_type != IN_TOTO_PAYLOAD_TYPE {
         return Err(malformed(

@@ -10,6 +10,10 @@
 //! 3. Verification: `--key` (a path), else `KILN_VERIFY_KEY` (path or PEM), else the
 //!    local development public key.
 //!
+//! Keyless signing ([`choose`]) comes between 1 and 2: without a key, when the CI offers an
+//! OIDC identity token (`SIGSTORE_ID_TOKEN`, or GitHub Actions' token endpoint), kiln signs
+//! with Fulcio and Rekor instead of the local development key.
+//!
 //! Key material and passwords are [`SecretString`]s and are never printed.
 
 use std::fmt;
@@ -17,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 use secrecy::{ExposeSecret, SecretString};
 
+use super::keyless::{DEFAULT_FULCIO_URL, DEFAULT_REKOR_URL, KeylessOptions, TokenSource};
 use super::keys::{self, KeyError, PublicKey, SigningKey};
 use crate::error::{Blame, Diagnose};
 
@@ -52,6 +57,70 @@ pub struct Signer {
     pub key: SigningKey,
     pub public: PublicKey,
     pub origin: KeyOrigin,
+}
+
+/// Whether to sign keylessly.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum KeylessMode {
+    /// When no key is given and the CI offers an OIDC token.
+    #[default]
+    Auto,
+    /// Always: fail without an OIDC token (`--keyless`).
+    Always,
+    /// Never: sign with a key pair (`--no-keyless`).
+    Never,
+}
+
+/// How `kiln build` signs: a key, or keyless with which Fulcio and Rekor.
+#[derive(Debug, Clone, Default)]
+pub struct SigningOptions {
+    /// `--key`.
+    pub key: Option<PathBuf>,
+    pub keyless: KeylessMode,
+    /// `--fulcio-url` [default: the public-good Fulcio].
+    pub fulcio_url: Option<String>,
+    /// `--rekor-url` [default: the public-good Rekor].
+    pub rekor_url: Option<String>,
+}
+
+/// How a build will sign, decided before it starts.
+#[derive(Debug)]
+pub enum Choice {
+    /// A key pair, read (and its password checked) already.
+    Key(Signer),
+    /// Keyless: the certificate is requested just before signing, as it lives minutes.
+    Keyless(KeylessOptions),
+}
+
+/// `--key` or `KILN_SIGNING_KEY` sign with that key pair; else, when the CI offers an OIDC
+/// token (and `--no-keyless` is not given), keyless; else kiln's local development key.
+pub fn choose(options: &SigningOptions) -> Result<Choice, KeyringError> {
+    let has_key = options.key.is_some() || crate::env::var(crate::env::KILN_SIGNING_KEY).is_some();
+    if !has_key && options.keyless != KeylessMode::Never {
+        match TokenSource::detect() {
+            Some(token) => {
+                return Ok(Choice::Keyless(KeylessOptions {
+                    token,
+                    fulcio_url: options
+                        .fulcio_url
+                        .clone()
+                        .unwrap_or_else(|| DEFAULT_FULCIO_URL.to_string()),
+                    rekor_url: options
+                        .rekor_url
+                        .clone()
+                        .unwrap_or_else(|| DEFAULT_REKOR_URL.to_string()),
+                }));
+            }
+            None if options.keyless == KeylessMode::Always => {
+                return Err(KeyringError::NoToken);
+            }
+            None => {}
+        }
+    }
+    if has_key && options.keyless == KeylessMode::Always {
+        return Err(KeyringError::KeyAndKeyless);
+    }
+    signer(options.key.as_deref()).map(Choice::Key)
 }
 
 /// The directory of kiln's local development key pair.
@@ -248,6 +317,10 @@ pub enum KeyringError {
     Exists { path: PathBuf },
     #[error("No public key to verify with")]
     NoVerifyKey,
+    #[error("Keyless signing needs an OIDC identity token, and none is offered")]
+    NoToken,
+    #[error("`--keyless` and a signing key (`--key` or `KILN_SIGNING_KEY`) exclude each other")]
+    KeyAndKeyless,
 }
 
 impl Diagnose for KeyringError {
@@ -261,6 +334,15 @@ impl Diagnose for KeyringError {
                 "pass `--key cosign.pub` (or set `{}`); without one kiln uses its local \
                  development key, and none has been made on this machine",
                 crate::env::KILN_VERIFY_KEY
+            )),
+            KeyringError::NoToken => Some(format!(
+                "in GitHub Actions grant `permissions: id-token: write`; in GitLab add \
+                 `id_tokens: {token}: aud: sigstore`; elsewhere set `{token}`",
+                token = crate::env::SIGSTORE_ID_TOKEN
+            )),
+            KeyringError::KeyAndKeyless => Some(format!(
+                "drop `--keyless`, or unset `{}`",
+                crate::env::KILN_SIGNING_KEY
             )),
             KeyringError::Io { .. } => None,
         }

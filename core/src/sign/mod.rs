@@ -30,9 +30,9 @@ use crate::error::{Blame, Diagnose};
 use crate::oci::layout::{Layout, LayoutError};
 
 pub use dsse::{Statement, Subject, attest, verify_attestation, verify_attestations};
+pub use keyless::{KeylessError, KeylessOptions, KeylessSigner};
 pub use keyring::{KeyOrigin, KeyringError, Signer};
 pub use keys::{KeyError, PublicKey, SigningKey, generate, load_private, load_public};
-pub use keyless::{KeylessError, KeylessOptions, KeylessSigner};
 pub use simple_signing::{sign_manifest, signature_manifest, verify_signature};
 
 /// The media type of a simple-signing payload layer in a `.sig` manifest.
@@ -369,10 +369,14 @@ pub enum VerifyError {
     },
     #[error(
         "The certificate in `{tag}` was not valid when Rekor logged the signature (logged \
-         at {logged}, valid from {not_before} to {not_after}, seconds since the epoch)"
+         at {}, valid from {} to {})",
+        rfc3339(*logged),
+        rfc3339(*not_before),
+        rfc3339(*not_after)
     )]
     CertificateNotValid {
         tag: String,
+        /// Seconds since the epoch, as the ones below.
         logged: i64,
         not_before: i64,
         not_after: i64,
@@ -381,6 +385,12 @@ pub enum VerifyError {
     NoTransparencyLog { tag: String },
     #[error("The Rekor entry of the signature in `{tag}` does not hold: {reason}")]
     BadTransparencyLog { tag: String, reason: String },
+}
+
+/// Seconds since the epoch as an RFC 3339 UTC time.
+fn rfc3339(seconds: i64) -> String {
+    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds.max(0) as u64);
+    humantime::format_rfc3339_seconds(time).to_string()
 }
 
 fn list(items: &[String]) -> String {

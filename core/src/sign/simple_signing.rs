@@ -13,7 +13,7 @@ use sigstore::cosign::payload::simple_signing::{CRITICAL_TYPE_NAME, Critical, Id
 
 use super::manifest::{self, NewLayer};
 use super::{
-    Blobs, PublicKey, SIGNATURE_ANNOTATION, SIMPLE_SIGNING_MEDIA_TYPE, SignError,
+    Blobs, Check, PayloadSignature, SIGNATURE_ANNOTATION, SIMPLE_SIGNING_MEDIA_TYPE, SignError,
     SignatureArtifact, SigningKey, VerifyError, cosign_tag,
 };
 
@@ -29,22 +29,44 @@ pub fn sign_manifest(
     key: &SigningKey,
     existing: Option<&[u8]>,
 ) -> Result<SignatureArtifact, SignError> {
-    let tag = cosign_tag(digest, "sig")?;
     let payload = payload(digest, reference);
     let signature = key.sign(&payload).map_err(|source| SignError::Sign {
         digest: digest.to_string(),
         source,
     })?;
+    signature_manifest(
+        digest,
+        payload,
+        PayloadSignature {
+            signature,
+            annotations: BTreeMap::new(),
+        },
+        existing,
+    )
+}
+
+/// The `.sig` manifest for `payload` (from [`payload`]) signed with `signature`: `existing`
+/// with one more layer, annotated with the signature and `signature.annotations` (a
+/// keyless signature's certificate and Rekor bundle).
+pub fn signature_manifest(
+    digest: &str,
+    payload: Vec<u8>,
+    signature: PayloadSignature,
+    existing: Option<&[u8]>,
+) -> Result<SignatureArtifact, SignError> {
+    let tag = cosign_tag(digest, "sig")?;
+    let mut annotations = signature.annotations;
+    annotations.insert(
+        SIGNATURE_ANNOTATION.to_string(),
+        STANDARD.encode(signature.signature),
+    );
     manifest::append(
         tag,
         existing,
         NewLayer {
             bytes: payload,
             media_type: SIMPLE_SIGNING_MEDIA_TYPE,
-            annotations: BTreeMap::from([(
-                SIGNATURE_ANNOTATION.to_string(),
-                STANDARD.encode(signature),
-            )]),
+            annotations,
         },
     )
 }
@@ -79,8 +101,8 @@ fn repository(reference: &str) -> &str {
     }
 }
 
-/// Checks that the `.sig` manifest holds a signature by `key` over a payload naming
-/// `expected_digest`.
+/// Checks that the `.sig` manifest holds a signature by `key` (a public key, or a keyless
+/// policy) over a payload naming `expected_digest`.
 ///
 /// As with `cosign verify`, one such layer suffices: layers by other signers (a keyless
 /// signature next to kiln's) are not this key's to judge. When no layer passes, the
@@ -90,7 +112,7 @@ pub fn verify_signature(
     manifest_bytes: &[u8],
     blobs: &(impl Blobs + ?Sized),
     expected_digest: &str,
-    key: &PublicKey,
+    key: &(impl Check + ?Sized),
 ) -> Result<(), VerifyError> {
     let tag = cosign_tag(expected_digest, "sig").map_err(|_| VerifyError::BadDigest {
         digest: expected_digest.to_string(),
@@ -98,17 +120,15 @@ pub fn verify_signature(
     let manifest = manifest::parse(&tag, manifest_bytes)?;
     manifest::each_layer(&tag, &manifest, SIMPLE_SIGNING_MEDIA_TYPE, |layer| {
         let no_signature = || VerifyError::NoSignature { tag: tag.clone() };
-        let signature = layer
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(SIGNATURE_ANNOTATION))
+        let annotations = layer.annotations.clone().unwrap_or_default();
+        let signature = annotations
+            .get(SIGNATURE_ANNOTATION)
             .filter(|s| !s.is_empty())
             .ok_or_else(no_signature)?;
         let payload = manifest::read_layer(&tag, blobs, layer)?;
-        let signed = decode_base64(signature).is_some_and(|sig| key.verifies(&sig, &payload));
-        if !signed {
-            return Err(VerifyError::BadSignature { tag: tag.clone() });
-        }
+        let signature = decode_base64(signature)
+            .ok_or_else(|| VerifyError::BadSignature { tag: tag.clone() })?;
+        key.check(&tag, &signature, &payload, &annotations)?;
         let malformed =
             |source: Box<dyn std::error::Error + Send + Sync>| VerifyError::MalformedPayload {
                 tag: tag.clone(),

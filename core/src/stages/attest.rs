@@ -2,12 +2,13 @@
 //!
 //! 1. Reads the `sha256-<hex>.att` manifest already there (registry when pushing, else
 //!    the layout); one holding a CycloneDX attestation about this artifact signed by this
-//!    key is kept as it is.
+//!    signer is kept as it is.
 //! 2. Otherwise lists what went into the artifact ([`crate::sbom`]): the Rust build graph
 //!    for `wasm32-wasip1`, or the Python distributions installed for the component.
 //! 3. Wraps the SBOM in an in-toto Statement whose subject is the artifact digest, signs
 //!    it as a DSSE envelope, appends it to the `.att` manifest as `cosign attest` does,
-//!    stores it in the layout and pushes it under its tag.
+//!    stores it in the layout and pushes it under its tag. Keylessly, Rekor gets the
+//!    SHA-256 of the envelope's PAE, never the SBOM.
 //! 4. Writes the SBOM next to the build (`sbom.cdx.json`) and reports its digest: the
 //!    SHA-256 of exactly those bytes.
 
@@ -20,8 +21,8 @@ use crate::project::RustProject;
 use crate::registry::Registry;
 use crate::reporter::Reporter;
 use crate::sbom::{self, SbomInput};
-use crate::sign::{self, Signer};
-use crate::stages::sign::{Attached, attach, existing};
+use crate::sign::{self, Signing};
+use crate::stages::sign::{Attached, Entry, attach, existing};
 
 /// The predicate type of a CycloneDX SBOM attestation.
 pub const CYCLONEDX_PREDICATE_TYPE: &str = "https://cyclonedx.org/bom";
@@ -48,7 +49,7 @@ pub struct AttestRequest<'a> {
     pub source: SbomSource<'a>,
     /// Where to write the SBOM document.
     pub sbom_path: PathBuf,
-    pub signer: &'a Signer,
+    pub signer: &'a Signing,
 }
 
 #[derive(Debug, Clone)]
@@ -72,7 +73,7 @@ pub async fn run(req: AttestRequest<'_>, reporter: &dyn Reporter) -> anyhow::Res
             req.layout,
             digest,
             CYCLONEDX_PREDICATE_TYPE,
-            &req.signer.public,
+            req.signer,
         )
         .ok()
     });
@@ -103,24 +104,27 @@ pub async fn run(req: AttestRequest<'_>, reporter: &dyn Reporter) -> anyhow::Res
         }
     };
 
-    let attached = attach(
-        req.layout,
-        req.registry,
-        &tag,
-        valid,
-        || {
-            sign::attest(
+    let entry = match valid {
+        Some(bytes) => Entry::Valid(bytes),
+        None => {
+            let body = sign::dsse::statement(
                 digest,
                 req.sbom.artifact_name,
                 CYCLONEDX_PREDICATE_TYPE,
                 &predicate,
-                &req.signer.key,
+            )?;
+            let pae = sign::dsse::pae(sign::dsse::IN_TOTO_PAYLOAD_TYPE, &body);
+            let signature = req.signer.sign(digest, &pae).await?;
+            Entry::New(sign::dsse::attestation_manifest(
+                digest,
+                CYCLONEDX_PREDICATE_TYPE,
+                &body,
+                signature,
                 base.as_deref(),
-            )
-        },
-        reporter,
-    )
-    .await?;
+            )?)
+        }
+    };
+    let attached = attach(req.layout, req.registry, &tag, entry, reporter).await?;
 
     let bytes = serde_json::to_vec(&predicate).expect("a JSON value serialises");
     if let Some(dir) = req.sbom_path.parent() {

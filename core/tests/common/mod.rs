@@ -78,6 +78,15 @@ impl TestContext {
             .env_remove("RUST_LOG")
             .env_remove("KILN_RUST_TOOLCHAIN")
             .env_remove("SOURCE_DATE_EPOCH")
+            // A CI's signing identity and keys are not the tests': without these, a suite
+            // running in a GitHub job with `id-token: write` would sign with real Fulcio.
+            .env_remove("SIGSTORE_ID_TOKEN")
+            .env_remove("ACTIONS_ID_TOKEN_REQUEST_URL")
+            .env_remove("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
+            .env_remove("KILN_SIGNING_KEY")
+            .env_remove("KILN_SIGNING_PASSWORD")
+            .env_remove("COSIGN_PASSWORD")
+            .env_remove("KILN_VERIFY_KEY")
             // cargo sets CARGO for tests; users do not have it, and cargo_metadata honours it.
             .env_remove("CARGO")
             .stdin(Stdio::null());

@@ -337,7 +337,7 @@ fn check_path(path: &str) -> Result<(), Error> {
     Ok(())
 }
 
-fn check_symlink(path: &str, target: Option<&str>) -> Result<(), Error> {
+pub(crate) fn check_symlink(path: &str, target: Option<&str>) -> Result<(), Error> {
     let escapes = || Error::SymlinkEscapes {
         path: path.into(),
         target: target.unwrap_or_default().into(),

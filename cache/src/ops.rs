@@ -98,6 +98,7 @@ pub fn save(
                 target: None,
                 size: 0,
                 mtime_ns: None,
+                inode: None,
             });
         }
         walked.extend(found);
@@ -108,9 +109,46 @@ pub fn save(
     let known: HashMap<&str, &Entry> = previous
         .map(|m| m.entries.iter().map(|e| (e.path.as_str(), e)).collect())
         .unwrap_or_default();
-    let stored = par_map_on(store.parallelism(), &walked, |w| {
+    // Hard links to one file (cargo links uplifted artifacts) are read once: the others
+    // take the first one's chunks, and are restored as copies.
+    let mut first_link: HashMap<(u64, u64), usize> = HashMap::new();
+    let mut copies: Vec<(usize, usize)> = Vec::new();
+    let mut order: Vec<usize> = Vec::with_capacity(walked.len());
+    for (i, w) in walked.iter().enumerate() {
+        match w.inode.map(|inode| *first_link.entry(inode).or_insert(i)) {
+            Some(first) if first != i => copies.push((i, first)),
+            _ => order.push(i),
+        }
+    }
+    // Largest files first, so no thread is left alone with a big one at the end.
+    order.sort_by_key(|&i| std::cmp::Reverse(walked[i].size));
+    let in_order = par_map_on(store.parallelism(), &order, |&i| {
+        let w = &walked[i];
         store_entry(store, w, known.get(w.rel.as_str()).copied())
     })?;
+    let mut stored: Vec<Option<Option<(Entry, ChunkCounts)>>> =
+        std::iter::repeat_with(|| None).take(walked.len()).collect();
+    for (i, entry) in order.into_iter().zip(in_order) {
+        stored[i] = Some(entry);
+    }
+    for (i, first) in copies {
+        let copy = match &stored[first] {
+            Some(Some((entry, _))) => Some((
+                Entry {
+                    path: walked[i].rel.clone(),
+                    mode: walked[i].mode,
+                    ..entry.clone()
+                },
+                ChunkCounts {
+                    reused: entry.chunks.len() as u64,
+                    ..ChunkCounts::default()
+                },
+            )),
+            _ => None,
+        };
+        stored[i] = Some(copy);
+    }
+    let stored = stored.into_iter().flatten();
 
     let mut report = SaveReport {
         key: key.clone(),
@@ -125,8 +163,8 @@ pub fn save(
         bytes_written: 0,
         unchanged: false,
     };
-    let mut entries = Vec::with_capacity(stored.len());
-    for (entry, counts) in stored.into_iter().flatten() {
+    let mut entries = Vec::with_capacity(walked.len());
+    for (entry, counts) in stored.flatten() {
         match entry.kind {
             EntryKind::File => report.files += 1,
             EntryKind::Dir => report.dirs += 1,

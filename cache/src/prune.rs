@@ -331,6 +331,9 @@ mod tests {
         assert_eq!(sparse_index_path("a"), Path::new("1/a"));
         assert_eq!(sparse_index_path("ab"), Path::new("2/ab"));
         assert_eq!(sparse_index_path("abc"), Path::new("3/a/abc"));
-        assert_eq!(sparse_index_path("Serde_json"), Path::new("se/rd/serde_json"));
+        assert_eq!(
+            sparse_index_path("Serde_json"),
+            Path::new("se/rd/serde_json")
+        );
     }
 }

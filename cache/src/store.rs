@@ -74,7 +74,8 @@ pub struct SaveReport {
     pub files: u64,
     pub dirs: u64,
     pub symlinks: u64,
-    /// Sockets, fifos and devices found under the root and left out.
+    /// Sockets, fifos, devices and symlinks pointing out of the root, found under the
+    /// root and left out.
     pub skipped: u64,
     /// Uncompressed bytes of all files.
     pub bytes_total: u64,
@@ -136,12 +137,7 @@ impl LocalStore {
         root: &Path,
         selection: &Selection,
     ) -> Result<SaveReport, Error> {
-        crate::ops::save(
-            self,
-            key,
-            &[Root::new("", root, selection.clone())],
-            None,
-        )
+        crate::ops::save(self, key, &[Root::new("", root, selection.clone())], None)
     }
 
     /// Restores `key` into `root`, or else the newest key sharing its restore prefix.
@@ -375,6 +371,8 @@ pub(crate) struct Walked {
     /// A file's size and mtime when walked.
     pub(crate) size: u64,
     pub(crate) mtime_ns: Option<i64>,
+    /// `(device, inode)` of a file with several hard links: read once per save.
+    pub(crate) inode: Option<(u64, u64)>,
 }
 
 /// Lists the selected entries under `root`, sorted by path (a directory before its
@@ -494,6 +492,12 @@ fn visit(
             .to_str()
             .ok_or_else(|| Error::NonUtf8Path { path: abs.clone() })?
             .to_owned();
+        // A link out of the root (absolute, or climbing out) would make the whole cache
+        // unrestorable: it is left out, like a special file.
+        if crate::archive::check_symlink(&rel, Some(&target)).is_err() {
+            *skipped += 1;
+            return Ok(false);
+        }
         (EntryKind::Symlink, Some(target))
     } else {
         *skipped += 1;
@@ -513,8 +517,22 @@ fn visit(
         } else {
             None
         },
+        inode: if is_file { linked_inode(meta) } else { None },
     });
     Ok(descend)
+}
+
+fn linked_inode(meta: &fs::Metadata) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        (meta.nlink() > 1).then(|| (meta.dev(), meta.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        None
+    }
 }
 
 fn mode_of(meta: &fs::Metadata) -> u32 {

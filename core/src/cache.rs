@@ -22,8 +22,8 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use kiln_cache::archive::{self, ChunkRef};
 use kiln_cache::{
-    CacheKey, CacheKind, ChunkSource, Error as CacheError, KeyInputs, LocalStore, Manifest,
-    Root, Selection, Store, prune,
+    CacheKey, CacheKind, ChunkSource, Error as CacheError, KeyInputs, LocalStore, Manifest, Root,
+    Selection, Store, prune,
 };
 use oci_client::{Reference, RegistryOperation};
 use serde::Deserialize;
@@ -156,11 +156,8 @@ pub fn kinds(plan: &Plan, prefix: &str) -> std::io::Result<Vec<KindPlan>> {
             let lock = prune::CargoLock::read(&rust.workspace_root.join("Cargo.lock"))?;
             let home = cargo_home();
             let local: Vec<&str> = lock.local.iter().map(String::as_str).collect();
-            let mut target = prune::cargo_target_with(
-                &rust.target_dir,
-                &local,
-                Some(&lock.dependencies()),
-            )?;
+            let mut target =
+                prune::cargo_target_with(&rust.target_dir, &local, Some(&lock.dependencies()))?;
             target.include = Some(
                 ["release", TARGET, "CACHEDIR.TAG", ".rustc_info.json"]
                     .iter()
@@ -196,8 +193,8 @@ pub fn kinds(plan: &Plan, prefix: &str) -> std::io::Result<Vec<KindPlan>> {
             // A venv whose python is a symlink to the host's cannot be restored (links
             // out of a cache are refused): only venvs made with `--copies` are kept.
             let python_link = tools.join(&venv).join("bin/python");
-            let linked = std::fs::symlink_metadata(&python_link)
-                .is_ok_and(|m| m.file_type().is_symlink());
+            let linked =
+                std::fs::symlink_metadata(&python_link).is_ok_and(|m| m.file_type().is_symlink());
             if !linked {
                 roots.push(Root::new(
                     "tools",
@@ -343,7 +340,12 @@ impl ChunkSource for RegistryStore {
             Err(err) if err.is_corrupt_cache() => {}
             Err(err) => return Err(err),
         }
-        let blob = self.blobs.lock().expect("not poisoned").get(&chunk.digest).cloned();
+        let blob = self
+            .blobs
+            .lock()
+            .expect("not poisoned")
+            .get(&chunk.digest)
+            .cloned();
         let Some((blob, size)) = blob else {
             return Err(CacheError::ChunkMissing {
                 digest: chunk.digest.clone(),
@@ -524,7 +526,10 @@ impl Store for RegistryStore {
         let tag_prefix = tag_for(prefix);
         let mut keys = Vec::new();
         for tag in tags.iter().filter(|t| t.starts_with(&tag_prefix)) {
-            let value = match self.handle.block_on(self.registry.at_tag(tag).fetch_manifest()) {
+            let value = match self
+                .handle
+                .block_on(self.registry.at_tag(tag).fetch_manifest())
+            {
                 Ok(Some((bytes, _))) => serde_json::from_slice::<serde_json::Value>(&bytes).ok(),
                 Ok(None) => None,
                 Err(err) => return Err(remote("read a cache's manifest", err)),
@@ -606,7 +611,10 @@ impl Session {
         let kinds = match kinds(plan, &self.options.prefix) {
             Ok(kinds) => kinds,
             Err(err) => {
-                let warning = format!("cache: failed to compute the cache keys: {}", one_line(&err));
+                let warning = format!(
+                    "cache: failed to compute the cache keys: {}",
+                    one_line(&err)
+                );
                 reporter.warn(&warning);
                 warnings.push(warning);
                 Vec::new()
@@ -719,7 +727,9 @@ impl Session {
         for kind in &state.kinds {
             let restored = state.restored.iter().find(|r| r.kind == kind.kind);
             let saved = saved.iter().find(|s| s.kind == kind.kind);
-            summary.kinds.push(kind_summary(kind, restored, saved, failed));
+            summary
+                .kinds
+                .push(kind_summary(kind, restored, saved, failed));
         }
         summary.warnings = state.warnings;
         Some((summary, timing))
@@ -814,8 +824,8 @@ pub async fn command(
                 CacheKindArg::Pip => CacheKind::Pip,
                 CacheKindArg::Cargo => CacheKind::Cargo,
             });
-            let all = kinds(&plan, &args.cache_prefix)
-                .context("Failed to compute the cache keys")?;
+            let all =
+                kinds(&plan, &args.cache_prefix).context("Failed to compute the cache keys")?;
             let selected: Vec<&KindPlan> = all
                 .iter()
                 .filter(|k| wanted.is_none_or(|w| w == k.kind))
@@ -841,7 +851,8 @@ pub async fn command(
                         })
                         .collect::<Vec<_>>(),
                 ),
-                OutputFormat::Human => {
+                OutputFormat::Human =>
+                {
                     #[allow(clippy::print_stdout)]
                     for k in &selected {
                         if wanted.is_some() {
@@ -863,7 +874,8 @@ pub async fn command(
             let plan = plan_of(&args.project)?;
             let options = options(&args.cache, registry)?;
             let location = options.location.clone().expect("caching is on");
-            let kinds = kinds(&plan, &options.prefix).context("Failed to compute the cache keys")?;
+            let kinds =
+                kinds(&plan, &options.prefix).context("Failed to compute the cache keys")?;
             let restored = restore::run(
                 restore::RestoreRequest {
                     location: location.clone(),
@@ -890,7 +902,8 @@ pub async fn command(
             let plan = plan_of(&args.project)?;
             let options = options(&args.cache, registry)?;
             let location = options.location.clone().expect("caching is on");
-            let kinds = kinds(&plan, &options.prefix).context("Failed to compute the cache keys")?;
+            let kinds =
+                kinds(&plan, &options.prefix).context("Failed to compute the cache keys")?;
             let saved = save::run(
                 save::SaveRequest {
                     location: location.clone(),
@@ -943,7 +956,11 @@ fn cache_summary(
     }
 }
 
-fn show(summary: &CacheSummary, output: crate::cli::OutputFormat, printer: &crate::printer::Printer) {
+fn show(
+    summary: &CacheSummary,
+    output: crate::cli::OutputFormat,
+    printer: &crate::printer::Printer,
+) {
     for kind in &summary.kinds {
         printer.info(&format!(
             "cache      {} {} ({}): {} restored, {} uploaded in {} chunks",

@@ -194,10 +194,28 @@ pub struct BuildArgs {
     pub post: PostArgs,
 
     /// The cosign private key to sign with [default: $KILN_SIGNING_KEY (a path or the
-    /// PEM), else kiln's local development key]; its password is read from
-    /// $KILN_SIGNING_PASSWORD (or $COSIGN_PASSWORD)
+    /// PEM), else keyless when the CI offers an OIDC token, else kiln's local development
+    /// key]; its password is read from $KILN_SIGNING_PASSWORD (or $COSIGN_PASSWORD)
     #[arg(long, value_name = "PATH")]
     pub key: Option<PathBuf>,
+
+    /// Sign keylessly (Fulcio and Rekor) or fail: needs an OIDC token ($SIGSTORE_ID_TOKEN,
+    /// or GitHub Actions with `id-token: write`) [default: keyless when a token is offered
+    /// and no key is given]
+    #[arg(long, conflicts_with_all = ["key", "no_keyless"])]
+    pub keyless: bool,
+
+    /// Never sign keylessly, even when the CI offers an OIDC token
+    #[arg(long)]
+    pub no_keyless: bool,
+
+    /// The Fulcio that issues keyless signing certificates
+    #[arg(long, value_name = "URL", env = crate::env::KILN_FULCIO_URL, default_value = crate::sign::keyless::DEFAULT_FULCIO_URL)]
+    pub fulcio_url: String,
+
+    /// The Rekor transparency log keyless signatures are logged in
+    #[arg(long, value_name = "URL", env = crate::env::KILN_REKOR_URL, default_value = crate::sign::keyless::DEFAULT_REKOR_URL)]
+    pub rekor_url: String,
 
     #[command(flatten)]
     pub cache: CacheArgs,
@@ -342,6 +360,37 @@ pub struct PolicyArgs {
     /// PEM), else kiln's local development key]
     #[arg(long, value_name = "PATH")]
     pub key: Option<PathBuf>,
+
+    /// Verify a keyless signature: the identity its Fulcio certificate must name (a URI,
+    /// such as a GitHub workflow `https://github.com/OWNER/REPO/.github/workflows/F.yml@REF`,
+    /// or an email)
+    #[arg(
+        long,
+        value_name = "IDENTITY",
+        conflicts_with = "key",
+        requires_all = ["certificate_oidc_issuer", "certificate_chain"]
+    )]
+    pub certificate_identity: Option<String>,
+
+    /// Verify a keyless signature: the OIDC issuer its certificate must name
+    /// (`https://token.actions.githubusercontent.com`, `https://gitlab.com`)
+    #[arg(long, value_name = "ISSUER", requires = "certificate_identity")]
+    pub certificate_oidc_issuer: Option<String>,
+
+    /// Verify a keyless signature: the Fulcio root certificate (PEM; intermediates may
+    /// follow it). The public Sigstore root comes through TUF, which kiln does not fetch
+    #[arg(
+        long,
+        visible_alias = "fulcio-root",
+        value_name = "PEM",
+        requires = "certificate_identity"
+    )]
+    pub certificate_chain: Option<PathBuf>,
+
+    /// Verify a keyless signature: Rekor's public key (PEM), to check the signed entry
+    /// timestamps; without it the Rekor entries are not authenticated
+    #[arg(long, value_name = "PEM", requires = "certificate_identity")]
+    pub rekor_public_key: Option<PathBuf>,
 
     /// Refuse an artifact whose SBOM lists a component under this license (an SPDX id
     /// such as `GPL-3.0-only`, also matched inside expressions); repeatable

@@ -287,14 +287,18 @@ async fn run_wasm(args: RunArgs, printer: &Printer) -> anyhow::Result<u8> {
 
 /// The public key, or the keyless policy, that `--key` or `--certificate-*` describe; and
 /// how to name who signed.
-fn verifier(args: &PolicyArgs, printer: &Printer) -> anyhow::Result<(kiln::sign::Verifier, String)> {
+fn verifier(
+    args: &PolicyArgs,
+    printer: &Printer,
+) -> anyhow::Result<(kiln::sign::Verifier, String)> {
     use anyhow::Context as _;
     let Some(identity) = &args.certificate_identity else {
         let (key, origin) = kiln::sign::keyring::verifier(args.key.as_deref())?;
         return Ok((kiln::sign::Verifier::Key(key), origin.to_string()));
     };
     let read = |path: &std::path::Path| {
-        std::fs::read_to_string(path).with_context(|| format!("Failed to read `{}`", path.display()))
+        std::fs::read_to_string(path)
+            .with_context(|| format!("Failed to read `{}`", path.display()))
     };
     let issuer = args
         .certificate_oidc_issuer

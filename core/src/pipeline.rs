@@ -27,7 +27,8 @@ use crate::reporter::{Reporter, Stage};
 use crate::stages::build::{self, Built};
 use crate::stages::package::WasmConfig;
 use crate::sbom::SbomInput;
-use crate::sign::{KeyOrigin, Signer};
+use crate::sign::keyring::{Choice, SigningOptions};
+use crate::sign::{KeyOrigin, Signing};
 use crate::stages::attest::{self, SbomSource};
 use crate::stages::{package, sign, store};
 use crate::summary::{
@@ -43,8 +44,9 @@ pub struct BuildOptions {
     /// Build even when an artifact with the same inputs exists.
     pub force: bool,
     pub registry: RegistryOptions,
-    /// The private key to sign with (`--key`); see [`crate::sign::keyring::signer`].
-    pub signing_key: Option<std::path::PathBuf>,
+    /// How to sign: `--key`, keyless, Fulcio and Rekor; see
+    /// [`crate::sign::keyring::choose`].
+    pub signing: SigningOptions,
     /// The persisted pip and cargo caches (disabled by default).
     pub cache: crate::cache::CacheOptions,
 }
@@ -107,8 +109,11 @@ async fn build_stages(
         }],
     };
     // The key is read first: a wrong password fails before a long build, not after.
-    let signer = crate::sign::keyring::signer(options.signing_key.as_deref())?;
-    if let KeyOrigin::Local(path) = &signer.origin
+    // Keyless signing is decided now too, but its certificate, which lives minutes, is
+    // requested after the build.
+    let choice = crate::sign::keyring::choose(&options.signing)?;
+    if let Choice::Key(signer) = &choice
+        && let KeyOrigin::Local(path) = &signer.origin
         && crate::env::var(crate::env::CI).is_some()
     {
         reporter.warn(&format!(
@@ -194,6 +199,22 @@ async fn build_stages(
         (stored, skipped, push)
     };
 
+    let signer = match choice {
+        Choice::Key(signer) => Signing::Key(signer),
+        Choice::Keyless(keyless) => {
+            reporter.step(&format!(
+                "Signing keylessly: {} exchanged at {}",
+                keyless.token.describe(),
+                keyless.fulcio_url
+            ));
+            Signing::Keyless(
+                keyless
+                    .start()
+                    .await
+                    .context("Failed to get a keyless signing certificate")?,
+            )
+        }
+    };
     let (signature, attestation) = sign_and_attest(
         plan,
         &layout,
@@ -224,7 +245,7 @@ async fn sign_and_attest(
     layout: &Layout,
     registry: Option<&Registry>,
     stored: &StoredArtifact,
-    signer: &Signer,
+    signer: &Signing,
     timings: &mut Timings<'_>,
 ) -> anyhow::Result<(SignatureSummary, AttestationSummary)> {
     let reporter = timings.reporter;
@@ -293,7 +314,7 @@ async fn sign_and_attest(
         SignatureSummary {
             tag: signed.tag,
             digest: signed.digest,
-            key: signer.origin.to_string(),
+            key: signer.describe(),
             reused: signed.reused,
         },
         AttestationSummary {

@@ -126,7 +126,8 @@ pub struct SignatureSummary {
     pub tag: String,
     /// The digest of the `.sig` manifest.
     pub digest: String,
-    /// Which key signed (a path, `$KILN_SIGNING_KEY`, or kiln's local development key).
+    /// Which key signed (a path, `$KILN_SIGNING_KEY`, or kiln's local development key), or
+    /// `keyless: <identity> from <issuer>` for a keyless signature.
     pub key: String,
     /// The tag already held a valid signature by this key: nothing new was signed.
     pub reused: bool,

@@ -67,7 +67,11 @@ pub async fn run(req: RestoreRequest, reporter: &dyn Reporter) -> Result<Restore
         })?;
     let mut outcome = Restored::default();
     for kind in req.kinds {
-        reporter.step(&format!("Restoring the {} cache {}", kind.kind.as_str(), kind.key));
+        reporter.step(&format!(
+            "Restoring the {} cache {}",
+            kind.kind.as_str(),
+            kind.key
+        ));
         let store = store.clone();
         let task_kind = kind.clone();
         let result = tokio::task::spawn_blocking(move || {

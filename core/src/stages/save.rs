@@ -65,7 +65,11 @@ pub async fn run(req: SaveRequest, reporter: &dyn Reporter) -> Result<Saved, Sav
     let mut outcome = Saved::default();
     let previous = req.previous.into_iter().chain(std::iter::repeat(None));
     for (kind, previous) in req.kinds.into_iter().zip(previous) {
-        reporter.step(&format!("Saving the {} cache {}", kind.kind.as_str(), kind.key));
+        reporter.step(&format!(
+            "Saving the {} cache {}",
+            kind.kind.as_str(),
+            kind.key
+        ));
         let store = store.clone();
         let task_kind = kind.clone();
         let result = tokio::task::spawn_blocking(move || {

@@ -68,3 +68,19 @@ pub fn explain(err: &anyhow::Error) -> (Option<String>, Blame) {
     }
     (hint, blame.unwrap_or(Blame::Internal))
 }
+
+/// An error and its causes on one line, `a: b: c`, for warnings and logs; a cause whose
+/// text the line already holds is not repeated.
+pub fn one_line(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let next = cause.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = cause.source();
+    }
+    text
+}

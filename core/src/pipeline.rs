@@ -279,13 +279,15 @@ async fn sign_and_attest(
     timings.finish(Stage::Sign, started);
 
     let started = timings.start(Stage::Attest);
-    let deps_dir = plan.work_dir.join("python").join("deps");
+    let (deps_dir, wheel_dist) = build::python::sbom_inputs(&python_work_dir(plan));
     let source = match &plan.project.kind {
         ProjectKind::Rust(rust) => SbomSource::Rust(rust),
         ProjectKind::Python(py) => SbomSource::Python {
             deps_dir: &deps_dir,
             project_dist: match py.source {
-                PythonSource::Wheel { .. } => Some(plan.project.name.as_str()),
+                PythonSource::Wheel { .. } => {
+                    Some(wheel_dist.as_deref().unwrap_or(plan.project.name.as_str()))
+                }
                 PythonSource::Requirements { .. } => None,
             },
         },
@@ -551,7 +553,7 @@ async fn build_project(plan: &Plan, reporter: &dyn Reporter) -> anyhow::Result<B
             build::rust::build(rust, candidates, reporter).await?
         }
         (ProjectKind::Python(py), ToolchainPlan::Python(toolchain)) => {
-            let work_dir = plan.work_dir.join("python");
+            let work_dir = python_work_dir(plan);
             build::python::build(&plan.project, py, toolchain, &work_dir, reporter).await?
         }
         (kind, toolchain) => unreachable!(
@@ -559,6 +561,11 @@ async fn build_project(plan: &Plan, reporter: &dyn Reporter) -> anyhow::Result<B
             kind.language()
         ),
     })
+}
+
+/// Where the Python builder works, and the SBOM later reads what it installed.
+fn python_work_dir(plan: &Plan) -> std::path::PathBuf {
+    plan.work_dir.join("python")
 }
 
 /// kiln's scratch and output directory is never source: like cargo's `target/`, it

@@ -488,7 +488,7 @@ impl Registry {
                     tracing::warn!(
                         "{what} on {} failed ({}); retry {attempt} of {} in {:.1}s",
                         self.reference.resolve_registry(),
-                        causes(&err),
+                        crate::error::one_line(&err),
                         self.options.retries,
                         (base + jitter).as_secs_f64()
                     );
@@ -521,21 +521,6 @@ impl Registry {
             source: err,
         }
     }
-}
-
-/// An error and its causes on one line: `a: b: c`.
-fn causes(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let next = cause.to_string();
-        if !text.contains(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 fn short(digest: &str) -> &str {

@@ -344,6 +344,22 @@ fn pinned_on_path() -> Option<PathBuf> {
     .then_some(path)
 }
 
+/// What a finished build in `work_dir` leaves for its SBOM: the directory the
+/// dependencies were installed into, and the project's own distribution name, read from
+/// the wheel its build backend made (`legacy_tool-2.5.0-py3-none-any.whl`: a `setup.py`
+/// may name its distribution unlike its directory). `None` for requirements-only apps.
+pub fn sbom_inputs(work_dir: &Path) -> (PathBuf, Option<String>) {
+    let layout = Layout::new(work_dir);
+    let dist = std::fs::read_dir(&layout.wheel_dir).ok().and_then(|entries| {
+        entries.flatten().find_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            let stem = name.strip_suffix(".whl")?;
+            stem.split('-').next().map(str::to_string)
+        })
+    });
+    (layout.deps, dist)
+}
+
 /// The scratch layout of one build, under the `work_dir` kiln gives the builder.
 struct Layout {
     /// The generated entry module (and a script entry's source).

@@ -367,11 +367,24 @@ fn store_entry(
     // Most cached files are small: read them whole and cut the slice, rather than have
     // the streaming chunker allocate and zero a `CHUNK_MAX` buffer per file.
     if meta.is_some_and(|m| m.len() <= WHOLE_FILE_MAX) {
-        let mut data = Vec::new();
-        (&file).read_to_end(&mut data).map_err(read_err)?;
-        for cut in archive::slice_chunker(&data) {
-            store_piece(&data[cut.offset..cut.offset + cut.length])?;
+        // One buffer per thread, reused from file to file.
+        thread_local! {
+            static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
         }
+        BUFFER.with(|cell| -> Result<(), Error> {
+            let mut data = cell.borrow_mut();
+            data.clear();
+            (&file).read_to_end(&mut data).map_err(read_err)?;
+            for cut in archive::slice_chunker(&data) {
+                store_piece(&data[cut.offset..cut.offset + cut.length])?;
+            }
+            // Keep a big file's buffer no longer than its file (eight threads of them
+            // would blow the memory budget).
+            if data.capacity() > 8 << 20 {
+                *data = Vec::new();
+            }
+            Ok(())
+        })?;
     } else {
         for piece in archive::chunker(file) {
             let piece = piece.map_err(|err| read_err(err.into()))?;

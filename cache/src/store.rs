@@ -178,12 +178,14 @@ impl LocalStore {
         if path.is_file() {
             return Ok((chunk, None));
         }
-        let compressed = archive::compress(data).map_err(|source| Error::Write {
+        let written = archive::with_compressed(data, |compressed| {
+            write_atomic(&path, compressed, false).map(|()| compressed.len() as u64)
+        })
+        .map_err(|source| Error::Write {
             path: path.clone(),
             source,
-        })?;
-        write_atomic(&path, &compressed, false)?;
-        Ok((chunk, Some(compressed.len() as u64)))
+        })??;
+        Ok((chunk, Some(written)))
     }
 
     /// Writes a manifest and points its key's ref at it; returns the manifest's digest.
@@ -331,6 +333,11 @@ impl Store for LocalStore {
 
     fn list_keys(&self, prefix: &str) -> Result<Vec<(String, u64)>, Error> {
         self.keys_with_prefix(prefix)
+    }
+
+    fn parallelism(&self) -> usize {
+        // Creating a file per chunk waits on the filesystem as much as on the cores.
+        crate::par::cores() * 2
     }
 }
 
@@ -574,11 +581,17 @@ fn write_atomic(path: &Path, bytes: &[u8], sync: bool) -> Result<(), Error> {
         path: path.to_path_buf(),
         source,
     };
-    fs::create_dir_all(dir).map_err(write_err)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(dir)
-        .map_err(write_err)?;
+    let temp = || tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir);
+    // The directory usually exists: create it only when it does not (a save writes
+    // thousands of chunks, and every `mkdir -p` is a few system calls).
+    let mut tmp = match temp() {
+        Ok(tmp) => tmp,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            fs::create_dir_all(dir).map_err(write_err)?;
+            temp().map_err(write_err)?
+        }
+        Err(err) => return Err(write_err(err)),
+    };
     tmp.write_all(bytes).map_err(write_err)?;
     if sync {
         tmp.as_file().sync_all().map_err(write_err)?;

@@ -632,3 +632,36 @@ fn newer_manifest_version_is_named() {
         "{err:?}"
     );
 }
+
+#[test]
+fn duplicates_oversized_chunks_and_entries_under_files_are_refused() {
+    let arena = Arena::new();
+    let err = arena
+        .restore(vec![
+            file("a", b"one", &arena.store),
+            file("a", b"two", &arena.store),
+        ])
+        .unwrap_err();
+    assert!(matches!(err, Error::DuplicateEntry { .. }), "{err:?}");
+    arena.assert_root_empty();
+
+    let arena = Arena::new();
+    let err = arena
+        .restore(vec![
+            file("f", b"file", &arena.store),
+            file("f/under", b"x", &arena.store),
+        ])
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidPath { .. }), "{err:?}");
+    arena.assert_root_empty();
+
+    // A chunk declared larger than any chunk a save cuts: refused before any read.
+    let arena = Arena::new();
+    let mut huge = file("huge", b"x", &arena.store);
+    huge.chunks[0].size = (archive::CHUNK_MAX as u64) + 1;
+    huge.size = huge.chunks[0].size;
+    let err = arena.restore(vec![huge]).unwrap_err();
+    assert!(matches!(err, Error::ChunkTooLarge { .. }), "{err:?}");
+    arena.assert_root_empty();
+    arena.assert_nothing_outside();
+}

@@ -14,6 +14,7 @@
 //! 3. [`Session`]: restores before the build stage and saves after it. Any cache failure
 //!    becomes a warning; the build goes on cold.
 
+use crate::error::one_line;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -550,21 +551,6 @@ impl Store for RegistryStore {
         }
         Ok(keys)
     }
-}
-
-/// An error and its causes on one line: `a: b: c`.
-pub fn one_line(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let next = cause.to_string();
-        if !text.contains(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// The caches of one `kiln build`: restored before the build stage, saved after.

@@ -7,8 +7,8 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use kiln::cli::{
-    BuildArgs, Cli, Command, KeygenArgs, OutputFormat, PolicyArgs, ProjectArgs, PullArgs,
-    PushArgs, RegistryArgs, RunArgs, SummaryCommand, SummaryPostArgs, VerifyArgs,
+    BuildArgs, Cli, Command, KeygenArgs, OutputFormat, PolicyArgs, ProjectArgs, PullArgs, PushArgs,
+    RegistryArgs, RunArgs, SummaryCommand, SummaryPostArgs, VerifyArgs,
 };
 use kiln::plan::Plan;
 use kiln::printer::Printer;
@@ -106,6 +106,9 @@ async fn build(args: BuildArgs, output: OutputFormat, printer: &Printer) -> anyh
         }
         None => None,
     };
+    if args.cache.no_cache {
+        plan = plan.without_cache();
+    }
     if args.dry_run {
         show_plan(&plan, output, printer);
         return Ok(0);

@@ -24,12 +24,12 @@ use crate::plan::{Plan, ToolchainPlan};
 use crate::project::{ProjectKind, PythonSource};
 use crate::registry::{self, Registry, RegistryOptions};
 use crate::reporter::{Reporter, Stage};
-use crate::stages::build::{self, Built};
-use crate::stages::package::WasmConfig;
 use crate::sbom::SbomInput;
 use crate::sign::keyring::{Choice, SigningOptions};
 use crate::sign::{KeyOrigin, Signing};
 use crate::stages::attest::{self, SbomSource};
+use crate::stages::build::{self, Built};
+use crate::stages::package::WasmConfig;
 use crate::stages::{package, sign, store};
 use crate::summary::{
     ArtifactSummary, AttestationSummary, BuildSummary, Fact, ProjectSummary, PushSummary,

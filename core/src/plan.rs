@@ -78,13 +78,24 @@ impl Plan {
             tag: settings.tag.clone(),
             push: None,
             stages: vec![
+                Stage::Restore,
                 Stage::Detect,
                 Stage::Build,
                 Stage::Package,
                 Stage::Store,
+                Stage::Sign,
+                Stage::Attest,
                 Stage::Summary,
+                Stage::Save,
             ],
         })
+    }
+
+    /// Drops the cache restore and save stages (`--no-cache`).
+    pub fn without_cache(mut self) -> Plan {
+        self.stages
+            .retain(|stage| !matches!(stage, Stage::Restore | Stage::Save));
+        self
     }
 
     /// Adds a push to `reference` after the store stage.

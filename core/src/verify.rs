@@ -131,8 +131,7 @@ pub fn verify_in_layout(
     let att_tag = sign::cosign_tag(digest, "att").expect("checked above");
     let statement = match tagged(layout, &att_tag)? {
         Some(bytes) => {
-            match sign::verify_attestation(&bytes, layout, digest, CYCLONEDX_PREDICATE_TYPE, key)
-            {
+            match sign::verify_attestation(&bytes, layout, digest, CYCLONEDX_PREDICATE_TYPE, key) {
                 Ok(statement) => Some(statement),
                 // Attestations of other kinds only: no SBOM, which the policy may allow.
                 Err(VerifyError::NoPredicate { .. }) => None,
@@ -334,7 +333,10 @@ mod tests {
         let gpl = deny(&["GPL-3.0-only"]);
         assert_eq!(denied_in("GPL-3.0-only", &gpl), Some("GPL-3.0-only"));
         assert_eq!(denied_in("MIT OR GPL-3.0-only", &gpl), Some("GPL-3.0-only"));
-        assert_eq!(denied_in("(MIT AND gpl-3.0-only)", &gpl), Some("GPL-3.0-only"));
+        assert_eq!(
+            denied_in("(MIT AND gpl-3.0-only)", &gpl),
+            Some("GPL-3.0-only")
+        );
         assert_eq!(denied_in("MIT/Apache-2.0", &gpl), None);
         assert_eq!(denied_in("GPL-3.0-or-later", &gpl), None);
         assert_eq!(denied_in("LGPL-3.0-only", &gpl), None);
@@ -346,7 +348,10 @@ mod tests {
             Source::of("localhost:5000/app:1.0"),
             Source::Registry(_)
         ));
-        assert!(matches!(Source::of("ghcr.io/acme/app"), Source::Registry(_)));
+        assert!(matches!(
+            Source::of("ghcr.io/acme/app"),
+            Source::Registry(_)
+        ));
         assert!(matches!(Source::of("app:1.0"), Source::Local(_)));
         assert!(matches!(Source::of("oci:/tmp/x:app"), Source::Local(_)));
         assert!(matches!(Source::of("."), Source::Local(_)));

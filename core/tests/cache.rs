@@ -246,6 +246,34 @@ fn cargo_cache_in_a_registry_round_trips_and_uploads_only_changed_chunks() {
         kind["bytes_uploaded"].as_u64().unwrap() * 10 < kind["bytes_saved"].as_u64().unwrap(),
         "{saved:#}"
     );
+
+    // Another lockfile: the registry's tags are listed and the newest cache sharing the
+    // restore prefix comes back (a partial hit), on a machine with nothing.
+    let manifest = project.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, format!("{text}\n# changed\n")).unwrap();
+    iso.wipe_outside_the_store(&project);
+    let _ = std::fs::remove_dir_all(iso.home().join("cache"));
+    let out = iso.run(
+        &[
+            "cache",
+            "restore",
+            project.to_str().unwrap(),
+            "--cache",
+            &cache,
+            "--insecure-registry",
+            &registry.host(),
+            "--output",
+            "json",
+        ],
+        &[],
+    );
+    assert_success(&out);
+    let restored: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let kind = &restored["kinds"][0];
+    assert_eq!(kind["hit"], "partial", "{restored:#}");
+    assert_eq!(kind["restored_key"], key.as_str());
+    assert!(iso.cargo_home().join("registry/cache").is_dir());
 }
 
 fn largest_file(dir: &Path, suffix: &str) -> PathBuf {
@@ -443,4 +471,23 @@ fn pip_cache_and_tools_make_the_second_python_build_offline() {
     assert_eq!(kind["hit"], "exact", "{kind:#}\n{log}");
     assert!(!log.contains("Installing componentize-py"), "{log}");
     assert!(second["cache"]["warnings"].as_array().unwrap().is_empty());
+}
+
+/// A build that fails after its downloads finished (here: a compile error in a project
+/// with nothing to download) still saves the cargo cache; the failure is the build's.
+#[test]
+fn a_failed_build_past_its_downloads_still_saves_the_cargo_cache() {
+    let iso = Isolated::new();
+    let project = iso.ctx.fixture("rust-broken");
+    let out = iso.run(&["build", project.to_str().unwrap()], &[]);
+    common::assert_exit(&out, 1);
+    let log = stderr(&out);
+    assert!(log.contains("Saving the cargo cache"), "{log}");
+    let refs: Vec<_> = std::fs::read_dir(iso.home().join("cache/refs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(refs.len(), 1, "{refs:?}");
+    assert!(refs[0].starts_with("kiln-cargo-"), "{refs:?}");
+    assert!(!log.contains("warning: cache"), "{log}");
 }

@@ -228,8 +228,8 @@ fn setup_py_project_with_console_scripts_and_a_version_known_only_once_built() {
     assert_eq!(summary["project"]["version"], "2.5.0");
     assert_eq!(summary["artifact"]["reference"], "legacy:2.5.0");
     // The SBOM names the distribution its build backend made, not the directory.
-    let sbom = std::fs::read_to_string(summary["attestation"]["sbom_path"].as_str().unwrap())
-        .unwrap();
+    let sbom =
+        std::fs::read_to_string(summary["attestation"]["sbom_path"].as_str().unwrap()).unwrap();
     assert!(sbom.contains("pkg:pypi/legacy-tool@2.5.0"), "{sbom}");
     let out = ctx.run(&["run", "legacy", "--", "still", "works"]);
     assert_success(&out);

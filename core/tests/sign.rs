@@ -345,9 +345,7 @@ fn build_signs_and_attests_where_cosign_looks_and_verify_accepts() {
     // OpenSSL checks the simple-signing payload with the public key, independently.
     let (layout, sig) = built.tagged(&format!("sha256-{hex}.sig"));
     let layer = &sig["layers"][0];
-    let payload = layout
-        .read_blob(layer["digest"].as_str().unwrap())
-        .unwrap();
+    let payload = layout.read_blob(layer["digest"].as_str().unwrap()).unwrap();
     let payload_json: serde_json::Value = serde_json::from_slice(&payload).unwrap();
     assert_eq!(
         payload_json["critical"]["image"]["docker-manifest-digest"],
@@ -391,9 +389,19 @@ fn build_signs_and_attests_where_cosign_looks_and_verify_accepts() {
     // kiln verify accepts it, and `kiln run --verify` runs it.
     let out = built.verify(&["--require-sbom"]);
     common::assert_success(&out);
-    assert!(common::stderr(&out).contains("components"), "{}", common::stderr(&out));
+    assert!(
+        common::stderr(&out).contains("components"),
+        "{}",
+        common::stderr(&out)
+    );
     let out = built.ctx.run_with_stdin(
-        &["run", "--verify", built.project.to_str().unwrap(), "--", "x"],
+        &[
+            "run",
+            "--verify",
+            built.project.to_str().unwrap(),
+            "--",
+            "x",
+        ],
         "hello\n",
     );
     common::assert_success(&out);
@@ -430,7 +438,9 @@ fn verify_names_each_kind_of_tampering() {
     std::fs::write(&layer, &bytes).unwrap();
     assert_refused(&built.verify(&[]), "does not match its digests");
     assert_refused(
-        &built.ctx.run(&["run", "--verify", built.project.to_str().unwrap()]),
+        &built
+            .ctx
+            .run(&["run", "--verify", built.project.to_str().unwrap()]),
         "does not match its digests",
     );
     restore();
@@ -536,7 +546,10 @@ fn keygen_keys_sign_and_verify_and_no_secret_is_printed() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(keys.join("cosign.key")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(keys.join("cosign.key"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o077, 0, "the private key is readable by others");
     }
     // A second keygen refuses to overwrite the pair.
@@ -559,7 +572,10 @@ fn keygen_keys_sign_and_verify_and_no_secret_is_printed() {
     let everything = format!("{}{}", common::stdout(&out), common::stderr(&out));
     assert!(!everything.contains(password), "the password was printed");
     let body_line = private.lines().nth(1).unwrap();
-    assert!(!everything.contains(body_line), "the private key was printed");
+    assert!(
+        !everything.contains(body_line),
+        "the private key was printed"
+    );
 
     let public = keys.join("cosign.pub");
     let out = ctx.run(&[
@@ -580,7 +596,10 @@ fn keygen_keys_sign_and_verify_and_no_secret_is_printed() {
         .output()
         .unwrap();
     assert_refused(&out, "The password does not decrypt the private key");
-    assert!(!common::stderr(&out).contains("Compiling"), "built before checking the key");
+    assert!(
+        !common::stderr(&out).contains("Compiling"),
+        "built before checking the key"
+    );
 }
 
 #[test]
@@ -591,7 +610,12 @@ fn pushed_artifacts_carry_sig_and_att_tags_that_peers_read_and_verify_checks() {
     let ctx = common::TestContext::new();
     let project = ctx.fixture("rust-bin");
     let dest = format!("{host}/acme/signed");
-    let push = ["--push", dest.as_str(), "--insecure-registry", host.as_str()];
+    let push = [
+        "--push",
+        dest.as_str(),
+        "--insecure-registry",
+        host.as_str(),
+    ];
     let summary = ctx.build(&project, &push);
     let digest = summary["artifact"]["digest"].as_str().unwrap();
     let hex = &digest[7..];

@@ -398,8 +398,7 @@ impl Registry {
     /// Uploads a small in-memory blob (a cache chunk); the registry checks the digest.
     pub async fn push_blob_bytes(&self, data: Bytes, digest: &str) -> Result<(), RegistryError> {
         self.retrying("upload blob", || {
-            self.client
-                .push_blob(&self.reference, data.clone(), digest)
+            self.client.push_blob(&self.reference, data.clone(), digest)
         })
         .await
         .map(drop)
@@ -457,9 +456,8 @@ impl Registry {
         bytes: Vec<u8>,
         media_type: &str,
     ) -> Result<(), RegistryError> {
-        let content_type: reqwest::header::HeaderValue = media_type
-            .parse()
-            .map_err(|_| RegistryError::Io {
+        let content_type: reqwest::header::HeaderValue =
+            media_type.parse().map_err(|_| RegistryError::Io {
                 path: PathBuf::from(media_type),
                 source: std::io::Error::other("invalid media type"),
             })?;

@@ -146,22 +146,31 @@ pub fn signer(key: Option<&Path>) -> Result<Signer, KeyringError> {
                 let path = dir.join(PRIVATE_KEY_FILE);
                 // The local key is made with an empty password; a password meant for
                 // another key does not apply to it.
-                let key = keys::load_private(&read(&path)?.expose_secret().to_string(), &SecretString::from(""))
-                    .map_err(|source| KeyringError::Key { origin: KeyOrigin::Local(path.clone()), source })?;
+                let key = keys::load_private(
+                    &read(&path)?.expose_secret().to_string(),
+                    &SecretString::from(""),
+                )
+                .map_err(|source| KeyringError::Key {
+                    origin: KeyOrigin::Local(path.clone()),
+                    source,
+                })?;
                 let public = key.public_key().map_err(|source| KeyringError::Key {
                     origin: KeyOrigin::Local(path.clone()),
                     source,
                 })?;
-                return Ok(Signer { key, public, origin: KeyOrigin::Local(path) });
+                return Ok(Signer {
+                    key,
+                    public,
+                    origin: KeyOrigin::Local(path),
+                });
             }
         },
     };
-    let key = keys::load_private(pem.expose_secret(), &password).map_err(|source| {
-        KeyringError::Key {
+    let key =
+        keys::load_private(pem.expose_secret(), &password).map_err(|source| KeyringError::Key {
             origin: origin.clone(),
             source,
-        }
-    })?;
+        })?;
     let public = key.public_key().map_err(|source| KeyringError::Key {
         origin: origin.clone(),
         source,
@@ -208,12 +217,11 @@ pub fn write_pair(dir: &Path, password: &SecretString) -> Result<(PathBuf, PathB
             return Err(KeyringError::Exists { path: path.clone() });
         }
     }
-    let (private_pem, public_pem) = keys::generate(password).map_err(|source| {
-        KeyringError::Key {
+    let (private_pem, public_pem) =
+        keys::generate(password).map_err(|source| KeyringError::Key {
             origin: KeyOrigin::File(private.clone()),
             source,
-        }
-    })?;
+        })?;
     std::fs::create_dir_all(dir).map_err(|source| KeyringError::Io {
         path: dir.to_path_buf(),
         source,
@@ -327,9 +335,9 @@ impl Diagnose for KeyringError {
     fn hint(&self) -> Option<String> {
         match self {
             KeyringError::Key { source, .. } => source.hint(),
-            KeyringError::Exists { .. } => {
-                Some("move the existing pair away, or pass `--output-dir` to write elsewhere".into())
-            }
+            KeyringError::Exists { .. } => Some(
+                "move the existing pair away, or pass `--output-dir` to write elsewhere".into(),
+            ),
             KeyringError::NoVerifyKey => Some(format!(
                 "pass `--key cosign.pub` (or set `{}`); without one kiln uses its local \
                  development key, and none has been made on this machine",

@@ -13,7 +13,8 @@
 use kiln_cache::{Hit, Manifest, RestoreOptions};
 use oci_client::RegistryOperation;
 
-use crate::cache::{CacheLocation, KindPlan, one_line};
+use crate::cache::{CacheLocation, KindPlan};
+use crate::error::one_line;
 use crate::registry::{RegistryError, RegistryOptions};
 use crate::reporter::Reporter;
 

@@ -350,13 +350,15 @@ fn pinned_on_path() -> Option<PathBuf> {
 /// may name its distribution unlike its directory). `None` for requirements-only apps.
 pub fn sbom_inputs(work_dir: &Path) -> (PathBuf, Option<String>) {
     let layout = Layout::new(work_dir);
-    let dist = std::fs::read_dir(&layout.wheel_dir).ok().and_then(|entries| {
-        entries.flatten().find_map(|entry| {
-            let name = entry.file_name().into_string().ok()?;
-            let stem = name.strip_suffix(".whl")?;
-            stem.split('-').next().map(str::to_string)
-        })
-    });
+    let dist = std::fs::read_dir(&layout.wheel_dir)
+        .ok()
+        .and_then(|entries| {
+            entries.flatten().find_map(|entry| {
+                let name = entry.file_name().into_string().ok()?;
+                let stem = name.strip_suffix(".whl")?;
+                stem.split('-').next().map(str::to_string)
+            })
+        });
     (layout.deps, dist)
 }
 

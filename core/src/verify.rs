@@ -69,10 +69,12 @@ impl Source {
         let host = target.split('/').next().unwrap_or_default();
         let registry_like = target.contains('/')
             && (host.contains('.') || host.contains(':') || host == "localhost");
-        if registry_like && !target.starts_with("oci:") && !Path::new(target).exists() {
-            if let Ok(reference) = target.parse() {
-                return Source::Registry(reference);
-            }
+        if registry_like
+            && !target.starts_with("oci:")
+            && !Path::new(target).exists()
+            && let Ok(reference) = target.parse()
+        {
+            return Source::Registry(reference);
         }
         Source::Local(target.to_string())
     }

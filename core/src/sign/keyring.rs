@@ -146,14 +146,11 @@ pub fn signer(key: Option<&Path>) -> Result<Signer, KeyringError> {
                 let path = dir.join(PRIVATE_KEY_FILE);
                 // The local key is made with an empty password; a password meant for
                 // another key does not apply to it.
-                let key = keys::load_private(
-                    &read(&path)?.expose_secret().to_string(),
-                    &SecretString::from(""),
-                )
-                .map_err(|source| KeyringError::Key {
-                    origin: KeyOrigin::Local(path.clone()),
-                    source,
-                })?;
+                let key = keys::load_private(read(&path)?.expose_secret(), &SecretString::from(""))
+                    .map_err(|source| KeyringError::Key {
+                        origin: KeyOrigin::Local(path.clone()),
+                        source,
+                    })?;
                 let public = key.public_key().map_err(|source| KeyringError::Key {
                     origin: KeyOrigin::Local(path.clone()),
                     source,

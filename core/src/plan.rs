@@ -78,15 +78,15 @@ impl Plan {
             tag: settings.tag.clone(),
             push: None,
             stages: vec![
-                Stage::Restore,
                 Stage::Detect,
+                Stage::Restore,
                 Stage::Build,
                 Stage::Package,
                 Stage::Store,
                 Stage::Sign,
                 Stage::Attest,
-                Stage::Summary,
                 Stage::Save,
+                Stage::Summary,
             ],
         })
     }

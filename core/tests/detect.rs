@@ -63,8 +63,23 @@ fn dry_run_prints_the_plan_and_builds_nothing() {
         text.contains("entry      bin `rust-bin` of package `rust-bin`"),
         "{text}"
     );
+    // The test context turns caching off (KILN_NO_CACHE).
     assert!(
-        text.contains("stages     detect → build → package → store → summary"),
+        text.contains("stages     detect → build → package → store → sign → attest → summary"),
+        "{text}"
+    );
+    let out = ctx
+        .kiln()
+        .env_remove("KILN_NO_CACHE")
+        .args(["build", project.to_str().unwrap(), "--dry-run"])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let text = stderr(&out);
+    assert!(
+        text.contains(
+            "stages     detect → restore → build → package → store → sign → attest → save → summary"
+        ),
         "{text}"
     );
     assert!(!project.join(".kiln").exists(), "a dry run wrote .kiln/");

@@ -274,6 +274,22 @@ fn cargo_cache_in_a_registry_round_trips_and_uploads_only_changed_chunks() {
     assert_eq!(kind["hit"], "partial", "{restored:#}");
     assert_eq!(kind["restored_key"], key.as_str());
     assert!(iso.cargo_home().join("registry/cache").is_dir());
+
+    // A build in one process restores (partial hit) and then saves under the new key,
+    // reusing the restored chunks that did not change.
+    iso.wipe_outside_the_store(&project);
+    let (built, log) = iso.build(&project, &flags, &[("CARGO_NET_OFFLINE", "true")]);
+    let kind = cache_kind(&built);
+    assert_eq!(kind["hit"], "partial", "{kind:#}\n{log}");
+    assert_eq!(kind["saved"], true, "{kind:#}\n{log}");
+    assert!(
+        built["cache"]["warnings"].as_array().unwrap().is_empty(),
+        "{:#}",
+        built["cache"]
+    );
+    let new_key = kind["key"].as_str().unwrap();
+    assert_ne!(new_key, key);
+    assert!(registry.tag_exists("ci/cache", new_key), "no tag {new_key}");
 }
 
 fn largest_file(dir: &Path, suffix: &str) -> PathBuf {

@@ -75,7 +75,13 @@ pub async fn run(req: SaveRequest, reporter: &dyn Reporter) -> Result<Saved, Sav
         let task_kind = kind.clone();
         let result = tokio::task::spawn_blocking(move || {
             let previous = match previous {
-                Some(previous) => Some(previous),
+                Some(previous) => {
+                    // A registry store learns which blobs hold a manifest's chunks by
+                    // reading it; this save's store did not do the restore, so it reads
+                    // the restored manifest again (unchanged files reuse its chunks).
+                    let _ = store.get_manifest(&previous.key);
+                    Some(previous)
+                }
                 // Only to skip reading unchanged files: a broken entry just means none.
                 None => kiln_cache::lookup(store.as_ref(), &task_kind.key)
                     .ok()

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# After a failed `kiln build`, saves the caches it filled so far (`kiln cache save`),
-# as rust-cache's post step does; a successful build saved them itself. Never fails
+# After a failed `kiln build`, saves what is still worth saving (`kiln cache save
+# --after-failure`: a cargo cache whose downloads all finished, the rule `kiln build`
+# applies itself), as rust-cache's post step does; a successful build saved them itself. Never fails
 # the job a second time: a cache that cannot be saved is a warning.
 #
 # Environment: the same KILN_INPUT_* variables as kiln-build.sh; only the flags
 # `kiln cache save` takes are passed.
 set -uo pipefail
 
-set -- cache save
+set -- cache save --after-failure
 # The lines below are written by `cargo run -p xtask -- generate`.
 # BEGIN GENERATED cache-save-args
 [ -z "${KILN_INPUT_PACKAGE:-}" ] || set -- "$@" --package="$KILN_INPUT_PACKAGE"

@@ -558,6 +558,9 @@ impl Store for RegistryStore {
 pub struct Session {
     options: CacheOptions,
     state: tokio::sync::Mutex<Option<State>>,
+    /// The build stage succeeded: a later failure (push, sign) does not make the caches
+    /// it filled worth less.
+    built: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Debug)]
@@ -575,7 +578,18 @@ impl Session {
         Session {
             options: options.clone(),
             state: tokio::sync::Mutex::new(None),
+            built: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Records that the build stage succeeded.
+    pub fn mark_built(&self) {
+        self.built.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether the build stage succeeded.
+    pub fn was_built(&self) -> bool {
+        self.built.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn enabled(&self) -> bool {
@@ -851,7 +865,10 @@ pub async fn command(
             }
             Ok(0)
         }
-        CacheCommand::Restore(args) | CacheCommand::Save(args) if args.cache.no_cache => {
+        CacheCommand::Restore(args)
+        | CacheCommand::Save(crate::cli::CacheSaveArgs { run: args, .. })
+            if args.cache.no_cache =>
+        {
             let _ = args;
             printer.info("caching is off (--no-cache): nothing to do");
             Ok(0)
@@ -884,12 +901,23 @@ pub async fn command(
             show(&summary, output, printer);
             Ok(0)
         }
-        CacheCommand::Save(args) => {
+        CacheCommand::Save(crate::cli::CacheSaveArgs {
+            run: args,
+            after_failure,
+        }) => {
             let plan = plan_of(&args.project)?;
             let options = options(&args.cache, registry)?;
             let location = options.location.clone().expect("caching is on");
-            let kinds =
+            let mut kinds =
                 kinds(&plan, &options.prefix).context("Failed to compute the cache keys")?;
+            // The rule `kiln build` applies to its own save after a failure.
+            if after_failure {
+                kinds.retain(|kind| cargo_downloads_complete(&plan, kind));
+                if kinds.is_empty() {
+                    printer.info("after a failed build nothing is worth saving: not saved");
+                    return Ok(0);
+                }
+            }
             let saved = save::run(
                 save::SaveRequest {
                     location: location.clone(),

@@ -86,7 +86,7 @@ pub enum CacheCommand {
     Restore(CacheRunArgs),
     /// Save the project's caches, as `kiln build` does after building (run it in an
     /// always-run post step)
-    Save(CacheRunArgs),
+    Save(CacheSaveArgs),
 }
 
 #[derive(Debug, Args)]
@@ -119,6 +119,17 @@ pub struct CacheRunArgs {
 
     #[command(flatten)]
     pub registry: RegistryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CacheSaveArgs {
+    #[command(flatten)]
+    pub run: CacheRunArgs,
+
+    /// The build failed (a CI post step): save only what is still worth it, a cargo
+    /// cache whose downloads all finished, as `kiln build` itself does after a failure
+    #[arg(long)]
+    pub after_failure: bool,
 }
 
 /// Which project, and which part of it, to build.

@@ -95,6 +95,9 @@ pub const SECRETS: &[&str] = &[
     SIGSTORE_ID_TOKEN,
     ACTIONS_ID_TOKEN_REQUEST_TOKEN,
     ACTIONS_ID_TOKEN_REQUEST_URL,
+    // The CIs' own write-scoped tokens, which kiln reads for registries and comments.
+    "GITHUB_TOKEN",
+    "CI_REGISTRY_PASSWORD",
 ];
 
 /// A variable's value, treating empty as unset.

@@ -69,7 +69,8 @@ async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<u8> {
         Command::Keygen(args) => keygen(args, printer),
         Command::Cache(command) => {
             let registry = match &command {
-                kiln::cli::CacheCommand::Restore(a) | kiln::cli::CacheCommand::Save(a) => {
+                kiln::cli::CacheCommand::Restore(a)
+                | kiln::cli::CacheCommand::Save(kiln::cli::CacheSaveArgs { run: a, .. }) => {
                     registry_options(&a.registry)
                 }
                 kiln::cli::CacheCommand::Key(_) => RegistryOptions::default(),

@@ -85,7 +85,9 @@ pub async fn build(
 ) -> anyhow::Result<Summary> {
     let cache = crate::cache::Session::new(&options.cache);
     let result = build_stages(plan, detect_time, options, &cache, reporter).await;
-    let saved = cache.save(result.is_err(), reporter).await;
+    // A push or signing failure after a good build still leaves caches worth saving.
+    let build_failed = result.is_err() && !cache.was_built();
+    let saved = cache.save(build_failed, reporter).await;
     let mut summary = result?;
     if let Some((cache, timing)) = saved {
         summary.cache = Some(cache);
@@ -112,9 +114,12 @@ async fn build_stages(
     // Keyless signing is decided now too, but its certificate, which lives minutes, is
     // requested after the build.
     let choice = crate::sign::keyring::choose(&options.signing)?;
+    let in_ci = crate::env::var(crate::env::CI).is_some()
+        || crate::platform::Platform::detect(&crate::platform::Environment::from_process())
+            != crate::platform::Platform::Local;
     if let Choice::Key(signer) = &choice
         && let KeyOrigin::Local(path) = &signer.origin
-        && crate::env::var(crate::env::CI).is_some()
+        && in_ci
     {
         reporter.warn(&format!(
             "signing with kiln's local development key {}, which does not outlive this \
@@ -176,7 +181,9 @@ async fn build_stages(
             None => {
                 let replanned = restore_cache(cache, plan, &mut timings).await;
                 let plan = replanned.as_ref().unwrap_or(plan);
-                (build_and_store(plan, &inputs, &mut timings).await?, false)
+                let stored = build_and_store(plan, &inputs, &mut timings).await?;
+                cache.mark_built();
+                (stored, false)
             }
         };
         let push = match &registry {
@@ -207,12 +214,26 @@ async fn build_stages(
                 keyless.token.describe(),
                 keyless.fulcio_url
             ));
-            Signing::Keyless(
-                keyless
-                    .start()
-                    .await
-                    .context("Failed to get a keyless signing certificate")?,
-            )
+            match keyless.start().await {
+                Ok(keyless) => Signing::Keyless(keyless),
+                // Offered a token but not asked for keyless (a GitLab component always
+                // requests one; a self-managed instance's tokens are not Fulcio's): sign
+                // with the key kiln would otherwise use, and say why.
+                Err(err) if options.signing.keyless == crate::sign::keyring::KeylessMode::Auto => {
+                    reporter.warn(&format!(
+                        "keyless signing failed ({}); signing with a key instead (pass \
+                         `--keyless` to make this an error, `--no-keyless` to skip it)",
+                        crate::error::one_line(&err)
+                    ));
+                    Signing::Key(crate::sign::keyring::signer(
+                        options.signing.key.as_deref(),
+                    )?)
+                }
+                Err(err) => {
+                    return Err(anyhow::Error::new(err)
+                        .context("Failed to get a keyless signing certificate"));
+                }
+            }
         }
     };
     let (signature, attestation) = sign_and_attest(

@@ -144,7 +144,8 @@ pub fn verify_in_layout(
     };
     let sbom = match statement {
         Some(statement) => Some(check_sbom(&att_tag, &statement.predicate, policy)?),
-        None if policy.require_sbom => {
+        // A license policy needs an SBOM to judge: without one it cannot pass.
+        None if policy.require_sbom || !policy.deny_licenses.is_empty() => {
             return Err(VerifyFailure::NoSbom {
                 digest: digest.to_string(),
                 tag: att_tag,

@@ -506,4 +506,32 @@ fn a_failed_build_past_its_downloads_still_saves_the_cargo_cache() {
     assert_eq!(refs.len(), 1, "{refs:?}");
     assert!(refs[0].starts_with("kiln-cargo-"), "{refs:?}");
     assert!(!log.contains("warning: cache"), "{log}");
+
+    // A CI post step after the failure applies the same rule: the cargo cache, whose
+    // downloads finished, is saved (here: unchanged, so found and not rewritten).
+    let out = iso.run(
+        &[
+            "cache",
+            "save",
+            "--after-failure",
+            project.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_success(&out);
+    assert!(stderr(&out).contains("cargo"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("nothing is worth saving"));
+
+    // A Python project's caches are never worth saving after a failure.
+    let python = iso.ctx.fixture("python-requirements");
+    let out = iso.run(
+        &["cache", "save", "--after-failure", python.to_str().unwrap()],
+        &[],
+    );
+    assert_success(&out);
+    assert!(
+        stderr(&out).contains("nothing is worth saving"),
+        "{}",
+        stderr(&out)
+    );
 }

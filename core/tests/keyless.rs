@@ -613,14 +613,14 @@ async fn keyless_failures_are_precise_and_print_no_token() {
     assert!(common::stderr(&out).contains("id-token: write"), "no hint");
     assert!(!common::stderr(&out).contains("Compiling"), "built first");
 
-    // Fulcio refuses a token it does not know: the build fails, naming Fulcio, and the
-    // token is not printed, even with -v.
+    // Fulcio refuses a token it does not know. With `--keyless` the build fails, naming
+    // Fulcio; the token is not printed, even with -v.
     let forged = format!("{}x", identity_token());
     let out = sigstore
         .kiln(&ctx)
         .env_remove("ACTIONS_ID_TOKEN_REQUEST_URL")
         .env("SIGSTORE_ID_TOKEN", &forged)
-        .args(["build", project.to_str().unwrap(), "-v"])
+        .args(["build", project.to_str().unwrap(), "-v", "--keyless"])
         .output()
         .unwrap();
     assert_refused(&out, "Fulcio at");
@@ -632,11 +632,36 @@ async fn keyless_failures_are_precise_and_print_no_token() {
     assert_no_secret(&out);
     assert!(!common::stderr(&out).contains(&forged));
 
-    // The token endpoint refusing the request token.
+    // Merely offered a token (as a GitLab component always is), kiln falls back to its
+    // key with a warning naming the refusal.
+    let out = sigstore
+        .kiln(&ctx)
+        .env_remove("ACTIONS_ID_TOKEN_REQUEST_URL")
+        .env("SIGSTORE_ID_TOKEN", &forged)
+        .args(["build", project.to_str().unwrap(), "--output", "json"])
+        .output()
+        .unwrap();
+    common::assert_success(&out);
+    let stderr = common::stderr(&out);
+    assert!(
+        stderr.contains("keyless signing failed") && stderr.contains("HTTP 401"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(&forged));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        summary["signature"]["key"]
+            .as_str()
+            .unwrap()
+            .contains("local development key"),
+        "{summary:#}"
+    );
+
+    // The token endpoint refusing the request token, with `--keyless`.
     let out = sigstore
         .kiln(&ctx)
         .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "wrong-request-token")
-        .args(["build", project.to_str().unwrap()])
+        .args(["build", project.to_str().unwrap(), "--keyless"])
         .output()
         .unwrap();
     assert_refused(&out, "The OIDC token endpoint");

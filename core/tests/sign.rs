@@ -521,6 +521,11 @@ fn verify_names_each_kind_of_tampering() {
     .unwrap();
     common::assert_success(&built.verify(&[]));
     assert_refused(&built.verify(&["--require-sbom"]), "has no CycloneDX SBOM");
+    // A license policy cannot pass without an SBOM to judge.
+    assert_refused(
+        &built.verify(&["--deny-license", "GPL-3.0-only"]),
+        "has no CycloneDX SBOM",
+    );
     restore();
 
     // A license policy: rust-bin itself and serde are MIT-licensed.
@@ -586,6 +591,20 @@ fn keygen_keys_sign_and_verify_and_no_secret_is_printed() {
         "--require-sbom",
     ]);
     common::assert_success(&out);
+
+    // A key in another encoding (base64 of the PEM) is refused without being echoed.
+    let encoded = STANDARD.encode(&private);
+    let out = ctx
+        .kiln()
+        .env("KILN_SIGNING_KEY", &encoded)
+        .args(["build", project.to_str().unwrap(), "--force"])
+        .output()
+        .unwrap();
+    assert_refused(&out, "holds neither a PEM key nor the path of a file");
+    assert!(
+        !common::stderr(&out).contains(&encoded[..40]),
+        "the value was echoed"
+    );
 
     // The wrong password fails before anything is built, naming the cause.
     let out = ctx

@@ -501,10 +501,19 @@ fn tekton_task_is_valid_v1_and_its_step_writes_the_results() {
     std::fs::create_dir_all(&cache).unwrap();
     let results = ctx.path().join("tekton-results");
     std::fs::create_dir_all(&results).unwrap();
+    // Chains signs what was pushed: the step pushes to a real registry.
+    let registry = Registry::start(Mode::Plain);
+    let host = registry.host();
+    let params = serde_json::json!({
+        "PATH": "rust-bin",
+        "FORCE": "true",
+        "PUSH": format!("{host}/acme/tekton"),
+        "INSECURE_REGISTRY": host,
+    });
     let out = isolated(&ctx, peer_python())
         .arg(root.join("tests/wrappers/run_tekton_step.py"))
         .arg(&task)
-        .arg(serde_json::json!({"PATH": "rust-bin", "FORCE": "true"}).to_string())
+        .arg(params.to_string())
         .arg(serde_json::json!({"source": source, "cache": cache}).to_string())
         .env("KILN_TEKTON_RESULTS", &results)
         .env("PATH", path_with(&[&kiln_dir()]))
@@ -520,9 +529,13 @@ fn tekton_task_is_valid_v1_and_its_step_writes_the_results() {
         digest.starts_with("sha256:") && digest.trim().len() == 71,
         "{digest}"
     );
-    for name in ["IMAGE_URL", "SBOM_DIGEST", "CACHE_HIT"] {
-        read(name);
-    }
+    assert_eq!(read("IMAGE_URL"), format!("{host}/acme/tekton:0.3.1"));
+    assert_eq!(
+        registry.tag_digest("acme/tekton", "0.3.1").as_deref(),
+        Some(digest.as_str())
+    );
+    assert!(read("SBOM_DIGEST").starts_with("sha256:"));
+    read("CACHE_HIT");
     // The digest is the artifact's, stored in the project's layout in the workspace.
     let index = std::fs::read_to_string(source.join("rust-bin/.kiln/oci/index.json")).unwrap();
     assert!(index.contains(digest.trim()), "{digest} not in {index}");

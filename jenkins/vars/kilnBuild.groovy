@@ -84,7 +84,9 @@ import groovy.transform.Field
 // only as environment variables, expanded inside double quotes.
 @Field static final String SCRIPT = '''\
 set -eu
-set -- build --platform=jenkins
+# kiln writes the summary the step returns; an earlier build's must not stand in for it.
+rm -f "$KILN_SUMMARY_DIR/kiln-summary.json" "$KILN_SUMMARY_DIR/kiln-summary.md"
+set -- build --platform=jenkins --summary-file="$KILN_SUMMARY_DIR/kiln-summary.json"
 # BEGIN GENERATED args
 [ -z "${KILN_INPUT_PACKAGE:-}" ] || set -- "$@" --package="$KILN_INPUT_PACKAGE"
 [ -z "${KILN_INPUT_BIN:-}" ] || set -- "$@" --bin="$KILN_INPUT_BIN"
@@ -147,6 +149,10 @@ def call(Map config = [:]) {
         if (c.archive) {
             archiveArtifacts(artifacts: "${dir}/kiln-summary.*".toString(), allowEmptyArchive: true, fingerprint: false)
         }
+    }
+    if (c.dryRun) {
+        // A dry run prints the plan and writes no summary.
+        return [:]
     }
     def summary = readJSON(file: "${dir}/kiln-summary.json".toString(), returnPojo: true)
     return summary as Map

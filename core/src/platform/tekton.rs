@@ -2,8 +2,8 @@
 //!
 //! 1. Finds the results directory: `KILN_TEKTON_RESULTS`, else `/tekton/results` when it
 //!    exists.
-//! 2. Writes `IMAGE_URL` (the reference without its digest) and `IMAGE_DIGEST`
-//!    (`sha256:<hex>`), which Chains reads, plus `SBOM_DIGEST` and `CACHE_HIT` (empty when
+//! 2. Writes `IMAGE_URL` (the pushed reference without its digest) and `IMAGE_DIGEST`
+//!    (`sha256:<hex>`), which Chains reads (both empty when nothing was pushed), plus `SBOM_DIGEST` and `CACHE_HIT` (empty when
 //!    the summary has none), each without a trailing newline.
 //! 3. Warns when they add up to more than Tekton's 4 KB of results per container.
 
@@ -27,11 +27,18 @@ pub fn results_dir(env: &Environment) -> Option<PathBuf> {
 }
 
 /// `(result name, value)`, in the order they are written.
+///
+/// `IMAGE_URL` and `IMAGE_DIGEST` are empty when nothing was pushed: Chains signs
+/// registry images, and a layout on the step's disk is not one.
 pub fn results(summary: &Summary) -> Vec<(&'static str, String)> {
     let outputs = Outputs::of(summary);
+    let (image_url, image_digest) = match summary.push {
+        Some(_) => (outputs.image_url().to_string(), outputs.digest.clone()),
+        None => (String::new(), String::new()),
+    };
     vec![
-        ("IMAGE_URL", outputs.image_url().to_string()),
-        ("IMAGE_DIGEST", outputs.digest.clone()),
+        ("IMAGE_URL", image_url),
+        ("IMAGE_DIGEST", image_digest),
         ("SBOM_DIGEST", outputs.sbom_digest.clone()),
         ("CACHE_HIT", outputs.cache_hit.clone()),
     ]
@@ -84,5 +91,11 @@ mod tests {
         assert_eq!(results[1], ("IMAGE_DIGEST", s.artifact.digest.clone()));
         assert_eq!(results[2].0, "SBOM_DIGEST");
         assert_eq!(results[3].0, "CACHE_HIT");
+
+        // Not pushed: nothing for Chains to sign.
+        s.push = None;
+        let local = super::results(&s);
+        assert_eq!(local[0], ("IMAGE_URL", String::new()));
+        assert_eq!(local[1], ("IMAGE_DIGEST", String::new()));
     }
 }

@@ -136,6 +136,13 @@ pub fn signer(key: Option<&Path>) -> Result<Signer, KeyringError> {
         Some(path) => (read(path)?, KeyOrigin::File(path.to_path_buf())),
         None => match crate::env::var(crate::env::KILN_SIGNING_KEY) {
             Some(value) if looks_like_pem(&value) => (SecretString::from(value), KeyOrigin::Env),
+            // Neither a PEM nor a file: perhaps a key in another encoding, which must not
+            // be echoed as if it were a path.
+            Some(value) if !Path::new(&value).is_file() => {
+                return Err(KeyringError::NotAKey {
+                    variable: crate::env::KILN_SIGNING_KEY,
+                });
+            }
             Some(path) => {
                 let path = PathBuf::from(path);
                 (read(&path)?, KeyOrigin::File(path))
@@ -322,6 +329,8 @@ pub enum KeyringError {
     Exists { path: PathBuf },
     #[error("No public key to verify with")]
     NoVerifyKey,
+    #[error("`{variable}` holds neither a PEM key nor the path of a file")]
+    NotAKey { variable: &'static str },
     #[error("Keyless signing needs an OIDC identity token, and none is offered")]
     NoToken,
     #[error("`--keyless` and a signing key (`--key` or `KILN_SIGNING_KEY`) exclude each other")]
@@ -335,6 +344,10 @@ impl Diagnose for KeyringError {
             KeyringError::Exists { .. } => Some(
                 "move the existing pair away, or pass `--output-dir` to write elsewhere".into(),
             ),
+            KeyringError::NotAKey { variable } => Some(format!(
+                "put the PEM itself (`-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----` …) or \
+                 a file path in `{variable}`; a base64-encoded PEM must be decoded first"
+            )),
             KeyringError::NoVerifyKey => Some(format!(
                 "pass `--key cosign.pub` (or set `{}`); without one kiln uses its local \
                  development key, and none has been made on this machine",

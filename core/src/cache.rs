@@ -62,10 +62,10 @@ impl CacheLocation {
     /// `REGISTRY/REPOSITORY` whose first component names a host (has a `.` or `:`, or is
     /// `localhost`).
     pub fn parse(text: &str) -> Result<CacheLocation, RegistryError> {
-        let first = text.split('/').next().unwrap_or_default();
-        let looks_like_host = text.contains('/')
-            && (first.contains('.') || first.contains(':') || first == "localhost");
-        if text.starts_with(['/', '.', '~']) || Path::new(text).is_dir() || !looks_like_host {
+        if text.starts_with(['/', '.', '~'])
+            || Path::new(text).is_dir()
+            || !crate::registry::looks_like_reference(text)
+        {
             return Ok(CacheLocation::Dir(PathBuf::from(text)));
         }
         let reference = crate::registry::parse_reference(text, "kiln-cache")?;

@@ -66,10 +66,7 @@ impl Source {
     /// A registry reference when `target` names a registry host the way Docker tells
     /// one (a first component with a `.` or a `:`, or `localhost`) and is not a path.
     pub fn of(target: &str) -> Source {
-        let host = target.split('/').next().unwrap_or_default();
-        let registry_like = target.contains('/')
-            && (host.contains('.') || host.contains(':') || host == "localhost");
-        if registry_like
+        if crate::registry::looks_like_reference(target)
             && !target.starts_with("oci:")
             && !Path::new(target).exists()
             && let Ok(reference) = target.parse()

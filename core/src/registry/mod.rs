@@ -109,6 +109,14 @@ pub fn parse_reference(text: &str, default_tag: &str) -> Result<Reference, Regis
     })
 }
 
+/// Whether `text` names a registry repository the way Docker tells one from a local name:
+/// a `/` after a first component that has a `.` or a `:`, or is `localhost`. (Whether it
+/// is also a path on disk is the caller's question.)
+pub fn looks_like_reference(text: &str) -> bool {
+    let host = text.split('/').next().unwrap_or_default();
+    text.contains('/') && (host.contains('.') || host.contains(':') || host == "localhost")
+}
+
 impl Registry {
     /// Resolves credentials and authenticates for `operation` on `reference`.
     pub async fn connect(

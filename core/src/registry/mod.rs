@@ -344,10 +344,23 @@ impl Registry {
         name: &str,
         reporter: &dyn Reporter,
     ) -> Result<String, RegistryError> {
-        let Some((manifest_bytes, digest)) = self.fetch_manifest().await? else {
-            return Err(RegistryError::NotFound {
+        self.pull_if_exists(layout, name, reporter)
+            .await?
+            .ok_or_else(|| RegistryError::NotFound {
                 reference: self.reference.whole(),
-            });
+            })
+    }
+
+    /// Like [`Self::pull`], but `None` when the registry has no such tag (a cosign
+    /// `.sig` or `.att` that was never made), from the same single manifest request.
+    pub async fn pull_if_exists(
+        &self,
+        layout: &Layout,
+        name: &str,
+        reporter: &dyn Reporter,
+    ) -> Result<Option<String>, RegistryError> {
+        let Some((manifest_bytes, digest)) = self.fetch_manifest().await? else {
+            return Ok(None);
         };
         let manifest: OciImageManifest =
             serde_json::from_slice(&manifest_bytes).map_err(|source| RegistryError::Manifest {
@@ -392,7 +405,7 @@ impl Registry {
             });
         }
         layout.tag(name, &stored, manifest_bytes.len() as u64, None)?;
-        Ok(stored)
+        Ok(Some(stored))
     }
 
     /// Whether the repository has the blob `digest` (a HEAD request).

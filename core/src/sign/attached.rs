@@ -45,9 +45,11 @@ pub async fn pull(
 ) -> Result<Vec<String>, RegistryError> {
     let mut pulled = Vec::new();
     for tag in tags(digest) {
-        let at = registry.at_tag(&tag);
-        if at.fetch_manifest().await?.is_some() {
-            at.pull(layout, &tag, reporter).await?;
+        let found = registry
+            .at_tag(&tag)
+            .pull_if_exists(layout, &tag, reporter)
+            .await?;
+        if found.is_some() {
             pulled.push(tag);
         }
     }

@@ -78,12 +78,14 @@ pub(crate) async fn existing(
     tag: &str,
 ) -> anyhow::Result<Option<Vec<u8>>> {
     if let Some(registry) = registry {
-        let at = registry.at_tag(tag);
-        if at.fetch_manifest().await?.is_none() {
-            return Ok(None);
-        }
-        let digest = at.pull(layout, tag, &crate::reporter::Silent).await?;
-        return Ok(Some(layout.read_blob(&digest)?));
+        let pulled = registry
+            .at_tag(tag)
+            .pull_if_exists(layout, tag, &crate::reporter::Silent)
+            .await?;
+        return Ok(match pulled {
+            Some(digest) => Some(layout.read_blob(&digest)?),
+            None => None,
+        });
     }
     match layout.resolve(Some(tag)) {
         Ok(entry) => Ok(Some(layout.read_blob(&entry.digest)?)),

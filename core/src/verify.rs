@@ -175,11 +175,7 @@ fn tagged(layout: &Layout, tag: &str) -> Result<Option<Vec<u8>>, VerifyFailure> 
         tag: tag.to_string(),
         source,
     };
-    match layout.resolve(Some(tag)) {
-        Ok(entry) => Ok(Some(layout.read_blob(&entry.digest).map_err(read)?)),
-        Err(LayoutError::UnknownRef { .. }) => Ok(None),
-        Err(err) => Err(read(err)),
-    }
+    Ok(layout.tagged(tag).map_err(read)?.map(|(_, bytes)| bytes))
 }
 
 /// Reads what the policy needs from a CycloneDX document and applies it.

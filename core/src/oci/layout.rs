@@ -212,6 +212,19 @@ impl Layout {
         }
     }
 
+    /// The manifest tagged `name` as (digest, bytes), or `None` when no manifest has that
+    /// tag (a cosign `.sig` or `.att` that was never made).
+    pub fn tagged(&self, name: &str) -> Result<Option<(String, Vec<u8>)>, LayoutError> {
+        match self.resolve(Some(name)) {
+            Ok(entry) => {
+                let bytes = self.read_blob(&entry.digest)?;
+                Ok(Some((entry.digest, bytes)))
+            }
+            Err(LayoutError::UnknownRef { .. }) => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
     /// Reads and parses the manifest with `digest`.
     pub fn manifest_at(&self, digest: &str) -> Result<OciImageManifest, LayoutError> {
         let bytes = self.read_blob(digest)?;

@@ -4,7 +4,7 @@
 //! artifact, as `cosign copy` does, so that what was verifiable in one place stays
 //! verifiable in the other.
 
-use crate::oci::layout::{Layout, LayoutError};
+use crate::oci::layout::Layout;
 use crate::registry::{Registry, RegistryError};
 use crate::reporter::Reporter;
 
@@ -21,14 +21,12 @@ pub async fn push(
 ) -> Result<Vec<String>, RegistryError> {
     let mut pushed = Vec::new();
     for tag in tags(digest) {
-        let entry = match layout.resolve(Some(&tag)) {
-            Ok(entry) => entry,
-            Err(LayoutError::UnknownRef { .. }) => continue,
-            Err(err) => return Err(err.into()),
+        let Some((manifest_digest, _)) = layout.tagged(&tag)? else {
+            continue;
         };
         registry
             .at_tag(&tag)
-            .push(layout, &entry.digest, reporter)
+            .push(layout, &manifest_digest, reporter)
             .await?;
         pushed.push(tag);
     }

@@ -87,11 +87,7 @@ pub(crate) async fn existing(
             None => None,
         });
     }
-    match layout.resolve(Some(tag)) {
-        Ok(entry) => Ok(Some(layout.read_blob(&entry.digest)?)),
-        Err(crate::oci::layout::LayoutError::UnknownRef { .. }) => Ok(None),
-        Err(err) => Err(err.into()),
-    }
+    Ok(layout.tagged(tag)?.map(|(_, bytes)| bytes))
 }
 
 /// Keeps a valid entry's manifest as it is, or stores the new manifest in the layout and

@@ -21,18 +21,9 @@ use std::io::Read;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::Error;
+pub use crate::format::{CHUNK_AVG, CHUNK_MAX, CHUNK_MIN, MANIFEST_VERSION, ZSTD_LEVEL};
 
-/// The manifest version this crate writes and reads.
-pub const MANIFEST_VERSION: u32 = 1;
-/// FastCDC's smallest cut, except for a file's last chunk.
-pub const CHUNK_MIN: usize = 256 * 1024;
-/// FastCDC's target average chunk size.
-pub const CHUNK_AVG: usize = 1024 * 1024;
-/// FastCDC's largest chunk; a manifest declaring a bigger one is refused.
-pub const CHUNK_MAX: usize = 4 * 1024 * 1024;
-/// zstd level: 3 is zstd's default, fast enough to stay I/O bound.
-pub const ZSTD_LEVEL: i32 = 3;
+use crate::error::Error;
 
 /// The list of everything one saved cache holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -56,7 +56,7 @@ pub enum Error {
     },
     #[error(
         "Manifest of cache key `{key}` has version {version}; this kiln reads version {}",
-        crate::archive::MANIFEST_VERSION
+        crate::format::MANIFEST_VERSION
     )]
     ManifestVersion { key: String, version: u32 },
     #[error("Manifest entry `{path}` declares {declared} bytes but its chunks add up to {chunks}")]

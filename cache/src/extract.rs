@@ -17,11 +17,12 @@ use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-use crate::Error;
-use crate::archive::{ChunkRef, Entry, EntryKind, Manifest};
-use crate::par::par_map_on;
+use crate::archive::{self, ChunkRef, Entry, EntryKind, Manifest};
+use crate::error::Error;
+use crate::fsutil::{system_time, unix_ns};
+use crate::par::{self, par_map_on};
 
 /// Where a restore gets chunk content from. Implementations return data already
 /// checked with [`crate::archive::decompress`].
@@ -62,7 +63,7 @@ pub fn extract(
     root: &Path,
     source: &dyn ChunkSource,
 ) -> Result<ExtractCounts, Error> {
-    extract_on(crate::par::cores(), manifest, root, source)
+    extract_on(par::cores(), manifest, root, source)
 }
 
 /// [`extract`] with up to `threads` files written at once.
@@ -198,7 +199,7 @@ fn restore_file(
             if meta.is_file()
                 && meta.len() == entry.size
                 && entry.mtime_ns.is_some()
-                && meta.modified().ok().map(crate::store::unix_ns) == entry.mtime_ns
+                && meta.modified().ok().map(unix_ns) == entry.mtime_ns
                 && mode_matches(&meta, mode) =>
         {
             return Ok((None, 0));
@@ -235,7 +236,7 @@ fn same_content(file: &mut File, chunks: &[ChunkRef]) -> std::io::Result<bool> {
     for chunk in chunks {
         buf.clear();
         let read = Read::by_ref(file).take(chunk.size).read_to_end(&mut buf)?;
-        if read as u64 != chunk.size || crate::archive::digest(&buf) != chunk.digest {
+        if read as u64 != chunk.size || archive::digest(&buf) != chunk.digest {
             return Ok(false);
         }
     }
@@ -270,15 +271,6 @@ fn mode_matches(meta: &fs::Metadata, mode: u32) -> bool {
     {
         let _ = (meta, mode);
         true
-    }
-}
-
-fn system_time(ns: i64) -> SystemTime {
-    let offset = Duration::from_nanos(ns.unsigned_abs());
-    if ns >= 0 {
-        SystemTime::UNIX_EPOCH + offset
-    } else {
-        SystemTime::UNIX_EPOCH - offset
     }
 }
 

@@ -1,5 +1,7 @@
 //! Saving and restoring through any [`Store`]: the local directory here, an OCI registry
-//! in kiln.
+//! in kiln. This module owns the operations ([`save`], [`restore`], [`lookup`]), what
+//! they take ([`Root`], [`RestoreOptions`]) and what they report ([`SaveReport`],
+//! [`RestoreReport`], [`Hit`]).
 //!
 //! 1. A save walks one or more named [`Root`]s (cargo's home and a target directory are
 //!    one cache), lists every entry under `NAME/…` in one [`Manifest`], and hands each
@@ -16,35 +18,17 @@ use std::fs::File;
 use std::io::Read;
 use std::path::PathBuf;
 
-use crate::archive::{self, ChunkRef, Chunking, Entry, EntryKind, MANIFEST_VERSION, Manifest};
-use crate::extract::{ChunkSource, ExtractCounts};
+use crate::archive::{self, Chunking, Entry, EntryKind, MANIFEST_VERSION, Manifest};
+use crate::error::Error;
+use crate::extract::{ExtractCounts, extract_on};
+use crate::fsutil::unix_ns;
+use crate::key::CacheKey;
 use crate::par::par_map_on;
-use crate::store::{Walked, walk};
-use crate::{CacheKey, Error, Hit, RestoreOptions, RestoreReport, SaveReport, Selection};
+use crate::store::Store;
+use crate::walk::{Selection, Walked, walk};
 
 /// Files up to this size are read whole before they are cut.
 const WHOLE_FILE_MAX: u64 = 32 * 1024 * 1024;
-
-/// Where saved caches live. Chunks are named by the sha256 of their uncompressed bytes;
-/// a key names a manifest; the key is written last, so readers see whole caches only.
-pub trait Store: ChunkSource {
-    /// Stores one chunk unless the store has it; returns its reference and, when it was
-    /// written, its compressed size.
-    fn put_chunk(&self, data: &[u8]) -> Result<(ChunkRef, Option<u64>), Error>;
-    /// The manifest saved under `key`, checked against its digest; `None` when the key
-    /// was never saved.
-    fn get_manifest(&self, key: &str) -> Result<Option<Manifest>, Error>;
-    /// Writes `manifest` and then points its key at it; returns the manifest's digest.
-    fn put_manifest(&self, manifest: &Manifest) -> Result<String, Error>;
-    /// The saved keys starting with `prefix`, each with when it was saved (nanoseconds
-    /// since the Unix epoch).
-    fn list_keys(&self, prefix: &str) -> Result<Vec<(String, u64)>, Error>;
-    /// How many chunks to store or fetch at once: the cores for a local store, more for
-    /// one that waits on the network.
-    fn parallelism(&self) -> usize {
-        crate::par::cores()
-    }
-}
 
 /// One directory of a cache. Its entries are saved as `NAME/…`; an empty name saves them
 /// at the manifest's top level (a single-directory cache).
@@ -63,6 +47,67 @@ impl Root {
             selection,
         }
     }
+}
+
+/// Limits of a restore.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoreOptions {
+    /// The files of a manifest may add up to at most this many bytes (default 16 GiB).
+    pub max_total_bytes: u64,
+}
+
+impl Default for RestoreOptions {
+    fn default() -> RestoreOptions {
+        RestoreOptions {
+            max_total_bytes: 16 << 30,
+        }
+    }
+}
+
+/// What a save did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaveReport {
+    pub key: String,
+    /// `sha256:…` of the manifest written.
+    pub manifest_digest: String,
+    pub files: u64,
+    pub dirs: u64,
+    pub symlinks: u64,
+    /// Sockets, fifos, devices and symlinks pointing out of the root, found under the
+    /// root and left out.
+    pub skipped: u64,
+    /// Uncompressed bytes of all files.
+    pub bytes_total: u64,
+    pub chunks_written: u64,
+    pub chunks_reused: u64,
+    /// Compressed bytes of the chunks written (manifest not included).
+    pub bytes_written: u64,
+    /// Nothing changed since the restore under the same key: nothing was written.
+    pub unchanged: bool,
+}
+
+/// How a restore matched the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hit {
+    /// The exact key was saved.
+    Exact,
+    /// The newest key sharing [`CacheKey::restore_prefix`] was restored.
+    Partial,
+    /// Nothing was restored.
+    Miss,
+}
+
+/// What a restore did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoreReport {
+    pub hit: Hit,
+    /// The key restored, unless [`Hit::Miss`].
+    pub restored_key: Option<String>,
+    /// What the extraction wrote and left alone (all zero on a miss).
+    pub counts: ExtractCounts,
+    /// The manifest restored: pass it to the next save so unchanged files are not read
+    /// again and an unchanged cache is not written.
+    pub manifest: Option<Manifest>,
 }
 
 /// Saves `roots` under `key`. `previous` is the manifest the cache was restored from,
@@ -235,12 +280,7 @@ pub fn restore(
                 ..manifest.clone()
             }
         };
-        counts.add(&crate::extract::extract_on(
-            store.parallelism(),
-            &part,
-            &root.dir,
-            store,
-        )?);
+        counts.add(&extract_on(store.parallelism(), &part, &root.dir, store)?);
     }
     Ok(RestoreReport {
         hit,
@@ -343,10 +383,7 @@ fn store_entry(
         }
     };
     let meta = file.metadata().ok();
-    entry.mtime_ns = meta
-        .as_ref()
-        .and_then(|m| m.modified().ok())
-        .map(crate::store::unix_ns);
+    entry.mtime_ns = meta.as_ref().and_then(|m| m.modified().ok()).map(unix_ns);
     let read_err = |source| Error::Read {
         path: walked.abs.clone(),
         source,

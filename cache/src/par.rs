@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use crate::Error;
+use crate::error::Error;
 
 /// The machine's cores.
 pub(crate) fn cores() -> usize {

@@ -21,7 +21,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::Selection;
+use crate::walk::Selection;
 
 /// The subpaths of `CARGO_HOME` to save.
 pub const CARGO_HOME_PATHS: [&str; 3] = ["registry/index", "registry/cache", "git/db"];

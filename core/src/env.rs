@@ -1,106 +1,213 @@
-//! Every environment variable kiln reads, in one place.
+//! The one environment reader: a snapshot of the variables kiln was started with.
 //!
-//! CLI flags win over these; these win over `kiln.toml`.
+//! Nothing in kiln reads the process environment but [`Env::from_process`], called once
+//! by the binary; everything else is handed an [`Env`], so tests give each case exactly
+//! the variables it needs. The names kiln reads are documented in [`kiln_cli::env`] and
+//! re-exported here.
+//!
+//! [`Env::for_subprocess`] is the allowlist every child process starts from (see
+//! [`crate::process`]): what toolchains need to find themselves, their caches, proxies and
+//! certificates, and nothing else. Tokens, passwords and keys are never on it.
 
-/// kiln's own data directory: provisioned tools and compiled-code cache.
-/// Default: `$XDG_CACHE_HOME/kiln`, else `~/.cache/kiln`.
-pub const KILN_HOME: &str = "KILN_HOME";
-/// Log filter for kiln's tracing output (`debug`, `kiln=trace`); falls back to `RUST_LOG`.
-pub const KILN_LOG: &str = "KILN_LOG";
-/// Any non-empty value hides progress spinners, as in CI.
-pub const KILN_NO_PROGRESS: &str = "KILN_NO_PROGRESS";
-/// The OCI image layout directory artifacts are stored in (default `<project>/.kiln/oci`).
-pub const KILN_LAYOUT: &str = "KILN_LAYOUT";
-/// `kiln build --push`: the registry reference to push to.
-pub const KILN_PUSH: &str = "KILN_PUSH";
-/// Registry hosts spoken to over plain HTTP, comma-separated (`--insecure-registry`).
-pub const KILN_INSECURE_REGISTRY: &str = "KILN_INSECURE_REGISTRY";
-/// The username for every registry, used before any other credential source; paired
-/// with [`KILN_REGISTRY_PASSWORD`].
-pub const KILN_REGISTRY_USERNAME: &str = "KILN_REGISTRY_USERNAME";
-/// The password or token for every registry, paired with [`KILN_REGISTRY_USERNAME`].
-pub const KILN_REGISTRY_PASSWORD: &str = "KILN_REGISTRY_PASSWORD";
-/// `kiln build --cache`: where pip and cargo caches are kept, a directory or an OCI
-/// repository `REGISTRY/REPOSITORY` (default `$KILN_HOME/cache`).
-pub const KILN_CACHE: &str = "KILN_CACHE";
-/// `kiln build --no-cache`: `true`/`1` turns caching off.
-pub const KILN_NO_CACHE: &str = "KILN_NO_CACHE";
-/// `kiln build --cache-prefix`: the first part of every cache key (default `kiln`).
-pub const KILN_CACHE_PREFIX: &str = "KILN_CACHE_PREFIX";
-/// Which Rust toolchain to build with: `auto` (default), `rustup` or `build-std`.
-pub const KILN_RUST_TOOLCHAIN: &str = "KILN_RUST_TOOLCHAIN";
-/// A wasi-libc sysroot (with `libc.a` and `crt1-command.o`) for std built from source.
-pub const KILN_WASI_SYSROOT: &str = "KILN_WASI_SYSROOT";
-/// The host Python that drives pip and componentize-py (default `python3` on `PATH`).
-pub const KILN_PYTHON: &str = "KILN_PYTHON";
-/// The cosign private key to sign with: a path, or the PEM itself (as CI secrets hold
-/// it). Default: kiln's local development key in `KILN_HOME/signing/`.
-pub const KILN_SIGNING_KEY: &str = "KILN_SIGNING_KEY";
-/// The password of [`KILN_SIGNING_KEY`]; falls back to [`COSIGN_PASSWORD`], then empty.
-pub const KILN_SIGNING_PASSWORD: &str = "KILN_SIGNING_PASSWORD";
-/// cosign's own variable for a private key's password, honoured as a fallback.
-pub const COSIGN_PASSWORD: &str = "COSIGN_PASSWORD";
-/// An OIDC identity token (a JWT with audience `sigstore`) to sign keylessly with, as
-/// GitLab's `id_tokens: SIGSTORE_ID_TOKEN: aud: sigstore` provides it; any CI may set it.
-/// Never printed.
-pub const SIGSTORE_ID_TOKEN: &str = "SIGSTORE_ID_TOKEN";
-/// GitHub Actions: the endpoint that issues OIDC tokens (set with `permissions: id-token:
-/// write`); kiln then signs keylessly.
-pub const ACTIONS_ID_TOKEN_REQUEST_URL: &str = "ACTIONS_ID_TOKEN_REQUEST_URL";
-/// GitHub Actions: the bearer token for [`ACTIONS_ID_TOKEN_REQUEST_URL`]. Never printed.
-pub const ACTIONS_ID_TOKEN_REQUEST_TOKEN: &str = "ACTIONS_ID_TOKEN_REQUEST_TOKEN";
-/// `kiln build --fulcio-url`: the Fulcio that issues keyless signing certificates
-/// (default `https://fulcio.sigstore.dev`).
-pub const KILN_FULCIO_URL: &str = "KILN_FULCIO_URL";
-/// `kiln build --rekor-url`: the Rekor transparency log keyless signatures are logged in
-/// (default `https://rekor.sigstore.dev`).
-pub const KILN_REKOR_URL: &str = "KILN_REKOR_URL";
-/// The cosign public key `kiln verify` and `kiln run --verify` check with: a path or the
-/// PEM. Default: kiln's local development key.
-pub const KILN_VERIFY_KEY: &str = "KILN_VERIFY_KEY";
-/// Which CI to post the summary to: `github`, `gitlab`, `tekton`, `jenkins` or `local`
-/// (`--platform`; default: detected from the environment).
-pub const KILN_PLATFORM: &str = "KILN_PLATFORM";
-/// `kiln build --summary-file` / `kiln summary post --summary`: the summary JSON file.
-pub const KILN_SUMMARY_FILE: &str = "KILN_SUMMARY_FILE";
-/// GitHub: the token for the pull request comment, before `GITHUB_TOKEN`.
-pub const KILN_GITHUB_TOKEN: &str = "KILN_GITHUB_TOKEN";
-/// GitLab: a token with the `api` scope for the merge request note (`CI_JOB_TOKEN`
-/// cannot write notes).
-pub const KILN_GITLAB_TOKEN: &str = "KILN_GITLAB_TOKEN";
-/// GitLab: the dotenv report kiln writes (default `kiln.env` in the working directory).
-pub const KILN_DOTENV: &str = "KILN_DOTENV";
-/// Tekton: the results directory (default `/tekton/results`, when it exists).
-pub const KILN_TEKTON_RESULTS: &str = "KILN_TEKTON_RESULTS";
-/// Jenkins: where `kiln-summary.md` and `kiln-summary.json` go (default `WORKSPACE`, else
-/// the working directory).
-pub const KILN_SUMMARY_DIR: &str = "KILN_SUMMARY_DIR";
-/// Reproducible builds: the artifact's creation time, in seconds since the epoch.
-/// When unset, kiln uses the time of the project's last git commit.
-pub const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
-/// Set by every CI system kiln knows: turns progress spinners into plain lines.
-pub const CI: &str = "CI";
-/// Any non-empty value turns colour off (<https://no-color.org>).
-pub const NO_COLOR: &str = "NO_COLOR";
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 
-/// Secrets kiln may read from its environment. Every toolchain command kiln runs (cargo,
-/// pip, componentize-py, build scripts) gets an environment without them.
-pub const SECRETS: &[&str] = &[
-    KILN_SIGNING_KEY,
-    KILN_SIGNING_PASSWORD,
-    COSIGN_PASSWORD,
-    KILN_REGISTRY_PASSWORD,
-    KILN_GITHUB_TOKEN,
-    KILN_GITLAB_TOKEN,
-    SIGSTORE_ID_TOKEN,
-    ACTIONS_ID_TOKEN_REQUEST_TOKEN,
-    ACTIONS_ID_TOKEN_REQUEST_URL,
-    // The CIs' own write-scoped tokens, which kiln reads for registries and comments.
-    "GITHUB_TOKEN",
-    "CI_REGISTRY_PASSWORD",
+pub use kiln_cli::env::*;
+
+/// Variables a subprocess inherits, by exact name.
+const INHERITED: &[&str] = &[
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "LANG",
+    "TZ",
+    "TERM",
+    "TMPDIR",
+    SOURCE_DATE_EPOCH,
+    // TLS roots and proxies, which downloads need.
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "all_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "ALL_PROXY",
+    // The Rust toolchain and its C compilers.
+    "RUSTFLAGS",
+    "RUSTDOCFLAGS",
+    "RUSTC_WRAPPER",
+    "CC",
+    "CXX",
+    "AR",
+    "CFLAGS",
+    "CXXFLAGS",
+    "WASI_SDK_PATH",
 ];
 
-/// A variable's value, treating empty as unset.
-pub fn var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
+/// Variables a subprocess inherits, by prefix: cargo's, rustup's and pip's settings, the
+/// locale, and the `cc` crate's per-target variables. A name with a credential word in it
+/// is dropped even when its prefix matches (`CARGO_REGISTRY_TOKEN`).
+const INHERITED_PREFIXES: &[&str] = &[
+    "LC_", "CARGO_", "RUSTUP_", "PIP_", "CC_", "CXX_", "AR_", "CFLAGS_", "CXXFLAGS_",
+];
+
+/// Words that mark a variable as a credential, whatever its prefix.
+const CREDENTIAL_WORDS: &[&str] = &["TOKEN", "PASSWORD", "SECRET", "CREDENTIAL", "_KEY"];
+
+/// A snapshot of environment variables. Empty values count as unset. Its `Debug` shows
+/// names only: the environment holds tokens.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Env {
+    vars: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for Env {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.vars.keys()).finish()
+    }
+}
+
+impl Env {
+    /// No variables at all.
+    pub const fn new() -> Env {
+        Env {
+            vars: BTreeMap::new(),
+        }
+    }
+
+    /// The variables of this process (those that are valid UTF-8).
+    pub fn from_process() -> Env {
+        Env {
+            vars: std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                .collect(),
+        }
+    }
+
+    /// Exactly these variables.
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Env {
+        Env {
+            vars: pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        }
+    }
+
+    /// A variable's value; empty counts as unset.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.vars
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    /// A variable's value, owned.
+    pub fn var(&self, name: &str) -> Option<String> {
+        self.get(name).map(str::to_owned)
+    }
+
+    /// A path-valued variable.
+    pub fn path(&self, name: &str) -> Option<PathBuf> {
+        self.get(name).map(PathBuf::from)
+    }
+
+    /// A boolean variable: set to anything but `0`, `false`, `no` or `off`.
+    pub fn flag(&self, name: &str) -> bool {
+        self.get(name).is_some_and(|v| {
+            !matches!(
+                v.to_ascii_lowercase().as_str(),
+                "0" | "false" | "no" | "off"
+            )
+        })
+    }
+
+    /// This environment with one more variable (a path is taken as its text).
+    pub fn with(mut self, name: impl Into<String>, value: impl AsRef<std::ffi::OsStr>) -> Env {
+        self.set(name, value.as_ref().to_string_lossy());
+        self
+    }
+
+    /// Sets a variable (tests, and values kiln derives for itself).
+    pub fn set(&mut self, name: impl Into<String>, value: impl Into<String>) {
+        self.vars.insert(name.into(), value.into());
+    }
+
+    /// The variables a subprocess starts with: the allowlist above, applied.
+    pub fn for_subprocess(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.vars
+            .iter()
+            .filter(|(name, _)| inherited(name))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+fn inherited(name: &str) -> bool {
+    if INHERITED.contains(&name) {
+        return true;
+    }
+    INHERITED_PREFIXES.iter().any(|p| name.starts_with(p))
+        && !CREDENTIAL_WORDS
+            .iter()
+            .any(|word| name.to_ascii_uppercase().contains(word))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subprocesses_get_the_allowlist_only() {
+        let env = Env::from_pairs([
+            ("PATH", "/bin"),
+            ("HOME", "/home/u"),
+            ("CARGO_HOME", "/c"),
+            ("CARGO_NET_OFFLINE", "true"),
+            ("CARGO_REGISTRY_TOKEN", "t0ken"),
+            ("CARGO_REGISTRIES_ACME_TOKEN", "t0ken"),
+            ("PIP_INDEX_URL", "https://pypi.example"),
+            ("LC_ALL", "C.UTF-8"),
+            ("CC_wasm32_wasip1", "clang"),
+            (KILN_REGISTRY_PASSWORD, "hunter2"),
+            (KILN_SIGNING_KEY, "-----BEGIN"),
+            (SIGSTORE_ID_TOKEN, "eyJ"),
+            (ACTIONS_ID_TOKEN_REQUEST_TOKEN, "eyJ"),
+            (ACTIONS_ID_TOKEN_REQUEST_URL, "https://x"),
+            ("GITHUB_TOKEN", "ghs"),
+            ("CI_JOB_TOKEN", "glcbt"),
+            ("CI_REGISTRY_PASSWORD", "glcbt"),
+            ("DOCKER_CONFIG", "/d"),
+            ("GITHUB_ENV", "/e"),
+            ("GITHUB_PATH", "/p"),
+            ("AWS_SECRET_ACCESS_KEY", "a"),
+            ("MY_JOB_SECRET", "s"),
+        ]);
+        let got: Vec<&str> = env.for_subprocess().map(|(k, _)| k).collect();
+        assert_eq!(
+            got,
+            [
+                "CARGO_HOME",
+                "CARGO_NET_OFFLINE",
+                "CC_wasm32_wasip1",
+                "HOME",
+                "LC_ALL",
+                "PATH",
+                "PIP_INDEX_URL",
+            ]
+        );
+    }
+
+    #[test]
+    fn empty_is_unset_and_debug_hides_values() {
+        let env = Env::from_pairs([("A", ""), ("B", "secret")]);
+        assert_eq!(env.get("A"), None);
+        assert_eq!(env.get("B"), Some("secret"));
+        assert!(!format!("{env:?}").contains("secret"));
+    }
 }

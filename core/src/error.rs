@@ -1,7 +1,28 @@
 //! What every user-facing error can add: a hint, and whether it was the user's input.
 //!
-//! Errors stay `thiserror` enums, one per stage. The binary walks an error's chain and
-//! asks each cause it knows for a [`Diagnose::hint`] and for its [`Diagnose::blame`].
+//! Each stage and module has its own `thiserror` enum implementing [`Diagnose`]. The one
+//! top-level [`Error`] wraps each of them with `#[from]`, and its own [`Diagnose`] impl
+//! matches every variant: a new error type cannot reach the user without the compiler
+//! asking for its hint and blame.
+
+use crate::oci::layout::LayoutError;
+use crate::platform::SummaryFileError;
+use crate::registry::RegistryError;
+use crate::runner::RunError;
+use crate::settings::SettingsError;
+use crate::sign::{KeyringError, KeylessError};
+use crate::stages::attest::AttestError;
+use crate::stages::build::BuildError;
+use crate::stages::detect::DetectError;
+use crate::stages::package::PackageError;
+use crate::stages::push::PushError;
+use crate::stages::restore::RestoreError;
+use crate::stages::save::SaveError;
+use crate::stages::sign::SignError;
+use crate::stages::store::StoreError;
+use crate::stages::summary::SummaryError;
+use crate::target::TargetError;
+use crate::verify::VerifyFailure;
 
 /// Who is at fault, which decides the exit code (README: "Exit codes").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -10,6 +31,16 @@ pub enum Blame {
     User,
     /// A defect or an unexpected condition inside kiln: exit 2.
     Internal,
+}
+
+impl Blame {
+    /// The process exit code for a failure with this blame.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Blame::User => 1,
+            Blame::Internal => 2,
+        }
+    }
 }
 
 /// Extra knowledge an error carries for the person reading it.
@@ -24,49 +55,113 @@ pub trait Diagnose: std::error::Error {
     }
 }
 
-/// The [`Diagnose`] view of `err`, when it is one of kiln's error types.
-pub fn diagnose_of<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a dyn Diagnose> {
-    macro_rules! try_as {
-        ($($ty:ty),* $(,)?) => {
-            $(if let Some(e) = err.downcast_ref::<$ty>() { return Some(e); })*
-        };
-    }
-    try_as!(
-        crate::settings::SettingsError,
-        crate::stages::detect::DetectError,
-        crate::stages::build::rust::RustBuildError,
-        crate::stages::build::python::PythonBuildError,
-        crate::stages::package::PackageError,
-        crate::oci::layout::LayoutError,
-        crate::runner::RunError,
-        crate::target::TargetError,
-        crate::registry::RegistryError,
-        crate::registry::credentials::CredentialError,
-        crate::sbom::SbomError,
-        crate::sign::KeyError,
-        crate::sign::KeyringError,
-        crate::sign::KeylessError,
-        crate::sign::SignError,
-        crate::sign::VerifyError,
-        crate::verify::VerifyFailure,
-        crate::platform::SummaryFileError,
-    );
-    None
+/// Every error a kiln command can end with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error(transparent)]
+    Detect(#[from] DetectError),
+    #[error(transparent)]
+    Restore(#[from] RestoreError),
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    #[error(transparent)]
+    Package(#[from] PackageError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Push(#[from] PushError),
+    #[error(transparent)]
+    Sign(#[from] SignError),
+    #[error(transparent)]
+    Attest(#[from] AttestError),
+    #[error(transparent)]
+    Save(#[from] SaveError),
+    #[error(transparent)]
+    Summary(#[from] SummaryError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    #[error(transparent)]
+    Run(#[from] RunError),
+    #[error(transparent)]
+    Verify(#[from] VerifyFailure),
+    #[error(transparent)]
+    Keyring(#[from] KeyringError),
+    #[error(transparent)]
+    Keyless(#[from] KeylessError),
+    #[error(transparent)]
+    SummaryFile(#[from] SummaryFileError),
+    #[error("`{given}` is not a valid artifact reference")]
+    Reference { given: String },
+    #[error("Failed to {what}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A command used in a way that cannot work, with what to do instead.
+    #[error("{message}")]
+    Usage { message: String, hint: String },
 }
 
-/// The first hint and blame found walking `err`'s chain from the top.
-pub fn explain(err: &anyhow::Error) -> (Option<String>, Blame) {
-    let mut hint = None;
-    let mut blame = None;
-    for cause in err.chain() {
-        if let Some(d) = diagnose_of(cause) {
-            blame.get_or_insert(d.blame());
-            if hint.is_none() {
-                hint = d.hint();
-            }
+impl Diagnose for Error {
+    fn hint(&self) -> Option<String> {
+        match self {
+            Error::Settings(e) => e.hint(),
+            Error::Detect(e) => e.hint(),
+            Error::Restore(e) => e.hint(),
+            Error::Build(e) => e.hint(),
+            Error::Package(e) => e.hint(),
+            Error::Store(e) => e.hint(),
+            Error::Push(e) => e.hint(),
+            Error::Sign(e) => e.hint(),
+            Error::Attest(e) => e.hint(),
+            Error::Save(e) => e.hint(),
+            Error::Summary(e) => e.hint(),
+            Error::Registry(e) => e.hint(),
+            Error::Layout(e) => e.hint(),
+            Error::Target(e) => e.hint(),
+            Error::Run(e) => e.hint(),
+            Error::Verify(e) => e.hint(),
+            Error::Keyring(e) => e.hint(),
+            Error::Keyless(e) => e.hint(),
+            Error::SummaryFile(e) => e.hint(),
+            Error::Reference { .. } => Some("use `NAME[:TAG]`".into()),
+            Error::Io { .. } => None,
+            Error::Usage { hint, .. } => Some(hint.clone()),
         }
     }
-    (hint, blame.unwrap_or(Blame::Internal))
+
+    fn blame(&self) -> Blame {
+        match self {
+            Error::Settings(e) => e.blame(),
+            Error::Detect(e) => e.blame(),
+            Error::Restore(e) => e.blame(),
+            Error::Build(e) => e.blame(),
+            Error::Package(e) => e.blame(),
+            Error::Store(e) => e.blame(),
+            Error::Push(e) => e.blame(),
+            Error::Sign(e) => e.blame(),
+            Error::Attest(e) => e.blame(),
+            Error::Save(e) => e.blame(),
+            Error::Summary(e) => e.blame(),
+            Error::Registry(e) => e.blame(),
+            Error::Layout(e) => e.blame(),
+            Error::Target(e) => e.blame(),
+            Error::Run(e) => e.blame(),
+            Error::Verify(e) => e.blame(),
+            Error::Keyring(e) => e.blame(),
+            Error::Keyless(e) => e.blame(),
+            Error::SummaryFile(e) => e.blame(),
+            Error::Reference { .. } | Error::Usage { .. } => Blame::User,
+            Error::Io { .. } => Blame::Internal,
+        }
+    }
 }
 
 /// An error and its causes on one line, `a: b: c`, for warnings and logs; a cause whose

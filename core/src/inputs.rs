@@ -8,11 +8,12 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
-use crate::plan::Plan;
+use crate::env::Env;
+use crate::project::Detected as Project;
+use crate::source::SourceInfo;
 
 /// The manifest annotation that records the inputs digest.
 pub const ANNOTATION: &str = "dev.kiln.inputs.digest";
@@ -33,8 +34,22 @@ const NOT_SOURCE: &[&str] = &[
     ".pytest_cache",
 ];
 
-/// `sha256:<hex>` over the plan's inputs.
-pub fn digest(plan: &Plan) -> std::io::Result<String> {
+/// What the inputs digest covers.
+#[derive(Debug, Clone, Copy)]
+pub struct Inputs<'a> {
+    /// The project as detected (kind, entry, features, ...).
+    pub project: &'a Project,
+    /// Whose files are the source ([`crate::stages::build::Language::source_root`]).
+    pub source_root: &'a Path,
+    /// [`crate::stages::build::Language::toolchain_identity`].
+    pub toolchain: &'a str,
+    pub source: &'a SourceInfo,
+    pub env: &'a Env,
+}
+
+/// `sha256:<hex>` over the inputs.
+pub async fn digest(inputs: Inputs<'_>) -> std::io::Result<String> {
+    let files = source_files(inputs.source_root, inputs.env).await?;
     let mut hasher = Sha256::new();
     let mut field = |name: &str, value: &[u8]| {
         hasher.update((name.len() as u64).to_le_bytes());
@@ -43,35 +58,24 @@ pub fn digest(plan: &Plan) -> std::io::Result<String> {
         hasher.update(value);
     };
     field("kiln", env!("CARGO_PKG_VERSION").as_bytes());
-    // The project as detected (kind, entry, features, ...), without where it lives.
-    let mut project = plan.project.clone();
-    project.root = PathBuf::new();
+    // The project as detected, without where it lives.
+    let mut project = inputs.project.clone();
+    let root = std::mem::take(&mut project.root);
     let project = serde_json::to_value(&project).expect("project serialises");
     field(
         "project",
-        strip_paths(project, &plan.project.root)
-            .to_string()
-            .as_bytes(),
+        strip_paths(project, &root).to_string().as_bytes(),
     );
-    field("toolchain", toolchain_identity(plan).as_bytes());
-    field(
-        "created",
-        plan.source.created.as_deref().unwrap_or("").as_bytes(),
-    );
+    field("toolchain", inputs.toolchain.as_bytes());
+    let source = inputs.source;
+    field("created", source.created.as_deref().unwrap_or("").as_bytes());
     field(
         "revision",
-        plan.source.revision.as_deref().unwrap_or("").as_bytes(),
+        source.revision.as_deref().unwrap_or("").as_bytes(),
     );
-    field(
-        "source",
-        plan.source.url.as_deref().unwrap_or("").as_bytes(),
-    );
-    // A workspace member's build also depends on the workspace's manifest and lockfile.
-    let root = match &plan.project.kind {
-        crate::project::ProjectKind::Rust(rust) => &rust.workspace_root,
-        _ => &plan.project.root,
-    };
-    for file in source_files(root)? {
+    field("source", source.url.as_deref().unwrap_or("").as_bytes());
+    let root = inputs.source_root;
+    for file in files {
         let rel = file.strip_prefix(root).unwrap_or(&file);
         let mut content = Vec::new();
         match std::fs::File::open(&file) {
@@ -85,21 +89,6 @@ pub fn digest(plan: &Plan) -> std::io::Result<String> {
         field(&format!("file:{}", rel.display()), &content);
     }
     Ok(format!("sha256:{}", hex::encode(hasher.finalize())))
-}
-
-/// What identifies the toolchain: versions, not the paths they were found at.
-fn toolchain_identity(plan: &Plan) -> String {
-    match &plan.toolchain {
-        crate::plan::ToolchainPlan::Rust { candidates } => candidates
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("|"),
-        crate::plan::ToolchainPlan::Python(_) => format!(
-            "componentize-py {}",
-            crate::stages::build::python::COMPONENTIZE_PY_VERSION
-        ),
-    }
 }
 
 /// Replaces absolute paths under `root` with relative ones, so that the same project
@@ -128,9 +117,10 @@ fn strip_paths(value: serde_json::Value, root: &Path) -> serde_json::Value {
 }
 
 /// The project's source files, sorted: what git tracks or would track (respecting
-/// `.gitignore`), or, outside a work tree, every file not under a [`NOT_SOURCE`] dir.
-pub fn source_files(root: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let git = Command::new("git")
+/// `.gitignore`), or, outside a work tree, every file not ignored and not under a
+/// [`NOT_SOURCE`] directory.
+pub async fn source_files(root: &Path, env: &Env) -> std::io::Result<Vec<PathBuf>> {
+    let git = crate::source::git(root, env)
         .args([
             "ls-files",
             "-z",
@@ -140,45 +130,52 @@ pub fn source_files(root: &Path) -> std::io::Result<Vec<PathBuf>> {
             "--",
             ".",
         ])
-        .current_dir(root)
-        .output();
+        .output()
+        .await;
     let mut files: Vec<PathBuf> = match git {
-        Ok(out) if out.status.success() => out
+        Ok(out) => out
             .stdout
-            .split(|b| *b == 0)
+            .split('\0')
             .filter(|p| !p.is_empty())
-            .map(|p| root.join(String::from_utf8_lossy(p).as_ref()))
+            .map(|p| root.join(p))
             .filter(|p| {
                 !p.strip_prefix(root)
                     .map(|rel| rel.starts_with(".kiln"))
                     .unwrap_or(false)
             })
             .collect(),
-        _ => {
-            let mut found = Vec::new();
-            walk(root, &mut found)?;
-            found
-        }
+        Err(_) => walk(root)?,
     };
     files.sort();
     Ok(files)
 }
 
-fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        let kind = entry.file_type()?;
-        if kind.is_dir() {
-            let name = name.to_string_lossy();
-            if !NOT_SOURCE.contains(&name.as_ref()) && !name.ends_with(".egg-info") {
-                walk(&entry.path(), found)?;
+/// Every file under `root` that `.gitignore`/`.ignore` files do not exclude (as ripgrep
+/// walks), outside build output.
+fn walk(root: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let walker = ignore::WalkBuilder::new(root)
+        .hidden(false)
+        .git_global(false)
+        // Outside a work tree, `.gitignore` files still say what is not source.
+        .require_git(false)
+        .filter_entry(|entry| {
+            let name = entry.file_name().to_string_lossy();
+            let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
+            if is_dir {
+                !NOT_SOURCE.contains(&name.as_ref()) && !name.ends_with(".egg-info")
+            } else {
+                !name.ends_with(".pyc")
             }
-        } else if kind.is_file() && !name.to_string_lossy().ends_with(".pyc") {
-            found.push(entry.path());
+        })
+        .build();
+    let mut found = Vec::new();
+    for entry in walker {
+        let entry = entry.map_err(std::io::Error::other)?;
+        if entry.file_type().is_some_and(|t| t.is_file()) {
+            found.push(entry.into_path());
         }
     }
-    Ok(())
+    Ok(found)
 }
 
 #[cfg(test)]
@@ -199,8 +196,9 @@ mod tests {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, "x").unwrap();
         }
-        let mut found = Vec::new();
-        walk(dir.path(), &mut found).unwrap();
+        std::fs::write(dir.path().join(".gitignore"), "ignored.txt\n").unwrap();
+        std::fs::write(dir.path().join("ignored.txt"), "x").unwrap();
+        let mut found = walk(dir.path()).unwrap();
         found.sort();
         let rel: Vec<_> = found
             .iter()
@@ -211,6 +209,6 @@ mod tests {
                     .into_owned()
             })
             .collect();
-        assert_eq!(rel, ["Cargo.lock", "src/main.rs"]);
+        assert_eq!(rel, [".gitignore", "Cargo.lock", "src/main.rs"]);
     }
 }

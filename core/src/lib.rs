@@ -1,12 +1,13 @@
 //! kiln: turn an ordinary Rust or Python project into a Wasm OCI artifact, from any CI.
 //!
-//! The binary (`src/main.rs`) is a thin shell over this library: it parses the [`cli`],
-//! resolves [`settings`], computes a [`plan`], runs the [`pipeline`] of [`stages`] and
-//! prints through [`printer`]. `kiln run` loads a [`target`] and hands it to the
-//! [`runner`].
+//! The binary (`src/main.rs`) hands over to [`commands`], the CLI layer: it resolves
+//! [`settings`], computes a [`plan`] (the ordered steps of a build) and runs it with the
+//! [`pipeline`], one loop over the [`stages`]. `kiln run` loads a [`target`] and hands it
+//! to the [`runner`]. Every subprocess goes through [`process`], and every environment
+//! variable is read through [`env`].
 
 pub mod cache;
-pub mod cli;
+pub mod commands;
 pub mod env;
 pub mod error;
 pub mod inputs;
@@ -14,7 +15,6 @@ pub mod oci;
 pub mod pipeline;
 pub mod plan;
 pub mod platform;
-pub mod printer;
 pub mod process;
 pub mod project;
 pub mod registry;
@@ -27,4 +27,7 @@ pub mod source;
 pub mod stages;
 pub mod summary;
 pub mod target;
+pub mod toolchain;
 pub mod verify;
+
+pub use error::Error;

@@ -1,125 +1,69 @@
-//! Runs a computed [`Plan`]: build → package → store → push → sign → attest, and returns the
-//! [`Summary`].
+//! Runs a computed [`Plan`]: exactly its steps, in its order, timed in one place.
 //!
-//! 1. Computes the inputs digest. Unless `--force`, looks for an artifact with the same
-//!    inputs: under the push destination's tag (then nothing is built or sent), then
-//!    anywhere in the local layout (then nothing is built; it is re-tagged and pushed).
-//! 2. Otherwise builds, packages (recording the inputs digest) and stores.
-//! 3. Pushes from the layout when asked: blobs first, the tag last.
-//! 4. Signs the artifact and attests its CycloneDX SBOM, cosign's way, in the layout and
-//!    the registry (kept as they are when this key already signed them).
+//! 1. Decides how to sign before anything runs: a key is read (and its password checked)
+//!    now, so a wrong password fails in a second, not after a long build.
+//! 2. Loops over the plan's steps. A skipped step is recorded with the plan's reason; a
+//!    step that runs is timed here and nowhere else, and what it produced is kept for the
+//!    steps after it ([`Outcomes`]).
+//! 3. A cache problem (restore or save) is a warning, never a failure. When a step fails,
+//!    the cache is still saved if the plan saves it and the build got far enough to make
+//!    that worth it, then the error is returned.
 //!
-//! Detection already ran while the plan was computed; its time is reported here so the
-//! summary shows every stage.
+//! The summary stage runs last; the returned [`Summary`] lists every step with its time
+//! or the reason it was skipped.
 
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
-use oci_client::manifest::OciImageManifest;
-use oci_client::{Reference, RegistryOperation};
-
+use crate::cache::KindPlan;
+use crate::error::{Error, one_line};
 use crate::oci::layout::Layout;
-use crate::oci::{annotations, digest};
-use crate::plan::{Plan, ToolchainPlan};
-use crate::project::{ProjectKind, PythonSource};
-use crate::registry::{self, Registry, RegistryOptions};
+use crate::plan::{Plan, Reuse};
 use crate::reporter::{Reporter, Stage};
-use crate::sbom::SbomInput;
-use crate::sign::keyring::{Choice, SigningOptions};
+use crate::sign::keyring::{Choice, KeylessMode, Keys};
 use crate::sign::{KeyOrigin, Signing};
-use crate::stages::attest::{self, SbomSource};
-use crate::stages::build::{self, Built};
-use crate::stages::package::WasmConfig;
-use crate::stages::{package, sign, store};
+use crate::stages::attest::{self, AttestRequest};
+use crate::stages::build::{self, BuildRequest, Built, Context};
+use crate::stages::package::{self, Artifact, PackageRequest};
+use crate::stages::push::{self, PushRequest};
+use crate::stages::restore::{self, KindRestored, RestoreRequest};
+use crate::stages::save::{self, SaveRequest};
+use crate::stages::sign::{self, SignRequest};
+use crate::stages::store::{self, StoreRequest, Stored, Storing};
+use crate::stages::summary::{self, SummaryRequest};
 use crate::summary::{
-    ArtifactSummary, AttestationSummary, BuildSummary, Fact, ProjectSummary, PushSummary,
-    SCHEMA_VERSION, SignatureSummary, StageTiming, Summary,
+    ArtifactSummary, AttestationSummary, BuildSummary, CacheSummary, Fact, ProjectSummary,
+    PushSummary, SCHEMA_VERSION, SignatureSummary, StageTiming, Summary,
 };
 
-/// What `kiln build` does beyond building.
-#[derive(Debug, Clone, Default)]
-pub struct BuildOptions {
-    /// Push to this reference after storing.
-    pub push: Option<Reference>,
-    /// Build even when an artifact with the same inputs exists.
-    pub force: bool,
-    pub registry: RegistryOptions,
-    /// How to sign: `--key`, keyless, Fulcio and Rekor; see
-    /// [`crate::sign::keyring::choose`].
-    pub signing: SigningOptions,
-    /// The persisted pip and cargo caches (disabled by default).
-    pub cache: crate::cache::CacheOptions,
+/// What the steps produced so far, for the steps after them.
+#[derive(Default)]
+struct Outcomes {
+    restored: Vec<KindRestored>,
+    cache_warnings: Vec<String>,
+    restore_time: Duration,
+    built: Option<Built>,
+    artifact: Option<Artifact>,
+    version: Option<String>,
+    stored: Option<Stored>,
+    push: Option<PushSummary>,
+    signature: Option<SignatureSummary>,
+    attestation: Option<AttestationSummary>,
+    cache: Option<CacheSummary>,
+    timings: Vec<StageTiming>,
 }
 
-/// Timings of the stages, in the order they ran.
-struct Timings<'a> {
-    reporter: &'a dyn Reporter,
-    stages: Vec<StageTiming>,
-}
-
-impl Timings<'_> {
-    fn start(&self, stage: Stage) -> Instant {
-        self.reporter.stage_started(stage);
-        Instant::now()
-    }
-
-    fn finish(&mut self, stage: Stage, started: Instant) {
-        let elapsed = started.elapsed();
-        self.reporter.stage_finished(stage, elapsed);
-        self.stages.push(StageTiming {
-            stage,
-            seconds: elapsed.as_secs_f64(),
-        });
-    }
-}
-
-/// Runs every stage after detection, with the persisted caches around the build: they
-/// are restored just before the build stage (not when the build is skipped) and saved
-/// after everything else, also after a failed build whose cargo downloads finished (see
-/// [`crate::cache::Session::save`]). A cache problem is a warning, never a failure.
-pub async fn build(
-    plan: &Plan,
-    detect_time: Duration,
-    options: &BuildOptions,
-    reporter: &dyn Reporter,
-) -> anyhow::Result<Summary> {
-    let cache = crate::cache::Session::new(&options.cache);
-    let result = build_stages(plan, detect_time, options, &cache, reporter).await;
-    // A push or signing failure after a good build still leaves caches worth saving.
-    let build_failed = result.is_err() && !cache.was_built();
-    let saved = cache.save(build_failed, reporter).await;
-    let mut summary = result?;
-    if let Some((cache, timing)) = saved {
-        summary.cache = Some(cache);
-        summary.stages.extend(timing);
-    }
-    Ok(summary)
-}
-
-async fn build_stages(
-    plan: &Plan,
-    detect_time: Duration,
-    options: &BuildOptions,
-    cache: &crate::cache::Session,
-    reporter: &dyn Reporter,
-) -> anyhow::Result<Summary> {
-    let mut timings = Timings {
-        reporter,
-        stages: vec![StageTiming {
-            stage: Stage::Detect,
-            seconds: detect_time.as_secs_f64(),
-        }],
+/// Runs every step of `plan`; returns the summary the summary stage posted.
+pub async fn run(mut plan: Plan, reporter: &dyn Reporter) -> Result<Summary, Error> {
+    let (env, signing_dir) = (plan.settings.env.clone(), plan.settings.home.signing());
+    let keys = Keys {
+        env: &env,
+        local_dir: &signing_dir,
     };
-    // The key is read first: a wrong password fails before a long build, not after.
-    // Keyless signing is decided now too, but its certificate, which lives minutes, is
-    // requested after the build.
-    let choice = crate::sign::keyring::choose(&options.signing)?;
-    let in_ci = crate::env::var(crate::env::CI).is_some()
-        || crate::platform::Platform::detect(&crate::platform::Environment::from_process())
-            != crate::platform::Platform::Local;
+    let choice = crate::sign::keyring::choose(&plan.options.signing, &keys)?;
     if let Choice::Key(signer) = &choice
         && let KeyOrigin::Local(path) = &signer.origin
-        && in_ci
+        && (plan.settings.env.get(crate::env::CI).is_some()
+            || crate::platform::detect(&plan.settings.env) != crate::platform::Platform::Local)
     {
         reporter.warn(&format!(
             "signing with kiln's local development key {}, which does not outlive this \
@@ -128,85 +72,291 @@ async fn build_stages(
             crate::env::KILN_SIGNING_KEY
         ));
     }
-    let inputs = crate::inputs::digest(plan).context("Failed to hash the project's inputs")?;
-    tracing::debug!(%inputs, "inputs digest");
     keep_out_of_git(&plan.project.root.join(".kiln"));
     let layout = Layout::create(&plan.layout)?;
 
-    let registry = match &options.push {
-        Some(reference) => Some(
-            Registry::connect(
-                reference.clone(),
-                RegistryOperation::Push,
-                options.registry.clone(),
-            )
-            .await?,
-        ),
-        None => None,
+    let mut outcomes = Outcomes {
+        version: plan.project.version.clone(),
+        ..Outcomes::default()
     };
+    let mut choice = Some(choice);
+    let mut signer = None;
+    for step in plan.steps.clone() {
+        if let Some(why) = &step.skipped {
+            outcomes.timings.push(StageTiming {
+                stage: step.stage,
+                seconds: 0.0,
+                skipped: Some(why.clone()),
+            });
+            continue;
+        }
+        let started = Instant::now();
+        if step.stage != Stage::Detect {
+            reporter.stage_started(step.stage);
+        }
+        let ran = match step.stage {
+            // Detection ran while the plan was computed.
+            Stage::Detect => Ok(()),
+            Stage::Restore => {
+                restore_caches(&mut plan, &mut outcomes, reporter).await;
+                Ok(())
+            }
+            Stage::Build => build_project(&plan, &mut outcomes, reporter).await,
+            Stage::Package => package_artifact(&plan, &mut outcomes, reporter).await,
+            Stage::Store => store_artifact(&plan, &mut outcomes, reporter).await,
+            Stage::Push => push_artifact(&plan, &layout, &mut outcomes, reporter).await,
+            Stage::Sign => match start_signing(&plan, choice.take(), &keys, reporter).await {
+                Ok(signing) => {
+                    let signed =
+                        sign_artifact(&plan, &layout, &signing, &mut outcomes, reporter).await;
+                    signer = Some(signing);
+                    signed
+                }
+                Err(err) => Err(err),
+            },
+            Stage::Attest => match &signer {
+                Some(signing) => {
+                    attest_artifact(&plan, &layout, signing, &mut outcomes, reporter).await
+                }
+                None => unreachable_order(Stage::Attest, Stage::Sign),
+            },
+            Stage::Save => {
+                save_caches(&plan, false, &mut outcomes, reporter).await;
+                Ok(())
+            }
+            Stage::Summary => {
+                // This step's own time so far, so the posted document lists every step.
+                outcomes.timings.push(StageTiming {
+                    stage: Stage::Summary,
+                    seconds: 0.0,
+                    skipped: None,
+                });
+                post_summary(&plan, &mut outcomes, reporter).await
+            }
+        };
+        if let Err(err) = ran {
+            // The caches of a build that got far enough are still worth saving.
+            let saves = plan
+                .steps
+                .iter()
+                .any(|s| s.stage == Stage::Save && s.skipped.is_none());
+            if saves && outcomes.cache.is_none() {
+                let failed = outcomes.built.is_none();
+                save_caches(&plan, failed, &mut outcomes, reporter).await;
+            }
+            return Err(err);
+        }
+        let elapsed = match step.stage {
+            Stage::Detect => plan.detect_time,
+            _ => started.elapsed(),
+        };
+        if step.stage != Stage::Detect {
+            reporter.stage_finished(step.stage, elapsed);
+        }
+        match outcomes.timings.last_mut() {
+            Some(last) if last.stage == Stage::Summary => last.seconds = elapsed.as_secs_f64(),
+            _ => outcomes.timings.push(StageTiming {
+                stage: step.stage,
+                seconds: elapsed.as_secs_f64(),
+                skipped: None,
+            }),
+        }
+    }
+    let mut summary = document(&plan, &outcomes)?;
+    summary.stages = outcomes.timings;
+    Ok(summary)
+}
 
-    // Already pushed with these inputs: nothing to build or send.
-    let pushed = match (&registry, options.force) {
-        (Some(registry), false) => registry
-            .fetch_manifest()
-            .await?
-            .filter(|(manifest, _)| inputs_of(manifest).as_deref() == Some(inputs.as_str())),
-        _ => None,
+/// The plan orders stages; a stage that needs an earlier one's result and does not find
+/// it is a defect in [`crate::plan`], reported as an internal error.
+fn unreachable_order<T>(stage: Stage, needs: Stage) -> Result<T, Error> {
+    Err(Error::Io {
+        what: format!("run the {stage} stage: the {needs} stage did not run before it"),
+        source: std::io::Error::other("the plan's steps are out of order"),
+    })
+}
+
+fn context(plan: &Plan) -> Context<'_> {
+    Context {
+        env: &plan.settings.env,
+        home: &plan.settings.home,
+    }
+}
+
+async fn restore_caches(plan: &mut Plan, outcomes: &mut Outcomes, reporter: &dyn Reporter) {
+    let started = Instant::now();
+    let Some(cache) = &plan.cache else {
+        return;
     };
-    let (stored, skipped, push) = if let (Some(registry), Some((manifest, digest))) =
-        (&registry, pushed)
+    outcomes.cache_warnings.extend(cache.warnings.iter().cloned());
+    if cache.kinds.is_empty() {
+        return;
+    }
+    let request = RestoreRequest {
+        location: cache.location.clone(),
+        kinds: cache.kinds.clone(),
+        registry: plan.options.registry.clone(),
+        local: plan.settings.home.cache(),
+    };
+    match restore::run(request, reporter).await {
+        Ok(restored) => {
+            outcomes
+                .cache_warnings
+                .extend(restored.kinds.iter().filter_map(|k| k.warning.clone()));
+            outcomes.restored = restored.kinds;
+        }
+        Err(err) => {
+            let warning = format!("cache: {}; building without it", one_line(&err));
+            reporter.warn(&warning);
+            outcomes.cache_warnings.push(warning);
+        }
+    }
+    // componentize-py, to be provisioned when the plan was made, may have come back.
+    plan.language.after_restore();
+    outcomes.restore_time = started.elapsed();
+}
+
+async fn build_project(
+    plan: &Plan,
+    outcomes: &mut Outcomes,
+    reporter: &dyn Reporter,
+) -> Result<(), Error> {
+    let built = build::run(
+        BuildRequest {
+            project: &plan.project,
+            language: &plan.language,
+            work_dir: &plan.work_dir,
+            context: context(plan),
+        },
+        reporter,
+    )
+    .await?;
+    if outcomes.version.is_none() {
+        outcomes.version = built.version.clone();
+    }
+    outcomes.built = Some(built);
+    Ok(())
+}
+
+async fn package_artifact(
+    plan: &Plan,
+    outcomes: &mut Outcomes,
+    reporter: &dyn Reporter,
+) -> Result<(), Error> {
+    let Some(built) = &outcomes.built else {
+        return unreachable_order(Stage::Package, Stage::Build);
+    };
+    let artifact = package::run(
+        PackageRequest {
+            built: built.clone(),
+            name: plan.project.name.clone(),
+            version: outcomes.version.clone(),
+            created: plan.source.created.clone(),
+            revision: plan.source.revision.clone(),
+            source: plan.source.url.clone(),
+            inputs_digest: Some(plan.inputs.clone()),
+        },
+        reporter,
+    )
+    .await?;
+    outcomes.artifact = Some(artifact);
+    Ok(())
+}
+
+async fn store_artifact(
+    plan: &Plan,
+    outcomes: &mut Outcomes,
+    reporter: &dyn Reporter,
+) -> Result<(), Error> {
+    let artifact = match (&outcomes.artifact, &plan.reuse) {
+        (Some(artifact), _) => Storing::New(artifact),
+        (None, Some(reuse)) => {
+            reporter.step("An artifact with the same inputs exists: nothing to build");
+            // Its version, when it recorded one, names it.
+            let recorded = serde_json::from_slice::<oci_client::manifest::OciImageManifest>(
+                reuse.manifest(),
+            )
+            .ok()
+            .and_then(|m| m.annotations?.remove(crate::oci::annotations::VERSION));
+            if recorded.is_some() {
+                outcomes.version = recorded;
+            }
+            Storing::Existing {
+                manifest: reuse.manifest(),
+                registry: match reuse {
+                    Reuse::Registry { .. } => plan.registry.as_ref(),
+                    Reuse::Layout { .. } => None,
+                },
+            }
+        }
+        (None, None) => return unreachable_order(Stage::Store, Stage::Package),
+    };
+    let reference = plan.reference_for(&outcomes.version)?;
+    let stored = store::run(
+        StoreRequest {
+            artifact,
+            layout: &plan.layout,
+            reference: &reference,
+        },
+        reporter,
+    )
+    .await?;
+    if let Some(Reuse::Registry { digest, .. }) = &plan.reuse
+        && let Some(registry) = &plan.registry
     {
-        reporter.step("The registry has an artifact with the same inputs: nothing to build");
-        let stored = reuse(&layout, plan, &manifest, Some(registry)).await?;
-        let push = PushSummary {
+        outcomes.push = Some(PushSummary {
             reference: format!("{}@{digest}", registry.reference().whole()),
-            digest,
+            digest: digest.clone(),
             bytes_sent: 0,
             bytes_skipped: 0,
             up_to_date: true,
-        };
-        (stored, true, Some(push))
-    } else {
-        // Already stored locally with these inputs: re-tag instead of rebuilding.
-        let existing = if options.force {
-            None
-        } else {
-            find_by_inputs(&layout, &inputs)?
-        };
-        let (stored, skipped) = match existing {
-            Some(manifest) => {
-                reporter.step("The layout has an artifact with the same inputs: nothing to build");
-                (reuse(&layout, plan, &manifest, None).await?, true)
-            }
-            None => {
-                let replanned = restore_cache(cache, plan, &mut timings).await;
-                let plan = replanned.as_ref().unwrap_or(plan);
-                let stored = build_and_store(plan, &inputs, &mut timings).await?;
-                cache.mark_built();
-                (stored, false)
-            }
-        };
-        let push = match &registry {
-            Some(registry) => {
-                let started = timings.start(Stage::Push);
-                let outcome = registry
-                    .push(&layout, &stored.manifest_digest, reporter)
-                    .await?;
-                timings.finish(Stage::Push, started);
-                Some(PushSummary {
-                    reference: outcome.reference,
-                    digest: outcome.digest,
-                    bytes_sent: outcome.bytes_sent,
-                    bytes_skipped: outcome.bytes_skipped,
-                    up_to_date: false,
-                })
-            }
-            None => None,
-        };
-        (stored, skipped, push)
-    };
+        });
+    }
+    outcomes.stored = Some(stored);
+    Ok(())
+}
 
-    let signer = match choice {
+async fn push_artifact(
+    plan: &Plan,
+    layout: &Layout,
+    outcomes: &mut Outcomes,
+    reporter: &dyn Reporter,
+) -> Result<(), Error> {
+    let (Some(registry), Some(stored)) = (&plan.registry, &outcomes.stored) else {
+        return unreachable_order(Stage::Push, Stage::Store);
+    };
+    let pushed = push::run(
+        PushRequest {
+            layout,
+            registry,
+            digest: &stored.manifest_digest,
+            attached: false,
+        },
+        reporter,
+    )
+    .await?;
+    outcomes.push = Some(PushSummary {
+        reference: pushed.reference,
+        digest: pushed.digest,
+        bytes_sent: pushed.bytes_sent,
+        bytes_skipped: pushed.bytes_skipped,
+        up_to_date: false,
+    });
+    Ok(())
+}
+
+/// Turns the signing choice made before the build into a signer: a keyless certificate,
+/// which lives minutes, is requested now.
+async fn start_signing(
+    plan: &Plan,
+    choice: Option<Choice>,
+    keys: &Keys<'_>,
+    reporter: &dyn Reporter,
+) -> Result<Signing, Error> {
+    let Some(choice) = choice else {
+        return unreachable_order(Stage::Sign, Stage::Detect);
+    };
+    Ok(match choice {
         Choice::Key(signer) => Signing::Key(signer),
         Choice::Keyless(keyless) => {
             reporter.step(&format!(
@@ -219,60 +369,27 @@ async fn build_stages(
                 // Offered a token but not asked for keyless (a GitLab component always
                 // requests one; a self-managed instance's tokens are not Fulcio's): sign
                 // with the key kiln would otherwise use, and say why.
-                Err(err) if options.signing.keyless == crate::sign::keyring::KeylessMode::Auto => {
+                Err(err) if plan.options.signing.keyless == KeylessMode::Auto => {
                     reporter.warn(&format!(
                         "keyless signing failed ({}); signing with a key instead (pass \
                          `--keyless` to make this an error, `--no-keyless` to skip it)",
-                        crate::error::one_line(&err)
+                        one_line(&err)
                     ));
                     Signing::Key(crate::sign::keyring::signer(
-                        options.signing.key.as_deref(),
+                        plan.options.signing.key.as_deref(),
+                        keys,
                     )?)
                 }
-                Err(err) => {
-                    return Err(anyhow::Error::new(err)
-                        .context("Failed to get a keyless signing certificate"));
-                }
+                Err(err) => return Err(Error::Keyless(err)),
             }
         }
-    };
-    let (signature, attestation) = sign_and_attest(
-        plan,
-        &layout,
-        registry.as_ref(),
-        &stored,
-        &signer,
-        &mut timings,
-    )
-    .await?;
-    summary(
-        plan,
-        &stored,
-        Outcomes {
-            inputs,
-            skipped,
-            push,
-            signature,
-            attestation,
-        },
-        timings.stages,
-    )
+    })
 }
 
-/// Signs the artifact and attests its SBOM, in the layout and (when pushing) the
-/// registry.
-async fn sign_and_attest(
-    plan: &Plan,
-    layout: &Layout,
-    registry: Option<&Registry>,
-    stored: &StoredArtifact,
-    signer: &Signing,
-    timings: &mut Timings<'_>,
-) -> anyhow::Result<(SignatureSummary, AttestationSummary)> {
-    let reporter = timings.reporter;
-    // What the signature and the SBOM name: the registry repository when pushing, else
-    // the artifact's name in the layout.
-    let repository = match registry {
+/// What the signature and the SBOM name: the registry repository when pushing, else the
+/// artifact's name in the layout.
+fn repository(plan: &Plan, stored: &Stored) -> String {
+    match &plan.registry {
         Some(registry) => format!(
             "{}/{}",
             registry.reference().resolve_registry(),
@@ -282,46 +399,68 @@ async fn sign_and_attest(
             .reference
             .rsplit_once(':')
             .map_or(stored.reference.clone(), |(name, _)| name.to_string()),
-    };
+    }
+}
 
-    let started = timings.start(Stage::Sign);
+async fn sign_artifact(
+    plan: &Plan,
+    layout: &Layout,
+    signer: &Signing,
+    outcomes: &mut Outcomes,
+    reporter: &dyn Reporter,
+) -> Result<(), Error> {
+    let Some(stored) = &outcomes.stored else {
+        return unreachable_order(Stage::Sign, Stage::Store);
+    };
     let signed = sign::run(
-        sign::SignRequest {
+        SignRequest {
             layout,
-            registry,
+            registry: plan.registry.as_ref(),
             digest: &stored.manifest_digest,
-            repository: &repository,
+            repository: &repository(plan, stored),
             signer,
         },
         reporter,
     )
-    .await
-    .context("Failed to sign the artifact")?;
-    timings.finish(Stage::Sign, started);
+    .await?;
+    outcomes.signature = Some(SignatureSummary {
+        tag: signed.tag,
+        digest: signed.digest,
+        key: signer.describe(),
+        reused: signed.reused,
+    });
+    Ok(())
+}
 
-    let started = timings.start(Stage::Attest);
-    let (deps_dir, wheel_dist) = build::python::sbom_inputs(&python_work_dir(plan));
-    let source = match &plan.project.kind {
-        ProjectKind::Rust(rust) => SbomSource::Rust(rust),
-        ProjectKind::Python(py) => SbomSource::Python {
-            deps_dir: &deps_dir,
-            project_dist: match py.source {
-                PythonSource::Wheel { .. } => {
-                    Some(wheel_dist.as_deref().unwrap_or(plan.project.name.as_str()))
-                }
-                PythonSource::Requirements { .. } => None,
-            },
-        },
+async fn attest_artifact(
+    plan: &Plan,
+    layout: &Layout,
+    signer: &Signing,
+    outcomes: &mut Outcomes,
+    reporter: &dyn Reporter,
+) -> Result<(), Error> {
+    let Some(stored) = &outcomes.stored else {
+        return unreachable_order(Stage::Attest, Stage::Store);
     };
+    let previous;
+    let (source, toolchain) = match &outcomes.built {
+        Some(built) => (&built.sbom, built.toolchain.as_str()),
+        None => {
+            previous = plan.language.previous_sbom_inputs(&plan.work_dir);
+            (&previous, REUSED_TOOLCHAIN)
+        }
+    };
+    let repository = repository(plan, stored);
     let attested = attest::run(
-        attest::AttestRequest {
+        AttestRequest {
             layout,
-            registry,
-            sbom: SbomInput {
+            registry: plan.registry.as_ref(),
+            sbom: crate::sbom::SbomInput {
                 artifact_name: &repository,
-                artifact_version: stored.version.as_deref(),
+                artifact_version: outcomes.version.as_deref(),
                 artifact_digest: &stored.manifest_digest,
-                toolchain: &stored.toolchain,
+                toolchain,
+                env: &plan.settings.env,
             },
             source,
             sbom_path: plan.work_dir.join("sbom.cdx.json"),
@@ -329,206 +468,152 @@ async fn sign_and_attest(
         },
         reporter,
     )
-    .await
-    .context("Failed to attest the artifact's SBOM")?;
-    timings.finish(Stage::Attest, started);
-
-    Ok((
-        SignatureSummary {
-            tag: signed.tag,
-            digest: signed.digest,
-            key: signer.describe(),
-            reused: signed.reused,
-        },
-        AttestationSummary {
-            tag: attested.attached.tag,
-            digest: attested.attached.digest,
-            predicate_type: attest::CYCLONEDX_PREDICATE_TYPE.to_string(),
-            sbom_path: attested.sbom_path,
-            sbom_digest: attested.sbom_digest,
-            components: attested.components,
-            reused: attested.attached.reused,
-        },
-    ))
-}
-
-/// What the stages after storing produced, for the summary.
-struct Outcomes {
-    inputs: String,
-    skipped: bool,
-    push: Option<PushSummary>,
-    signature: SignatureSummary,
-    attestation: AttestationSummary,
-}
-
-/// An artifact in the layout, as the summary describes it.
-struct StoredArtifact {
-    manifest_digest: String,
-    manifest: OciImageManifest,
-    config: WasmConfig,
-    reference: String,
-    version: Option<String>,
-    toolchain: String,
-    facts: Vec<(String, String)>,
-}
-
-async fn build_and_store(
-    plan: &Plan,
-    inputs: &str,
-    timings: &mut Timings<'_>,
-) -> anyhow::Result<StoredArtifact> {
-    let reporter = timings.reporter;
-    let started = timings.start(Stage::Build);
-    let built = build_project(plan, reporter).await?;
-    timings.finish(Stage::Build, started);
-
-    let version = plan.project.version.clone().or(built.version.clone());
-    let reference = reference_for(plan, version.clone())?;
-
-    let started = timings.start(Stage::Package);
-    let artifact = package::run(package::PackageRequest {
-        built: built.clone(),
-        name: plan.project.name.clone(),
-        version: version.clone(),
-        created: plan.source.created.clone(),
-        revision: plan.source.revision.clone(),
-        source: plan.source.url.clone(),
-        inputs_digest: Some(inputs.to_string()),
-    })
     .await?;
-    timings.finish(Stage::Package, started);
-
-    let started = timings.start(Stage::Store);
-    store::run(store::StoreRequest {
-        artifact: &artifact,
-        layout: plan.layout.clone(),
-        reference: reference.clone(),
-    })
-    .await?;
-    timings.finish(Stage::Store, started);
-
-    Ok(StoredArtifact {
-        manifest_digest: artifact.manifest_digest,
-        manifest: artifact.manifest,
-        config: artifact.config,
-        reference,
-        version,
-        toolchain: built.toolchain,
-        facts: built.facts,
-    })
+    outcomes.attestation = Some(AttestationSummary {
+        tag: attested.attached.tag,
+        digest: attested.attached.digest,
+        predicate_type: attest::CYCLONEDX_PREDICATE_TYPE.to_string(),
+        sbom_path: attested.sbom_path,
+        sbom_digest: attested.sbom_digest,
+        components: attested.components,
+        reused: attested.attached.reused,
+    });
+    Ok(())
 }
 
-/// Makes an existing artifact the plan's result: copies it into the layout if it is only
-/// in the registry, and tags it with the plan's reference.
-async fn reuse(
-    layout: &Layout,
-    plan: &Plan,
-    manifest_bytes: &[u8],
-    registry: Option<&Registry>,
-) -> anyhow::Result<StoredArtifact> {
-    let manifest: OciImageManifest =
-        serde_json::from_slice(manifest_bytes).context("Failed to parse the stored manifest")?;
-    let version = manifest
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(annotations::VERSION).cloned())
-        .or(plan.project.version.clone());
-    let reference = reference_for(plan, version.clone())?;
-    let manifest_digest = digest(manifest_bytes);
-    if !layout.blob_path(&manifest_digest)?.is_file() {
-        let registry = registry.expect("an artifact not in the layout came from the registry");
-        registry
-            .pull(layout, &reference, &crate::reporter::Silent)
-            .await?;
-    }
-    layout.tag(
-        &reference,
-        &manifest_digest,
-        manifest_bytes.len() as u64,
-        None,
-    )?;
-    let config: WasmConfig = serde_json::from_slice(&layout.read_blob(&manifest.config.digest)?)
-        .context("Failed to parse the stored artifact's config")?;
-    Ok(StoredArtifact {
-        manifest_digest,
-        manifest,
-        config,
-        reference,
-        version,
-        toolchain: "none: inputs unchanged, artifact reused".into(),
-        facts: Vec::new(),
-    })
-}
+/// What the summary says built a reused artifact.
+const REUSED_TOOLCHAIN: &str = "none: inputs unchanged, artifact reused";
 
-/// The manifest in `layout` that records `inputs`, if any.
-fn find_by_inputs(layout: &Layout, inputs: &str) -> anyhow::Result<Option<Vec<u8>>> {
-    for entry in layout.index()?.manifests {
-        let Ok(bytes) = layout.read_blob(&entry.digest) else {
-            continue;
+/// Saves the caches (`failed`: the build itself did not succeed, so only what is still
+/// worth it). Never fails: problems become warnings.
+async fn save_caches(plan: &Plan, failed: bool, outcomes: &mut Outcomes, reporter: &dyn Reporter) {
+    let Some(cache) = &plan.cache else {
+        return;
+    };
+    let started = Instant::now();
+    // Selections depend on what the build left on disk: computed again now.
+    let kinds = plan
+        .language
+        .cache_kinds(
+            &plan.project,
+            plan.options.cache.prefix(),
+            &plan.settings.home,
+        )
+        .unwrap_or_else(|_| cache.kinds.clone());
+    let to_save: Vec<KindPlan> = kinds
+        .iter()
+        .filter(|_| !failed || plan.language.worth_saving_after_failure(&plan.settings.home))
+        .cloned()
+        .collect();
+    let mut saved = Vec::new();
+    if !to_save.is_empty() {
+        let previous = to_save
+            .iter()
+            .map(|k| {
+                outcomes
+                    .restored
+                    .iter()
+                    .find(|r| r.kind == k.kind)
+                    .and_then(|r| r.manifest.clone())
+            })
+            .collect();
+        let request = SaveRequest {
+            location: cache.location.clone(),
+            kinds: to_save,
+            previous,
+            registry: plan.options.registry.clone(),
+            local: plan.settings.home.cache(),
         };
-        if inputs_of(&bytes).as_deref() == Some(inputs) {
-            return Ok(Some(bytes));
+        match save::run(request, reporter).await {
+            Ok(outcome) => {
+                outcomes
+                    .cache_warnings
+                    .extend(outcome.kinds.iter().filter_map(|k| k.warning.clone()));
+                saved = outcome.kinds;
+            }
+            Err(err) => {
+                let warning = format!("cache: {}; not saved", one_line(&err));
+                reporter.warn(&warning);
+                outcomes.cache_warnings.push(warning);
+            }
         }
     }
-    Ok(None)
+    outcomes.cache = Some(CacheSummary {
+        store: cache.location.to_string(),
+        kinds: kinds
+            .iter()
+            .map(|kind| {
+                let restored = outcomes.restored.iter().find(|r| r.kind == kind.kind);
+                let saved = saved.iter().find(|s| s.kind == kind.kind);
+                crate::cache::kind_summary(kind, restored, saved, failed)
+            })
+            .collect(),
+        restore_seconds: outcomes.restore_time.as_secs_f64(),
+        save_seconds: started.elapsed().as_secs_f64(),
+        warnings: outcomes.cache_warnings.clone(),
+    });
 }
 
-fn inputs_of(manifest: &[u8]) -> Option<String> {
-    let manifest: OciImageManifest = serde_json::from_slice(manifest).ok()?;
-    manifest.annotations?.remove(crate::inputs::ANNOTATION)
-}
-
-/// The layout reference: `--tag`, else the name with the version (known from detection
-/// or, for dynamic versions, from the build).
-fn reference_for(plan: &Plan, version: Option<String>) -> anyhow::Result<String> {
-    let mut project = plan.project.clone();
-    project.version = version;
-    crate::plan::reference(plan.tag.as_deref(), &project)
-}
-
-fn summary(
+async fn post_summary(
     plan: &Plan,
-    stored: &StoredArtifact,
-    outcomes: Outcomes,
-    stages: Vec<StageTiming>,
-) -> anyhow::Result<Summary> {
-    let Outcomes {
-        inputs,
-        skipped,
-        push,
-        signature,
-        attestation,
-    } = outcomes;
+    outcomes: &mut Outcomes,
+    reporter: &dyn Reporter,
+) -> Result<(), Error> {
+    let summary = document(plan, outcomes)?;
+    summary::run(
+        SummaryRequest {
+            summary: &summary,
+            file: plan.options.summary_file.as_deref(),
+            post: plan.options.post,
+            env: &plan.settings.env,
+        },
+        reporter,
+    )
+    .await?;
+    Ok(())
+}
+
+/// The summary document of what the steps did so far.
+fn document(plan: &Plan, outcomes: &Outcomes) -> Result<Summary, Error> {
+    let (Some(stored), Some(signature), Some(attestation)) = (
+        &outcomes.stored,
+        &outcomes.signature,
+        &outcomes.attestation,
+    ) else {
+        return unreachable_order(Stage::Summary, Stage::Attest);
+    };
     let layer = stored
         .manifest
         .layers
         .first()
-        .context("The artifact has no layer")?;
-    let layout = plan.layout.clone();
+        .ok_or_else(|| Error::Io {
+            what: format!("read the artifact `{}`", stored.manifest_digest),
+            source: std::io::Error::other("it has no layer"),
+        })?;
+    let (toolchain, facts) = match &outcomes.built {
+        Some(built) => (built.toolchain.clone(), built.facts.clone()),
+        None => (REUSED_TOOLCHAIN.to_string(), Vec::new()),
+    };
     Ok(Summary {
         schema_version: SCHEMA_VERSION,
         kiln_version: env!("CARGO_PKG_VERSION").to_string(),
         project: ProjectSummary {
             name: plan.project.name.clone(),
-            version: stored.version.clone(),
-            language: plan.project.kind.language().to_string(),
+            version: outcomes.version.clone(),
+            language: plan.language.name().to_string(),
             path: plan.project.root.clone(),
             entry: plan.entry(),
         },
         build: BuildSummary {
-            toolchain: stored.toolchain.clone(),
+            toolchain,
             wasm_kind: if stored.config.os == build::WasmKind::Component.os() {
                 "component".into()
             } else {
                 "module".into()
             },
-            facts: stored
-                .facts
-                .iter()
-                .map(|(name, value)| Fact {
-                    name: name.clone(),
-                    value: value.clone(),
-                })
+            facts: facts
+                .into_iter()
+                .map(|(name, value)| Fact { name, value })
                 .collect(),
         },
         artifact: ArtifactSummary {
@@ -536,57 +621,19 @@ fn summary(
             layer_digest: layer.digest.clone(),
             size: u64::try_from(layer.size).unwrap_or_default(),
             os: stored.config.os.clone(),
-            oci_reference: format!("oci:{}:{}", layout.display(), stored.reference),
-            layout,
+            oci_reference: format!("oci:{}:{}", stored.layout.display(), stored.reference),
+            layout: stored.layout.clone(),
             reference: stored.reference.clone(),
             created: stored.config.created.clone(),
         },
-        inputs_digest: inputs,
-        skipped,
-        push,
-        signature,
-        attestation,
-        cache: None,
-        stages,
+        inputs_digest: plan.inputs.clone(),
+        skipped: plan.reuse.is_some(),
+        push: outcomes.push.clone(),
+        signature: signature.clone(),
+        attestation: attestation.clone(),
+        cache: outcomes.cache.clone(),
+        stages: outcomes.timings.clone(),
     })
-}
-
-/// Restores the caches (timed as the restore stage); returns the plan to build with
-/// when the restore changed it.
-async fn restore_cache(
-    cache: &crate::cache::Session,
-    plan: &Plan,
-    timings: &mut Timings<'_>,
-) -> Option<Plan> {
-    let replanned = cache.restore(plan, timings.reporter).await;
-    if let Some(elapsed) = cache.restore_time().await {
-        timings.stages.push(StageTiming {
-            stage: Stage::Restore,
-            seconds: elapsed.as_secs_f64(),
-        });
-    }
-    replanned
-}
-
-async fn build_project(plan: &Plan, reporter: &dyn Reporter) -> anyhow::Result<Built> {
-    Ok(match (&plan.project.kind, &plan.toolchain) {
-        (ProjectKind::Rust(rust), ToolchainPlan::Rust { candidates }) => {
-            build::rust::build(rust, candidates, reporter).await?
-        }
-        (ProjectKind::Python(py), ToolchainPlan::Python(toolchain)) => {
-            let work_dir = python_work_dir(plan);
-            build::python::build(&plan.project, py, toolchain, &work_dir, reporter).await?
-        }
-        (kind, toolchain) => unreachable!(
-            "plan pairs a {} project with a {toolchain:?} toolchain",
-            kind.language()
-        ),
-    })
-}
-
-/// Where the Python builder works, and the SBOM later reads what it installed.
-fn python_work_dir(plan: &Plan) -> std::path::PathBuf {
-    plan.work_dir.join("python")
 }
 
 /// kiln's scratch and output directory is never source: like cargo's `target/`, it
@@ -601,14 +648,4 @@ fn keep_out_of_git(kiln_dir: &std::path::Path) {
             tracing::debug!(path = %ignore.display(), %err, "could not write .gitignore");
         }
     }
-}
-
-/// Parses `--push` with the artifact's tag as the default.
-pub fn push_reference(text: &str, plan: &Plan) -> Result<Reference, registry::RegistryError> {
-    let default_tag = plan
-        .reference
-        .rsplit_once(':')
-        .map(|(_, tag)| tag)
-        .unwrap_or("latest");
-    registry::parse_reference(text, default_tag)
 }

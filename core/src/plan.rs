@@ -1,27 +1,87 @@
-//! The whole plan of a `kiln build`, computed before anything runs.
+//! The whole plan of a `kiln build`, computed before anything runs: the plan is the
+//! program.
 //!
-//! Computing it only reads: detection, the toolchain probe and git. `kiln build
-//! --dry-run` prints it and `kiln plan --output json` emits it.
+//! 1. Runs detection (the detect stage) and resolves the language's toolchain.
+//! 2. Reads what decides the build: the source's revision and time, the inputs digest,
+//!    whether an artifact with the same inputs is already pushed under the destination
+//!    tag or stored in the layout (then nothing is built), and the caches' keys.
+//! 3. Lists the [`Step`]s that will run, in order, each skipped one saying why.
+//!    [`crate::pipeline::run`] runs exactly this list; `kiln build --dry-run` prints it.
+//!
+//! Computing it only reads (files, git, `cargo metadata`, the registry's tag).
 
 use std::fmt;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
-use serde::Serialize;
+use oci_client::manifest::OciImageManifest;
+use oci_client::RegistryOperation;
 
-use crate::project::{Project, ProjectKind, PythonSource};
-use crate::reporter::Stage;
+use crate::cache::{CacheLocation, CacheOptions, KindPlan};
+use crate::error::Error;
+use crate::oci::layout::Layout;
+use crate::platform::Platform;
+use crate::project::Project;
+use crate::registry::{self, Registry, RegistryOptions};
+use crate::reporter::{Reporter, Stage};
 use crate::settings::Settings;
+use crate::sign::keyring::SigningOptions;
 use crate::source::SourceInfo;
-use crate::stages::build::python::{self, ComponentizePy, PythonToolchain};
-use crate::stages::build::rust::{self, RustToolchain};
+use crate::stages::build::Language;
 use crate::stages::detect::{self, DetectRequest};
 
+pub use kiln_cli::output::Step;
+
+/// What `kiln build` does beyond building: where the result goes and how it is signed.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// `--push`: `REGISTRY/REPOSITORY[:TAG]` (the tag defaults to the artifact's).
+    pub push: Option<String>,
+    /// Build even when an artifact with the same inputs exists.
+    pub force: bool,
+    pub registry: RegistryOptions,
+    /// How to sign: `--key`, keyless, Fulcio and Rekor.
+    pub signing: SigningOptions,
+    /// The persisted pip and cargo caches (`location: None` is `--no-cache`).
+    pub cache: CacheOptions,
+    /// `--summary-file`.
+    pub summary_file: Option<PathBuf>,
+    /// Where the summary is posted; `None` is `--no-post`.
+    pub post: Option<Option<Platform>>,
+}
+
+/// An artifact with the same inputs digest, found while planning.
+#[derive(Debug, Clone)]
+pub enum Reuse {
+    /// Under the push destination's tag: nothing is built or sent.
+    Registry { manifest: Vec<u8>, digest: String },
+    /// In the local layout: nothing is built; it is re-tagged (and pushed).
+    Layout { manifest: Vec<u8> },
+}
+
+impl Reuse {
+    pub fn manifest(&self) -> &[u8] {
+        match self {
+            Reuse::Registry { manifest, .. } | Reuse::Layout { manifest } => manifest,
+        }
+    }
+}
+
+/// The caches a build restores and saves.
+#[derive(Debug, Clone)]
+pub struct CachePlan {
+    pub location: CacheLocation,
+    pub kinds: Vec<KindPlan>,
+    /// Keys that could not be computed: the build goes on without caches.
+    pub warnings: Vec<String>,
+}
+
 /// What `kiln build` will do.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug)]
 pub struct Plan {
     pub project: Project,
-    pub toolchain: ToolchainPlan,
+    /// The language, its project and the toolchain that builds it.
+    pub language: Language,
     /// kiln's scratch directory for this project (`.kiln/build`).
     pub work_dir: PathBuf,
     /// The OCI image layout the artifact is stored in.
@@ -31,103 +91,241 @@ pub struct Plan {
     pub reference: String,
     /// `--tag` as given.
     pub tag: Option<String>,
-    /// Where the artifact is pushed, when it is.
-    pub push: Option<String>,
+    /// Where the artifact is pushed, connected for pushing.
+    pub registry: Option<Registry>,
     pub source: SourceInfo,
-    pub stages: Vec<Stage>,
-}
-
-/// The toolchain the build stage will use.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "language", rename_all = "lowercase")]
-pub enum ToolchainPlan {
-    /// Tried in order until one works.
-    Rust {
-        candidates: Vec<RustToolchain>,
-    },
-    Python(PythonToolchain),
+    /// The inputs digest ([`crate::inputs`]).
+    pub inputs: String,
+    pub reuse: Option<Reuse>,
+    /// `None` when caching is off.
+    pub cache: Option<CachePlan>,
+    /// How long detection (and the rest of planning) took.
+    pub detect_time: Duration,
+    /// Every stage, in the order they run.
+    pub steps: Vec<Step>,
+    pub settings: Settings,
+    pub options: BuildOptions,
 }
 
 impl Plan {
-    pub fn compute(settings: &Settings) -> anyhow::Result<Plan> {
-        let project = detect::run(&DetectRequest {
-            path: settings.project_dir.clone(),
-            config: settings.config.clone(),
-            package: settings.package.clone(),
-            bin: settings.bin.clone(),
-            entry: settings.entry.clone(),
-        })?;
-        let toolchain = match &project.kind {
-            ProjectKind::Rust(rust) => ToolchainPlan::Rust {
-                candidates: rust::resolve_toolchain(rust, settings.rust_toolchain)?,
+    /// Detects the project and plans its build.
+    pub async fn compute(
+        settings: Settings,
+        options: BuildOptions,
+        reporter: &dyn Reporter,
+    ) -> Result<Plan, Error> {
+        let started = Instant::now();
+        reporter.stage_started(Stage::Detect);
+        let detected = detect::run(
+            &DetectRequest {
+                env: settings.env.clone(),
+                path: settings.project_dir.clone(),
+                config: settings.config.clone(),
+                package: settings.package.clone(),
+                bin: settings.bin.clone(),
+                entry: settings.entry.clone(),
             },
-            ProjectKind::Python(_) => {
-                ToolchainPlan::Python(python::resolve_toolchain(&settings.tools_dir())?)
+            reporter,
+        )
+        .await?;
+        let (project, kind) = Project::from_detected(detected);
+        let language = Language::resolve(kind, &settings).await?;
+        let reference = reference(settings.tag.as_deref(), &project.name, &project.version)?;
+        let layout = std::path::absolute(&settings.layout).map_err(|source| Error::Io {
+            what: format!("resolve `{}`", settings.layout.display()),
+            source,
+        })?;
+        let source = SourceInfo::read(&project.root, &settings.env).await;
+        let toolchain = language.toolchain_identity();
+        let detected = project.detected(language.kind());
+        let inputs = crate::inputs::digest(crate::inputs::Inputs {
+            project: &detected,
+            source_root: language.source_root(&project.root),
+            toolchain: &toolchain,
+            source: &source,
+            env: &settings.env,
+        })
+        .await
+        .map_err(|source| Error::Io {
+            what: "hash the project's inputs".into(),
+            source,
+        })?;
+        tracing::debug!(%inputs, "inputs digest");
+
+        let registry = match &options.push {
+            Some(text) => {
+                let default_tag = reference.rsplit_once(':').map_or("latest", |(_, t)| t);
+                let destination = registry::parse_reference(text, default_tag)?;
+                Some(
+                    Registry::connect(
+                        destination,
+                        RegistryOperation::Push,
+                        options.registry.clone(),
+                    )
+                    .await?,
+                )
             }
+            None => None,
         };
-        let reference = reference(settings.tag.as_deref(), &project)?;
-        let layout = std::path::absolute(&settings.layout)
-            .with_context(|| format!("Failed to resolve `{}`", settings.layout.display()))?;
+        let reuse = if options.force {
+            None
+        } else {
+            find_reuse(registry.as_ref(), &layout, &inputs).await?
+        };
+
+        let cache = options.cache.location.clone().map(|location| {
+            let mut warnings = Vec::new();
+            let kinds = language
+                .cache_kinds(&project, options.cache.prefix(), &settings.home)
+                .unwrap_or_else(|err| {
+                    warnings.push(format!(
+                        "cache: failed to compute the cache keys: {}",
+                        crate::error::one_line(&err)
+                    ));
+                    Vec::new()
+                });
+            CachePlan {
+                location,
+                kinds,
+                warnings,
+            }
+        });
+        let steps = steps(registry.is_some(), cache.is_some(), reuse.as_ref());
+        let detect_time = started.elapsed();
+        reporter.stage_finished(Stage::Detect, detect_time);
         Ok(Plan {
             work_dir: project.root.join(".kiln").join("build"),
-            source: SourceInfo::read(&project.root),
             project,
-            toolchain,
+            language,
             layout,
             reference,
             tag: settings.tag.clone(),
-            push: None,
-            stages: vec![
-                Stage::Detect,
-                Stage::Restore,
-                Stage::Build,
-                Stage::Package,
-                Stage::Store,
-                Stage::Sign,
-                Stage::Attest,
-                Stage::Save,
-                Stage::Summary,
-            ],
+            registry,
+            source,
+            inputs,
+            reuse,
+            cache,
+            detect_time,
+            steps,
+            settings,
+            options,
         })
-    }
-
-    /// Drops the cache restore and save stages (`--no-cache`).
-    pub fn without_cache(mut self) -> Plan {
-        self.stages
-            .retain(|stage| !matches!(stage, Stage::Restore | Stage::Save));
-        self
-    }
-
-    /// Adds a push to `reference` after the store stage.
-    pub fn with_push(mut self, reference: String) -> Plan {
-        let at = self
-            .stages
-            .iter()
-            .position(|s| *s == Stage::Store)
-            .map_or(self.stages.len(), |i| i + 1);
-        self.stages.insert(at, Stage::Push);
-        self.push = Some(reference);
-        self
     }
 
     /// The entry point or binary, as shown to people.
     pub fn entry(&self) -> String {
-        match &self.project.kind {
-            ProjectKind::Rust(rust) => format!("bin `{}` of package `{}`", rust.bin, rust.package),
-            ProjectKind::Python(py) => py.entry.to_string(),
+        self.language.entry()
+    }
+
+    /// Where the artifact is pushed, as given with its default tag.
+    pub fn push(&self) -> Option<String> {
+        self.registry.as_ref().map(|r| r.reference().whole())
+    }
+
+    /// The layout reference of the artifact once its version is known (from detection
+    /// or, for dynamic versions, from the build).
+    pub fn reference_for(&self, version: &Option<String>) -> Result<String, Error> {
+        reference(self.tag.as_deref(), &self.project.name, version)
+    }
+
+    /// What `kiln plan --output json` prints.
+    pub fn output(&self) -> kiln_cli::output::PlanOutput {
+        kiln_cli::output::PlanOutput {
+            schema_version: kiln_cli::output::SCHEMA_VERSION,
+            project: self.project.detected(self.language.kind()),
+            toolchains: self.language.toolchains(),
+            work_dir: self.work_dir.clone(),
+            layout: self.layout.clone(),
+            reference: self.reference.clone(),
+            push: self.push(),
+            created: self.source.created.clone(),
+            created_from: self.source.created_from.clone(),
+            inputs_digest: self.inputs.clone(),
+            steps: self.steps.clone(),
         }
     }
 }
 
+/// The steps of a build, in order, each skipped one saying why.
+fn steps(push: bool, cache: bool, reuse: Option<&Reuse>) -> Vec<Step> {
+    const NO_CACHE: &str = "caching is off (--no-cache)";
+    const UNCHANGED: &str = "inputs unchanged: an artifact with the same inputs is stored";
+    Stage::ALL
+        .into_iter()
+        .map(|stage| {
+            let skipped = match stage {
+                Stage::Restore | Stage::Save if !cache => Some(NO_CACHE),
+                Stage::Restore | Stage::Build | Stage::Package | Stage::Save
+                    if reuse.is_some() =>
+                {
+                    Some(UNCHANGED)
+                }
+                Stage::Push if !push => Some("no --push"),
+                Stage::Push if matches!(reuse, Some(Reuse::Registry { .. })) => {
+                    Some("the registry already has it under this tag")
+                }
+                Stage::Detect
+                | Stage::Restore
+                | Stage::Build
+                | Stage::Package
+                | Stage::Store
+                | Stage::Push
+                | Stage::Sign
+                | Stage::Attest
+                | Stage::Save
+                | Stage::Summary => None,
+            };
+            Step {
+                stage,
+                skipped: skipped.map(str::to_string),
+            }
+        })
+        .collect()
+}
+
+/// An artifact recording `inputs`: under the destination tag, else in the layout.
+async fn find_reuse(
+    registry: Option<&Registry>,
+    layout: &std::path::Path,
+    inputs: &str,
+) -> Result<Option<Reuse>, Error> {
+    if let Some(registry) = registry
+        && let Some((manifest, digest)) = registry.fetch_manifest().await?
+        && inputs_of(&manifest).as_deref() == Some(inputs)
+    {
+        return Ok(Some(Reuse::Registry { manifest, digest }));
+    }
+    if !layout.join("index.json").is_file() {
+        return Ok(None);
+    }
+    let layout = Layout::open(layout)?;
+    for entry in layout.index()?.manifests {
+        let Ok(manifest) = layout.read_blob(&entry.digest) else {
+            continue;
+        };
+        if inputs_of(&manifest).as_deref() == Some(inputs) {
+            return Ok(Some(Reuse::Layout { manifest }));
+        }
+    }
+    Ok(None)
+}
+
+/// The inputs digest a manifest records.
+pub fn inputs_of(manifest: &[u8]) -> Option<String> {
+    let manifest: OciImageManifest = serde_json::from_slice(manifest).ok()?;
+    manifest.annotations?.remove(crate::inputs::ANNOTATION)
+}
+
 /// `--tag` or the default `NAME:VERSION`, made valid for OCI (lowercase repository
 /// name; tag of `[A-Za-z0-9_.-]`, at most 128 characters).
-pub fn reference(tag: Option<&str>, project: &Project) -> anyhow::Result<String> {
+pub fn reference(tag: Option<&str>, name: &str, version: &Option<String>) -> Result<String, Error> {
+    let default_tag = || version.clone().unwrap_or_else(|| "latest".into());
     let (name, tag) = match tag {
         Some(given) => match given.rsplit_once(':') {
             Some((name, tag)) => (name.to_string(), tag.to_string()),
-            None => (given.to_string(), default_tag(project)),
+            None => (given.to_string(), default_tag()),
         },
-        None => (project.name.clone(), default_tag(project)),
+        None => (name.to_string(), default_tag()),
     };
     let name: String = name
         .to_lowercase()
@@ -154,22 +352,16 @@ pub fn reference(tag: Option<&str>, project: &Project) -> anyhow::Result<String>
         })
         .take(128)
         .collect();
-    anyhow::ensure!(
-        !name.is_empty() && !tag.is_empty(),
-        "`{}` is not a valid artifact reference; use `NAME[:TAG]`",
-        tag
-    );
+    if name.is_empty() || tag.is_empty() {
+        return Err(Error::Reference { given: tag });
+    }
     Ok(format!("{name}:{tag}"))
-}
-
-fn default_tag(project: &Project) -> String {
-    project.version.clone().unwrap_or_else(|| "latest".into())
 }
 
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let p = &self.project;
-        writeln!(f, "project    {} ({})", p.root.display(), p.kind.language())?;
+        writeln!(f, "project    {} ({})", p.root.display(), self.language.name())?;
         writeln!(
             f,
             "name       {}{}",
@@ -180,8 +372,8 @@ impl fmt::Display for Plan {
                 .unwrap_or_default()
         )?;
         writeln!(f, "entry      {}", self.entry())?;
-        match &p.kind {
-            ProjectKind::Rust(rust) => {
+        match &self.language {
+            Language::Rust { project: rust, .. } => {
                 if rust.no_default_features || !rust.features.is_empty() {
                     writeln!(
                         f,
@@ -199,11 +391,11 @@ impl fmt::Display for Plan {
                     )?;
                 }
             }
-            ProjectKind::Python(py) => match &py.source {
-                PythonSource::Wheel { manifest } => {
+            Language::Python { project: py, .. } => match &py.source {
+                crate::project::PythonSource::Wheel { manifest } => {
                     writeln!(f, "source     {} (built as a wheel)", manifest.display())?
                 }
-                PythonSource::Requirements { files } => writeln!(
+                crate::project::PythonSource::Requirements { files } => writeln!(
                     f,
                     "source     project files + {}",
                     if files.is_empty() {
@@ -218,23 +410,9 @@ impl fmt::Display for Plan {
                 )?,
             },
         }
-        match &self.toolchain {
-            ToolchainPlan::Rust { candidates } => {
-                for (i, toolchain) in candidates.iter().enumerate() {
-                    let label = if i == 0 { "toolchain" } else { "  or" };
-                    writeln!(f, "{label:<10} {toolchain}")?;
-                }
-            }
-            ToolchainPlan::Python(py) => writeln!(
-                f,
-                "toolchain  componentize-py {} with {}",
-                python::COMPONENTIZE_PY_VERSION,
-                match &py.componentize_py {
-                    ComponentizePy::Found { path } => format!("{}", path.display()),
-                    ComponentizePy::Provision { venv } =>
-                        format!("(to be installed into {})", venv.display()),
-                }
-            )?,
+        for (i, toolchain) in self.language.toolchains().iter().enumerate() {
+            let label = if i == 0 { "toolchain" } else { "  or" };
+            writeln!(f, "{label:<10} {toolchain}")?;
         }
         writeln!(
             f,
@@ -242,18 +420,22 @@ impl fmt::Display for Plan {
             self.layout.display(),
             self.reference
         )?;
-        if let Some(push) = &self.push {
+        if let Some(push) = self.push() {
             writeln!(f, "push       {push}")?;
         }
         if let (Some(created), Some(from)) = (&self.source.created, &self.source.created_from) {
             writeln!(f, "created    {created} (from {from})")?;
         }
+        writeln!(f, "inputs     {}", self.inputs)?;
         write!(
             f,
             "stages     {}",
-            self.stages
+            self.steps
                 .iter()
-                .map(|s| s.name())
+                .map(|s| match &s.skipped {
+                    None => s.stage.name().to_string(),
+                    Some(why) => format!("({} skipped: {why})", s.stage),
+                })
                 .collect::<Vec<_>>()
                 .join(" → ")
         )
@@ -263,39 +445,53 @@ impl fmt::Display for Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::project::{PythonEntry, PythonProject};
-
-    fn project(name: &str, version: Option<&str>) -> Project {
-        Project {
-            root: "/p".into(),
-            name: name.into(),
-            version: version.map(Into::into),
-            kind: ProjectKind::Python(PythonProject {
-                source: PythonSource::Requirements { files: vec![] },
-                entry: PythonEntry::Script {
-                    path: "app.py".into(),
-                },
-            }),
-        }
-    }
 
     #[test]
     fn default_reference_is_valid_oci() {
+        let v = |s: &str| Some(s.to_string());
         assert_eq!(
-            reference(None, &project("My_App", Some("1.0.0+build.5"))).unwrap(),
+            reference(None, "My_App", &v("1.0.0+build.5")).unwrap(),
             "my_app:1.0.0_build.5"
         );
+        assert_eq!(reference(None, "app", &None).unwrap(), "app:latest");
         assert_eq!(
-            reference(None, &project("app", None)).unwrap(),
-            "app:latest"
-        );
-        assert_eq!(
-            reference(Some("acme/tool:v2"), &project("app", Some("1"))).unwrap(),
+            reference(Some("acme/tool:v2"), "app", &v("1")).unwrap(),
             "acme/tool:v2"
         );
         assert_eq!(
-            reference(Some("tool"), &project("app", Some("3.1"))).unwrap(),
+            reference(Some("tool"), "app", &v("3.1")).unwrap(),
             "tool:3.1"
+        );
+    }
+
+    #[test]
+    fn steps_say_why_they_are_skipped() {
+        let names = |steps: Vec<Step>| -> Vec<String> {
+            steps
+                .into_iter()
+                .map(|s| match s.skipped {
+                    None => s.stage.to_string(),
+                    Some(_) => format!("-{}", s.stage),
+                })
+                .collect()
+        };
+        assert_eq!(
+            names(steps(false, true, None)),
+            [
+                "detect", "restore", "build", "package", "store", "-push", "sign", "attest",
+                "save", "summary"
+            ]
+        );
+        let pushed = Reuse::Registry {
+            manifest: Vec::new(),
+            digest: String::new(),
+        };
+        assert_eq!(
+            names(steps(true, false, Some(&pushed))),
+            [
+                "detect", "-restore", "-build", "-package", "store", "-push", "sign", "attest",
+                "-save", "summary"
+            ]
         );
     }
 }

@@ -1,23 +1,240 @@
-//! Running toolchain subprocesses and keeping what a failure needs to explain itself.
+//! The one way kiln starts a subprocess, and what a failure keeps to explain itself.
 //!
-//! 1. Spawns the command with stdin closed and stdout/stderr piped.
-//! 2. Streams every output line to the [`Reporter`] (shown live with `-v`) while
-//!    keeping the whole output for the caller.
+//! 1. [`Cmd::new`] starts from an **empty environment plus an allowlist** taken from
+//!    kiln's [`Env`] ([`Env::for_subprocess`]): toolchain probes, `cargo metadata`, git,
+//!    pip, componentize-py, cargo and credential helpers all get PATH, HOME, the toolchain
+//!    and proxy settings, and what kiln sets on purpose ([`Cmd::env`]); never a token,
+//!    password or key kiln was handed.
+//! 2. Runs it with stdin closed (or fed from [`Cmd::stdin`]) and stdout/stderr piped,
+//!    streaming every output line to the [`Reporter`] (shown live with `-v`) while keeping
+//!    the whole output for the caller; [`Cmd::timeout`] bounds it and kills it after.
 //! 3. On a non-zero exit, returns a [`ProcessError`] with the command line, the exit
 //!    status and the tails of stdout and stderr.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
-use tokio::process::Command;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
 
-use crate::reporter::Reporter;
+use crate::env::Env;
+use crate::reporter::{Reporter, Silent};
 
 /// How many trailing lines of each stream a [`ProcessError`] keeps.
 const TAIL_LINES: usize = 40;
+
+/// A subprocess to run: program, arguments, working directory and its whole environment.
+#[derive(Clone)]
+pub struct Cmd {
+    program: PathBuf,
+    args: Vec<OsString>,
+    env: Vec<(OsString, OsString)>,
+    cwd: Option<PathBuf>,
+    stdin: Option<Vec<u8>>,
+    timeout: Option<Duration>,
+}
+
+impl fmt::Debug for Cmd {
+    /// The command line and the names (not values) of its environment.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cmd")
+            .field("command", &self.to_string())
+            .field("env", &self.env.iter().map(|(k, _)| k).collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Display for Cmd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let args: Vec<&OsStr> = self.args.iter().map(OsString::as_os_str).collect();
+        f.write_str(&display_command(self.program.as_os_str(), &args))
+    }
+}
+
+impl Cmd {
+    /// `program` with the environment [`Env::for_subprocess`] allows, and nothing else.
+    pub fn new(program: impl Into<PathBuf>, env: &Env) -> Cmd {
+        Cmd {
+            program: program.into(),
+            args: Vec::new(),
+            env: env
+                .for_subprocess()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+            cwd: None,
+            stdin: None,
+            timeout: None,
+        }
+    }
+
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Cmd {
+        self.args.push(arg.as_ref().to_owned());
+        self
+    }
+
+    pub fn args<I, S>(mut self, args: I) -> Cmd
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        self
+    }
+
+    /// Sets a variable on purpose (it replaces an inherited one of the same name).
+    pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Cmd {
+        let key = key.as_ref().to_owned();
+        self.env.retain(|(k, _)| *k != key);
+        self.env.push((key, value.as_ref().to_owned()));
+        self
+    }
+
+    /// Drops an inherited variable.
+    pub fn env_remove(mut self, key: impl AsRef<OsStr>) -> Cmd {
+        self.env.retain(|(k, _)| k.as_os_str() != key.as_ref());
+        self
+    }
+
+    pub fn current_dir(mut self, dir: impl Into<PathBuf>) -> Cmd {
+        self.cwd = Some(dir.into());
+        self
+    }
+
+    /// Feeds these bytes on stdin, then closes it.
+    pub fn stdin(mut self, bytes: Vec<u8>) -> Cmd {
+        self.stdin = Some(bytes);
+        self
+    }
+
+    /// Kills the process and fails with [`ProcessError::TimedOut`] after `limit`.
+    pub fn timeout(mut self, limit: Duration) -> Cmd {
+        self.timeout = Some(limit);
+        self
+    }
+
+    /// The program's path or name.
+    pub fn program(&self) -> &Path {
+        &self.program
+    }
+
+    /// The environment it will get, in order: for tests and `--verbose` logs.
+    pub fn environment(&self) -> impl Iterator<Item = (&OsStr, &OsStr)> {
+        self.env.iter().map(|(k, v)| (k.as_os_str(), v.as_os_str()))
+    }
+
+    /// Runs to completion, streaming output lines to `reporter`; a non-zero exit is an
+    /// error.
+    pub async fn run(&self, reporter: &dyn Reporter) -> Result<Captured, ProcessError> {
+        let captured = self.run_unchecked(reporter).await?;
+        if captured.status.success() {
+            Ok(captured)
+        } else {
+            Err(ProcessError::Failed {
+                command: self.to_string(),
+                status: captured.status,
+                stdout: captured.stdout,
+                stderr: captured.stderr,
+            })
+        }
+    }
+
+    /// Runs and captures quietly: for probes whose output is data.
+    pub async fn output(&self) -> Result<Captured, ProcessError> {
+        self.run(&Silent).await
+    }
+
+    /// Like [`Cmd::run`], but a non-zero exit is returned to the caller.
+    pub async fn run_unchecked(&self, reporter: &dyn Reporter) -> Result<Captured, ProcessError> {
+        let command = self.to_string();
+        tracing::debug!(%command, "running");
+        let started = std::time::Instant::now();
+        let mut child = self.spawn().map_err(|source| ProcessError::Spawn {
+            command: command.clone(),
+            source,
+        })?;
+        let stdin = child.stdin.take();
+        let input = self.stdin.clone();
+        let feed = async move {
+            if let (Some(mut pipe), Some(bytes)) = (stdin, input) {
+                // A child that exits without reading its input is not an error here.
+                let _ = pipe.write_all(&bytes).await;
+            }
+        };
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let finished = async {
+            let ((), stdout, stderr, status) = tokio::join!(
+                feed,
+                collect(stdout, reporter),
+                collect(stderr, reporter),
+                child.wait()
+            );
+            (stdout, stderr, status)
+        };
+        let (stdout, stderr, status) = match self.timeout {
+            Some(limit) => match tokio::time::timeout(limit, finished).await {
+                Ok(done) => done,
+                Err(_) => {
+                    return Err(ProcessError::TimedOut {
+                        command,
+                        seconds: limit.as_secs_f64(),
+                    });
+                }
+            },
+            None => finished.await,
+        };
+        let status = status.map_err(|source| ProcessError::Spawn {
+            command: command.clone(),
+            source,
+        })?;
+        tracing::debug!(
+            %command,
+            %status,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "finished"
+        );
+        Ok(Captured {
+            status,
+            stdout,
+            stderr,
+        })
+    }
+
+    fn spawn(&self) -> std::io::Result<tokio::process::Child> {
+        let mut attempts = 0;
+        loop {
+            let mut cmd = tokio::process::Command::new(&self.program);
+            cmd.args(&self.args)
+                .env_clear()
+                .envs(self.env.iter().map(|(k, v)| (k, v)))
+                .stdin(if self.stdin.is_some() {
+                    Stdio::piped()
+                } else {
+                    Stdio::null()
+                })
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .kill_on_drop(true);
+            if let Some(dir) = &self.cwd {
+                cmd.current_dir(dir);
+            }
+            match cmd.spawn() {
+                // ETXTBSY: a program written a moment ago (an installer, a test) can still
+                // be open for writing in a child another thread is forking. It clears.
+                Err(err)
+                    if err.kind() == std::io::ErrorKind::ExecutableFileBusy && attempts < 5 =>
+                {
+                    attempts += 1;
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                other => return other,
+            }
+        }
+    }
+}
 
 /// The captured result of a finished subprocess.
 #[derive(Debug, Clone)]
@@ -27,7 +244,7 @@ pub struct Captured {
     pub stderr: String,
 }
 
-/// A subprocess that could not be started or that exited unsuccessfully.
+/// A subprocess that could not be started, ran too long, or exited unsuccessfully.
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
     #[error("Failed to start `{command}`")]
@@ -36,6 +253,8 @@ pub enum ProcessError {
         #[source]
         source: std::io::Error,
     },
+    #[error("`{command}` did not finish in {seconds} s and was stopped")]
+    TimedOut { command: String, seconds: f64 },
     #[error("`{command}` failed ({status}){}", Tails(stdout, stderr))]
     Failed {
         command: String,
@@ -45,7 +264,16 @@ pub enum ProcessError {
     },
 }
 
-struct Tails<'a>(&'a str, &'a str);
+impl ProcessError {
+    /// The program could not be found or executed at all.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, ProcessError::Spawn { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+    }
+}
+
+/// The tails of a failed command's stdout and stderr, for messages.
+#[derive(Debug)]
+pub struct Tails<'a>(pub &'a str, pub &'a str);
 
 impl fmt::Display for Tails<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -61,20 +289,10 @@ impl fmt::Display for Tails<'_> {
 
 /// The last `n` lines of `text`.
 pub fn tail(text: &str, n: usize) -> &str {
-    let mut start = text.len();
     let trimmed = text.trim_end_matches('\n');
-    let mut count = 0;
-    for (i, _) in trimmed.rmatch_indices('\n') {
-        count += 1;
-        if count == n {
-            start = i + 1;
-            break;
-        }
-    }
-    if count < n {
-        trimmed
-    } else {
-        &trimmed[start..]
+    match trimmed.rmatch_indices('\n').nth(n.saturating_sub(1)) {
+        Some((i, _)) if n > 0 => &trimmed[i + 1..],
+        _ => trimmed,
     }
 }
 
@@ -100,76 +318,6 @@ fn quote(s: &OsStr) -> String {
     }
 }
 
-/// The command line of `cmd`, for messages and logs.
-pub fn describe(cmd: &Command) -> String {
-    let std = cmd.as_std();
-    let args: Vec<&OsStr> = std.get_args().collect();
-    display_command(std.get_program(), &args)
-}
-
-/// Runs `cmd` to completion, streaming its output lines to `reporter`.
-///
-/// Returns the captured output when it exits with status 0, and a
-/// [`ProcessError::Failed`] otherwise.
-pub async fn run(cmd: &mut Command, reporter: &dyn Reporter) -> Result<Captured, ProcessError> {
-    let captured = run_unchecked(cmd, reporter).await?;
-    if captured.status.success() {
-        Ok(captured)
-    } else {
-        Err(ProcessError::Failed {
-            command: describe(cmd),
-            status: captured.status,
-            stdout: captured.stdout,
-            stderr: captured.stderr,
-        })
-    }
-}
-
-/// Like [`run`], but a non-zero exit is returned to the caller, not turned into an error.
-pub async fn run_unchecked(
-    cmd: &mut Command,
-    reporter: &dyn Reporter,
-) -> Result<Captured, ProcessError> {
-    let command = describe(cmd);
-    tracing::debug!(%command, "running");
-    for secret in crate::env::SECRETS {
-        cmd.env_remove(secret);
-    }
-    let started = std::time::Instant::now();
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|source| ProcessError::Spawn {
-            command: command.clone(),
-            source,
-        })?;
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let stderr = child.stderr.take().expect("stderr is piped");
-    let (stdout, stderr, status) = tokio::join!(
-        collect(stdout, reporter),
-        collect(stderr, reporter),
-        child.wait()
-    );
-    let status = status.map_err(|source| ProcessError::Spawn {
-        command: command.clone(),
-        source,
-    })?;
-    tracing::debug!(
-        %command,
-        %status,
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "finished"
-    );
-    Ok(Captured {
-        status,
-        stdout,
-        stderr,
-    })
-}
-
 async fn collect(stream: impl AsyncRead + Unpin, reporter: &dyn Reporter) -> String {
     let mut lines = BufReader::new(stream).lines();
     let mut all = String::new();
@@ -181,14 +329,15 @@ async fn collect(stream: impl AsyncRead + Unpin, reporter: &dyn Reporter) -> Str
     all
 }
 
-/// Whether `program` can be found: a path that exists, or a name on `PATH`.
-pub fn find_program(program: impl AsRef<OsStr>) -> Option<std::path::PathBuf> {
+/// Whether `program` can be found: a path that exists, or a name on the `PATH` of `env`.
+pub fn find_program(program: impl AsRef<OsStr>, env: &Env) -> Option<PathBuf> {
     let program = program.as_ref();
     if Path::new(program).components().count() > 1 {
         let path = Path::new(program);
         return path.is_file().then(|| path.to_path_buf());
     }
-    which::which(program).ok()
+    let cwd = std::env::current_dir().ok()?;
+    which::which_in(program, env.get("PATH"), cwd).ok()
 }
 
 #[cfg(test)]
@@ -215,32 +364,61 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn failure_keeps_command_status_and_tails() {
-        let mut cmd = Command::new("sh");
-        cmd.args(["-c", "echo out; echo err >&2; exit 3"]);
-        let err = run(&mut cmd, &crate::reporter::Silent).await.unwrap_err();
-        let msg = err.to_string();
-        assert!(
-            msg.contains("`sh -c 'echo out; echo err >&2; exit 3'` failed"),
-            "{msg}"
-        );
-        assert!(msg.contains("exit status: 3"), "{msg}");
-        assert!(msg.contains("--- stdout (last lines) ---\nout"), "{msg}");
-        assert!(msg.contains("--- stderr (last lines) ---\nerr"), "{msg}");
+    fn sh(script: &str, env: &Env) -> Cmd {
+        Cmd::new("sh", env).args(["-c", script])
+    }
+
+    fn path_only() -> Env {
+        Env::from_pairs([("PATH", std::env::var("PATH").unwrap_or_default())])
     }
 
     #[tokio::test]
-    async fn toolchain_commands_never_see_secrets() {
-        let mut cmd = Command::new("sh");
-        cmd.args([
-            "-c",
-            "echo ${KILN_SIGNING_PASSWORD:-unset} ${SIGSTORE_ID_TOKEN:-unset} $KEPT",
-        ])
-        .env(crate::env::KILN_SIGNING_PASSWORD, "hunter2")
-        .env(crate::env::SIGSTORE_ID_TOKEN, "eyJ")
-        .env("KEPT", "kept");
-        let out = run(&mut cmd, &crate::reporter::Silent).await.unwrap();
-        assert_eq!(out.stdout.trim(), "unset unset kept");
+    async fn failure_keeps_command_status_and_tails() {
+        let err = sh("echo out; echo err >&2; exit 3", &path_only())
+            .run(&Silent)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`sh -c 'echo out; echo err >&2; exit 3'` failed (exit status: 3)\n\
+             --- stdout (last lines) ---\nout\n--- stderr (last lines) ---\nerr"
+        );
+    }
+
+    #[tokio::test]
+    async fn children_see_only_the_allowlist_and_what_kiln_sets() {
+        let mut env = path_only();
+        env.set(crate::env::KILN_SIGNING_PASSWORD, "hunter2");
+        env.set(crate::env::SIGSTORE_ID_TOKEN, "eyJ");
+        env.set("CARGO_HOME", "/c");
+        let out = sh("env | sort", &env)
+            .env("PIP_NO_INPUT", "1")
+            .output()
+            .await
+            .unwrap();
+        let names: Vec<&str> = out
+            .stdout
+            .lines()
+            .filter_map(|l| l.split_once('=').map(|(k, _)| k))
+            // The shell adds its own.
+            .filter(|k| !["PWD", "SHLVL", "_", "OLDPWD"].contains(k))
+            .collect();
+        assert_eq!(names, ["CARGO_HOME", "PATH", "PIP_NO_INPUT"]);
+    }
+
+    #[tokio::test]
+    async fn stdin_is_fed_and_timeouts_stop_the_child() {
+        let out = sh("cat", &path_only())
+            .stdin(b"fed".to_vec())
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(out.stdout, "fed\n");
+        let err = sh("sleep 5", &path_only())
+            .timeout(Duration::from_millis(100))
+            .output()
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ProcessError::TimedOut { .. }), "{err}");
     }
 }

@@ -4,57 +4,9 @@
 //! implementation lives in [`crate::printer`] (indicatif spinners on a TTY, plain lines
 //! in CI); tests use [`Silent`].
 
-use std::fmt;
 use std::time::Duration;
 
-/// The pipeline's stages, in the order they run.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    serde::Serialize,
-    serde::Deserialize,
-    schemars::JsonSchema,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum Stage {
-    Restore,
-    Detect,
-    Build,
-    Package,
-    Store,
-    Push,
-    Sign,
-    Attest,
-    Summary,
-    Save,
-}
-
-impl Stage {
-    pub fn name(self) -> &'static str {
-        match self {
-            Stage::Restore => "restore",
-            Stage::Detect => "detect",
-            Stage::Build => "build",
-            Stage::Package => "package",
-            Stage::Store => "store",
-            Stage::Push => "push",
-            Stage::Sign => "sign",
-            Stage::Attest => "attest",
-            Stage::Summary => "summary",
-            Stage::Save => "save",
-        }
-    }
-}
-
-impl fmt::Display for Stage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+pub use kiln_cli::output::Stage;
 
 /// Progress sink for stages.
 pub trait Reporter: Send + Sync {

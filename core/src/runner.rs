@@ -17,7 +17,6 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -30,84 +29,10 @@ use wasmtime_wasi::{
 };
 
 use crate::error::{Blame, Diagnose};
+pub use kiln_cli::DirGrant;
 
 /// The export a WASI preview 1 command starts at.
 const START: &str = "_start";
-
-/// A host directory made visible to the guest, from `--dir HOST::GUEST` or `--dir HOST`.
-///
-/// The guest may read and write under it, and nothing outside it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DirGrant {
-    pub host: PathBuf,
-    pub guest: String,
-}
-
-impl FromStr for DirGrant {
-    type Err = GrantParseError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (host, guest) = s.split_once("::").unwrap_or((s, s));
-        if host.is_empty() || guest.is_empty() {
-            return Err(GrantParseError::Dir { arg: s.to_owned() });
-        }
-        Ok(Self {
-            host: PathBuf::from(host),
-            guest: guest.to_owned(),
-        })
-    }
-}
-
-/// An environment variable given to the guest, from `--env K=V`, or `--env K` for the
-/// value `K` has in kiln's own environment when the argument is parsed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EnvVar {
-    pub key: String,
-    pub value: String,
-}
-
-impl FromStr for EnvVar {
-    type Err = GrantParseError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (key, value) = match s.split_once('=') {
-            Some((key, value)) => (key, value.to_owned()),
-            None => {
-                let value = std::env::var(s)
-                    .map_err(|_| GrantParseError::EnvUnset { key: s.to_owned() })?;
-                (s, value)
-            }
-        };
-        if key.is_empty() {
-            return Err(GrantParseError::EnvKey { arg: s.to_owned() });
-        }
-        Ok(Self {
-            key: key.to_owned(),
-            value,
-        })
-    }
-}
-
-/// A `--dir` or `--env` argument that cannot be understood.
-#[derive(Debug, thiserror::Error)]
-pub enum GrantParseError {
-    #[error("Invalid directory grant `{arg}`: expected `HOST::GUEST` or `HOST`")]
-    Dir { arg: String },
-    #[error("Invalid environment variable `{arg}`: expected `KEY=VALUE` or `KEY`")]
-    EnvKey { arg: String },
-    #[error("`{key}` is not set in kiln's environment, so there is no value to pass on")]
-    EnvUnset { key: String },
-}
-
-impl Diagnose for GrantParseError {
-    fn hint(&self) -> Option<String> {
-        match self {
-            Self::Dir { .. } => Some("pass `--dir ./data::/data` or `--dir ./data`".to_owned()),
-            Self::EnvKey { .. } => Some("pass `--env NAME=value`".to_owned()),
-            Self::EnvUnset { key } => Some(format!("set it, or pass `--env {key}=VALUE`")),
-        }
-    }
-}
 
 /// What to run and what it may touch.
 #[derive(Debug)]
@@ -121,7 +46,8 @@ pub struct RunRequest {
     pub program_name: String,
     /// The guest's `argv[1..]`.
     pub args: Vec<String>,
-    pub env: Vec<EnvVar>,
+    /// The guest's environment: only these variables.
+    pub env: Vec<(String, String)>,
     pub dirs: Vec<DirGrant>,
     /// Allow TCP, UDP and name lookup (components only: WASI preview 1 has no sockets).
     pub network: bool,
@@ -347,14 +273,14 @@ pub async fn run(req: RunRequest) -> Result<RunOutcome, RunError> {
 fn wasi_ctx(
     program: &str,
     args: &[String],
-    env: &[EnvVar],
+    env: &[(String, String)],
     dirs: &[DirGrant],
     network: bool,
 ) -> Result<WasiCtxBuilder, RunError> {
     let mut builder = WasiCtxBuilder::new();
     builder.inherit_stdio().arg(program).args(args);
-    for var in env {
-        builder.env(&var.key, &var.value);
+    for (key, value) in env {
+        builder.env(key, value);
     }
     for dir in dirs {
         builder
@@ -852,42 +778,6 @@ mod tests {
     }
 
     #[test]
-    fn dir_grants_parse() {
-        let both: DirGrant = "./data::/data".parse().unwrap();
-        assert_eq!(both.host, PathBuf::from("./data"));
-        assert_eq!(both.guest, "/data");
-        let same: DirGrant = "/srv/www".parse().unwrap();
-        assert_eq!(same.host, PathBuf::from("/srv/www"));
-        assert_eq!(same.guest, "/srv/www");
-        for bad in ["", "::/data", "./data::"] {
-            let err = bad.parse::<DirGrant>().unwrap_err();
-            assert!(matches!(err, GrantParseError::Dir { .. }), "{bad}: {err}");
-        }
-    }
-
-    #[test]
-    fn env_vars_parse() {
-        let var: EnvVar = "A=b=c".parse().unwrap();
-        assert_eq!((var.key.as_str(), var.value.as_str()), ("A", "b=c"));
-        let empty: EnvVar = "A=".parse().unwrap();
-        assert_eq!(empty.value, "");
-        let inherited: EnvVar = "PATH".parse().unwrap();
-        assert_eq!(inherited.value, std::env::var("PATH").unwrap());
-        assert!(matches!(
-            "=x".parse::<EnvVar>(),
-            Err(GrantParseError::EnvKey { .. })
-        ));
-        let unset = "KILN_TEST_NEVER_SET_3F9A".parse::<EnvVar>().unwrap_err();
-        assert!(matches!(unset, GrantParseError::EnvUnset { .. }));
-        assert!(
-            unset
-                .hint()
-                .unwrap()
-                .contains("--env KILN_TEST_NEVER_SET_3F9A=VALUE")
-        );
-    }
-
-    #[test]
     fn digests_must_be_sha256_hex() {
         let hex = "a".repeat(64);
         assert_eq!(digest_hex(&format!("sha256:{hex}")), Some(hex.as_str()));
@@ -1061,7 +951,7 @@ mod tests {
     async fn environment_is_empty_unless_granted() {
         assert_eq!(exit_code_of(request(env_count())).await, 0);
         let req = RunRequest {
-            env: vec!["A=1".parse().unwrap(), "B=2".parse().unwrap()],
+            env: vec![("A".into(), "1".into()), ("B".into(), "2".into())],
             ..request(env_count())
         };
         assert_eq!(exit_code_of(req).await, 2);

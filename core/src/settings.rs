@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::cli::ProjectArgs;
+use kiln_cli::{ProjectArgs, ToolchainChoice};
+
+use crate::env::Env;
 use crate::error::Diagnose;
-use crate::stages::build::rust::ToolchainChoice;
 
 /// The file at a project's root that overrides what detection guesses.
 pub const KILN_TOML: &str = "kiln.toml";
@@ -89,11 +90,13 @@ pub struct Settings {
     /// `NAME[:TAG]` given with `--tag`.
     pub tag: Option<String>,
     /// kiln's data directory: tools and caches.
-    pub kiln_home: PathBuf,
+    pub home: KilnHome,
+    /// The environment kiln was started with.
+    pub env: Env,
 }
 
 impl Settings {
-    pub fn resolve(args: &ProjectArgs) -> Result<Settings, SettingsError> {
+    pub fn resolve(args: &ProjectArgs, env: Env) -> Result<Settings, SettingsError> {
         let project_dir = args.path.clone();
         let mut config = if project_dir.is_dir() {
             KilnToml::read(&project_dir)?
@@ -119,13 +122,9 @@ impl Settings {
             rust_toolchain,
             layout,
             tag: args.tag.clone(),
-            kiln_home: kiln_home(),
+            home: KilnHome::from_env(&env),
+            env,
         })
-    }
-
-    /// Provisioned tools (componentize-py's venv).
-    pub fn tools_dir(&self) -> PathBuf {
-        self.kiln_home.join("tools")
     }
 }
 
@@ -134,23 +133,86 @@ pub fn default_layout(project_dir: &Path) -> PathBuf {
     project_dir.join(".kiln").join("oci")
 }
 
-/// `KILN_HOME`, else `$XDG_CACHE_HOME/kiln`, else `~/.cache/kiln`.
-pub fn kiln_home() -> PathBuf {
-    if let Some(home) = crate::env::var(crate::env::KILN_HOME) {
-        return PathBuf::from(home);
+/// kiln's own data directory and what lives in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KilnHome {
+    root: PathBuf,
+    pip_cache: PathBuf,
+    cargo_home: PathBuf,
+}
+
+impl KilnHome {
+    /// `KILN_HOME`, else `$XDG_CACHE_HOME/kiln`, else `~/.cache/kiln`.
+    pub fn from_env(env: &Env) -> KilnHome {
+        let root = if let Some(home) = env.path(crate::env::KILN_HOME) {
+            home
+        } else if let Some(cache) = env.path("XDG_CACHE_HOME") {
+            cache.join("kiln")
+        } else {
+            match env.path("HOME") {
+                Some(home) => home.join(".cache").join("kiln"),
+                None => std::env::temp_dir().join("kiln"),
+            }
+        };
+        KilnHome {
+            // `PIP_CACHE_DIR` when the user set one; kiln sets it for every pip it runs.
+            pip_cache: env.path("PIP_CACHE_DIR").unwrap_or_else(|| root.join("pip")),
+            cargo_home: cargo_home(env),
+            root,
+        }
     }
-    if let Some(cache) = crate::env::var("XDG_CACHE_HOME") {
-        return PathBuf::from(cache).join("kiln");
+
+    pub fn root(&self) -> &Path {
+        &self.root
     }
-    match crate::env::var("HOME") {
-        Some(home) => PathBuf::from(home).join(".cache").join("kiln"),
-        None => std::env::temp_dir().join("kiln"),
+
+    /// Provisioned tools (componentize-py's venv).
+    pub fn tools(&self) -> PathBuf {
+        self.root.join("tools")
+    }
+
+    /// The default cache store, and a registry store's local chunk copies.
+    pub fn cache(&self) -> PathBuf {
+        self.root.join("cache")
+    }
+
+    /// The compiled-code cache of `kiln run`.
+    pub fn compiled(&self) -> PathBuf {
+        self.root.join("compiled")
+    }
+
+    /// kiln's local development signing key.
+    pub fn signing(&self) -> PathBuf {
+        self.root.join("signing")
+    }
+
+    /// The directory pip caches in.
+    pub fn pip_cache(&self) -> &Path {
+        &self.pip_cache
+    }
+
+    /// Cargo's home, as cargo finds it (`CARGO_HOME`, else `~/.cargo`).
+    pub fn cargo_home(&self) -> &Path {
+        &self.cargo_home
     }
 }
 
-/// The compiled-code cache used by `kiln run`.
-pub fn compile_cache_dir() -> PathBuf {
-    kiln_home().join("compiled")
+/// Cargo's home as the `home` crate finds it, from `env` rather than the process.
+fn cargo_home(env: &Env) -> PathBuf {
+    struct Vars<'a>(&'a Env);
+    impl home::env::Env for Vars<'_> {
+        fn home_dir(&self) -> Option<PathBuf> {
+            self.0.path("HOME")
+        }
+        fn current_dir(&self) -> std::io::Result<PathBuf> {
+            std::env::current_dir()
+        }
+        fn var_os(&self, key: &str) -> Option<std::ffi::OsString> {
+            self.0.get(key).map(Into::into)
+        }
+    }
+    home::env::cargo_home_with_env(&Vars(env))
+        .unwrap_or_else(|_| std::env::temp_dir().join(".cargo"))
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -2,10 +2,23 @@
 //! revision, repository URL and a reproducible creation time.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, UNIX_EPOCH};
 
 use serde::Serialize;
+
+use crate::env::Env;
+use crate::process::Cmd;
+
+/// `git` in `dir`, as kiln runs it: through the subprocess allowlist, and with the
+/// settings through which a repository's own config runs programs (`core.fsmonitor`,
+/// hooks) switched off, since the project is not trusted.
+pub fn git(dir: &Path, env: &Env) -> Cmd {
+    Cmd::new("git", env)
+        .args(["-c", "core.fsmonitor=", "-c", "core.hooksPath=/dev/null"])
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_TERMINAL_PROMPT", "0")
+}
 
 /// What kiln knows about where the source came from.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -22,28 +35,31 @@ pub struct SourceInfo {
 
 impl SourceInfo {
     /// Reads git (when the project is in a work tree) and the CI's variables.
-    pub fn read(dir: &Path) -> SourceInfo {
-        let git = |args: &[&str]| {
-            Command::new("git")
+    pub async fn read(dir: &Path, env: &Env) -> SourceInfo {
+        let read = |args: &'static [&'static str]| async move {
+            git(dir, env)
                 .args(args)
-                .current_dir(dir)
                 .output()
+                .await
                 .ok()
-                .filter(|o| o.status.success())
-                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+                .map(|o| o.stdout.trim().to_string())
                 .filter(|s| !s.is_empty())
         };
-        let revision = git(&["rev-parse", "HEAD"]);
-        let url = git(&["remote", "get-url", "origin"])
+        let (revision, url, committed) = tokio::join!(
+            read(&["rev-parse", "HEAD"]),
+            read(&["remote", "get-url", "origin"]),
+            read(&["log", "-1", "--format=%ct"])
+        );
+        let url = url
             .map(|u| redact_url(&u))
-            .or_else(ci_repository_url);
-        let (created, created_from) = match crate::env::var(crate::env::SOURCE_DATE_EPOCH)
+            .or_else(|| ci_repository_url(env));
+        let (created, created_from) = match env
+            .get(crate::env::SOURCE_DATE_EPOCH)
             .and_then(|s| s.trim().parse::<u64>().ok())
         {
             Some(epoch) => (Some(rfc3339(epoch)), Some("SOURCE_DATE_EPOCH".to_string())),
-            None => match revision
-                .as_ref()
-                .and_then(|_| git(&["log", "-1", "--format=%ct"]))
+            None => match committed
+                .filter(|_| revision.is_some())
                 .and_then(|s| s.parse::<u64>().ok())
             {
                 Some(epoch) => (Some(rfc3339(epoch)), Some("git commit time".to_string())),
@@ -59,12 +75,12 @@ impl SourceInfo {
     }
 }
 
-fn ci_repository_url() -> Option<String> {
-    use crate::env::var;
-    if let (Some(server), Some(repo)) = (var("GITHUB_SERVER_URL"), var("GITHUB_REPOSITORY")) {
+fn ci_repository_url(env: &Env) -> Option<String> {
+    if let (Some(server), Some(repo)) = (env.get("GITHUB_SERVER_URL"), env.get("GITHUB_REPOSITORY"))
+    {
         return Some(format!("{server}/{repo}"));
     }
-    var("CI_PROJECT_URL")
+    env.var("CI_PROJECT_URL")
 }
 
 /// Seconds since the epoch as RFC 3339 (UTC, whole seconds).

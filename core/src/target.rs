@@ -12,6 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::env::Env;
 use crate::error::Diagnose;
 use crate::oci::layout::{Layout, LayoutError};
 use crate::oci::{WASM_CONFIG_MEDIA_TYPE, WASM_LAYER_MEDIA_TYPE, annotations, digest};
@@ -38,7 +39,7 @@ pub struct Located {
 }
 
 /// Loads what `target` names.
-pub fn load(target: &str, layout: Option<&Path>) -> Result<Loaded, TargetError> {
+pub async fn load(target: &str, layout: Option<&Path>, env: &Env) -> Result<Loaded, TargetError> {
     let path = Path::new(target);
     if path.is_file() {
         let wasm = std::fs::read(path).map_err(|source| TargetError::Read {
@@ -64,12 +65,16 @@ pub fn load(target: &str, layout: Option<&Path>) -> Result<Loaded, TargetError> 
             path: path.to_path_buf(),
         });
     }
-    read_wasm(&locate(target, layout)?)
+    read_wasm(&locate(target, layout, env).await?)
 }
 
 /// Finds the artifact `target` names in a layout: `oci:DIR[:NAME:TAG]`, a layout
 /// directory, a project directory, or `NAME[:TAG]` in `layout` (default `./.kiln/oci`).
-pub fn locate(target: &str, layout: Option<&Path>) -> Result<Located, TargetError> {
+pub async fn locate(
+    target: &str,
+    layout: Option<&Path>,
+    env: &Env,
+) -> Result<Located, TargetError> {
     if let Some(rest) = target.strip_prefix("oci:") {
         let (dir, name) = match rest.split_once(':') {
             Some((dir, name)) => (dir, Some(name)),
@@ -83,12 +88,14 @@ pub fn locate(target: &str, layout: Option<&Path>) -> Result<Located, TargetErro
             return resolve(Layout::open(path)?, None);
         }
         let config = KilnToml::read(path)?;
-        let project = detect::run(&DetectRequest {
+        let request = DetectRequest {
+            env: env.clone(),
             path: path.to_path_buf(),
             config,
             ..Default::default()
-        })?;
-        let reference = crate::plan::reference(None, &project)
+        };
+        let project = detect::run(&request, &crate::reporter::Silent).await?;
+        let reference = crate::plan::reference(None, &project.name, &project.version)
             .map_err(|e| TargetError::Reference(e.to_string()))?;
         let dir = layout
             .map(Path::to_path_buf)

@@ -17,7 +17,7 @@ use std::path::Path;
 
 use oci_client::RegistryOperation;
 
-use crate::error::{Blame, Diagnose};
+use crate::error::{Blame, Diagnose, Error};
 use crate::oci::layout::{Layout, LayoutError};
 use crate::registry::{Registry, RegistryOptions};
 use crate::sign::{self, Verifier, VerifyError};
@@ -84,10 +84,10 @@ pub async fn verify(
     key: &Verifier,
     policy: &Policy,
     registry_options: RegistryOptions,
-) -> anyhow::Result<Verified> {
+) -> Result<Verified, Error> {
     match source {
         Source::Local(target) => {
-            let located = crate::target::locate(&target, layout)?;
+            let located = crate::target::locate(&target, layout, &registry_options.env).await?;
             Ok(verify_in_layout(
                 &located.layout,
                 &located.manifest_digest,
@@ -96,7 +96,10 @@ pub async fn verify(
             )?)
         }
         Source::Registry(reference) => {
-            let scratch = tempfile::tempdir()?;
+            let scratch = tempfile::tempdir().map_err(|source| Error::Io {
+                what: "create a scratch directory".into(),
+                source,
+            })?;
             let layout = Layout::create(scratch.path())?;
             let registry =
                 Registry::connect(reference, RegistryOperation::Pull, registry_options).await?;

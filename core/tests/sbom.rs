@@ -10,23 +10,28 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{TestContext, peer_python, repo_root, stderr};
-use kiln::project::{Project, ProjectKind, RustProject};
+use kiln::env::Env;
+use kiln::project::{Detected, ProjectKind, RustProject};
 use kiln::sbom::{SbomInput, python};
 use kiln::stages::detect::{self, DetectRequest};
 
 /// The project `kiln build --package PACKAGE` detected at `path`, with its `kiln.toml`.
-fn detect(path: &Path, package: Option<&str>) -> Project {
+fn detect(path: &Path, package: Option<&str>) -> Detected {
     let config = kiln::settings::KilnToml::read(path).unwrap();
-    detect::run(&DetectRequest {
+    let request = DetectRequest {
+        env: Env::from_process(),
         path: path.to_path_buf(),
         config,
         package: package.map(str::to_string),
         ..DetectRequest::default()
-    })
-    .unwrap()
+    };
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(detect::run(&request, &kiln::reporter::Silent))
+        .unwrap()
 }
 
-fn rust_project(project: &Project) -> &RustProject {
+fn rust_project(project: &Detected) -> &RustProject {
     match &project.kind {
         ProjectKind::Rust(rust) => rust,
         other => panic!("not a Rust project: {other:?}"),
@@ -34,12 +39,13 @@ fn rust_project(project: &Project) -> &RustProject {
 }
 
 /// What the SBOM describes, from the build's summary.
-fn input(summary: &serde_json::Value) -> SbomInput<'_> {
+fn input<'a>(summary: &'a serde_json::Value, env: &'a Env) -> SbomInput<'a> {
     SbomInput {
         artifact_name: summary["project"]["name"].as_str().unwrap(),
         artifact_version: summary["project"]["version"].as_str(),
         artifact_digest: summary["artifact"]["digest"].as_str().unwrap(),
         toolchain: summary["build"]["toolchain"].as_str().unwrap(),
+        env,
     }
 }
 
@@ -173,7 +179,8 @@ fn check_rust_fixture(fixture: &str, package: Option<&str>) -> serde_json::Value
     let summary = ctx.build(&path, &args);
     let project = detect(&path, package);
     let rust = rust_project(&project);
-    let input = input(&summary);
+    let env = Env::from_process();
+    let input = input(&summary, &env);
 
     let sbom = rust_sbom(rust, &input);
     assert_valid_cyclonedx(&sbom);
@@ -305,7 +312,8 @@ fn python_sbom_lists_installed_distributions_and_the_runtime() {
     let path = ctx.fixture("python-pyproject");
     let summary = ctx.build(&path, &[]);
     let deps = path.join(".kiln/build/python/deps");
-    let input = input(&summary);
+    let env = Env::from_process();
+    let input = input(&summary, &env);
 
     let sbom = python(&deps, Some("rot13-cli"), &input).unwrap();
     assert_valid_cyclonedx(&sbom);

@@ -138,7 +138,7 @@ pub fn inputs() -> Vec<Input> {
 
 /// The inputs derived from `kiln build`.
 pub fn cli_inputs() -> Vec<Input> {
-    let cli = kiln::cli::Cli::command();
+    let cli = kiln_cli::Cli::command();
     let build = cli
         .find_subcommand("build")
         .expect("kiln has a `build` subcommand");
@@ -223,7 +223,7 @@ pub fn cli_inputs() -> Vec<Input> {
 
 /// The long flags a kiln subcommand (`["cache", "save"]`) accepts.
 pub fn flags_of(subcommand: &[&str]) -> Vec<String> {
-    let mut cmd = kiln::cli::Cli::command();
+    let mut cmd = kiln_cli::Cli::command();
     for name in subcommand {
         cmd = cmd
             .find_subcommand(name)
@@ -251,7 +251,7 @@ pub fn inputs_for(subcommand: &[&str]) -> Vec<Input> {
 
 /// kiln's own version: the release the wrappers install by default.
 pub fn kiln_version() -> String {
-    kiln::cli::Cli::command()
+    kiln_cli::Cli::command()
         .get_version()
         .expect("kiln has a version")
         .to_string()
@@ -406,7 +406,7 @@ mod tests {
 
     #[test]
     fn every_wrapper_owned_flag_exists() {
-        let cli = kiln::cli::Cli::command();
+        let cli = kiln_cli::Cli::command();
         let build = cli.find_subcommand("build").unwrap();
         for (flag, _) in WRAPPER_OWNED {
             assert!(

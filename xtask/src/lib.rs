@@ -1,8 +1,10 @@
 //! Repository chores, run as `cargo run -p xtask -- <task>`.
 //!
 //! `generate` writes the CI wrappers' inputs from `kiln build`'s clap definition into
-//! the generated regions of the wrapper files; `generate --check` changes nothing and
-//! fails with a unified diff when a file differs from what it would write.
+//! the generated regions of the wrapper files, and the JSON Schema of every document
+//! kiln prints into `schema/`; `generate --check` changes nothing and fails with a
+//! unified diff when a file differs from what it would write. Both come from the small
+//! `kiln-cli` crate, so this never compiles kiln itself.
 
 pub mod inputs;
 pub mod regions;
@@ -89,7 +91,7 @@ pub fn generate(root: &Path) -> Result<Vec<Generated>> {
             _ => return None,
         })
     };
-    FILES
+    let mut generated = FILES
         .iter()
         .map(|path| {
             let current = std::fs::read_to_string(root.join(path))
@@ -102,8 +104,21 @@ pub fn generate(root: &Path) -> Result<Vec<Generated>> {
                 expected,
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    for (name, schema) in kiln_cli::output::schemas() {
+        let path = format!("{SCHEMA_DIR}/{name}");
+        generated.push(Generated {
+            // A schema not yet written is simply stale.
+            current: std::fs::read_to_string(root.join(&path)).unwrap_or_default(),
+            expected: schema,
+            path,
+        });
+    }
+    Ok(generated)
 }
+
+/// Where the JSON Schemas of kiln's printed documents are committed.
+pub const SCHEMA_DIR: &str = "schema";
 
 /// Writes the files that are not current; returns their paths.
 pub fn write(root: &Path, generated: &[Generated]) -> Result<Vec<String>> {

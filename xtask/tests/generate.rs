@@ -20,7 +20,12 @@ fn generated_wrapper_files_are_current() {
 #[test]
 fn generated_wrapper_files_match_their_snapshots() {
     let root = xtask::repo_root();
-    for file in xtask::generate(&root).unwrap() {
+    // The schemas are generated whole, and committed: the test above covers them.
+    for file in xtask::generate(&root)
+        .unwrap()
+        .into_iter()
+        .filter(|f| xtask::FILES.contains(&f.path.as_str()))
+    {
         let name = file.path.replace(['/', '.'], "_");
         insta::assert_snapshot!(name, file.expected);
     }

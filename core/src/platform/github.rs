@@ -15,7 +15,8 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::markdown::{self, GITHUB_COMMENT_LIMIT, STEP_SUMMARY_LIMIT};
-use super::{ApiError, Environment, Outputs, Platform, PostError, Posts};
+use super::{ApiError, Outputs, Platform, PostError, Posts};
+use crate::env::Env;
 use crate::summary::Summary;
 
 /// `true` in every GitHub Actions job.
@@ -38,7 +39,7 @@ pub const GITHUB_TOKEN: &str = "GITHUB_TOKEN";
 const DEFAULT_API_URL: &str = "https://api.github.com";
 const TOKEN_NAMES: &str = "KILN_GITHUB_TOKEN or GITHUB_TOKEN";
 
-pub(crate) async fn post(summary: &Summary, env: &Environment, posts: &Posts<'_>) {
+pub(crate) async fn post(summary: &Summary, env: &Env, posts: &Posts<'_>) {
     match env.path(GITHUB_STEP_SUMMARY) {
         Some(path) => {
             let mut text = markdown::truncate(markdown::render(summary), STEP_SUMMARY_LIMIT);
@@ -109,7 +110,7 @@ impl std::fmt::Display for PullRequest {
 }
 
 /// The pull request this run is for, when the event is one.
-pub fn pull_request(env: &Environment) -> Result<Option<PullRequest>, PostError> {
+pub fn pull_request(env: &Env) -> Result<Option<PullRequest>, PostError> {
     if !matches!(
         env.get(GITHUB_EVENT_NAME),
         Some("pull_request" | "pull_request_target")
@@ -169,7 +170,7 @@ struct IssueComment {
 /// Creates or updates kiln's comment for this artifact on `pr`.
 async fn comment(
     summary: &Summary,
-    env: &Environment,
+    env: &Env,
     pr: &PullRequest,
 ) -> Result<String, PostError> {
     let token = env
@@ -305,7 +306,7 @@ mod tests {
         )
         .unwrap();
         let env = |name: &str| {
-            Environment::from_pairs([
+            Env::from_pairs([
                 (GITHUB_EVENT_NAME, name.to_string()),
                 (GITHUB_EVENT_PATH, event.display().to_string()),
                 (GITHUB_REPOSITORY, "acme/app".to_string()),

@@ -16,7 +16,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::markdown::{self, GITLAB_NOTE_LIMIT};
-use super::{ApiError, Environment, Outputs, Platform, PostError, Posts};
+use super::{ApiError, Outputs, Platform, PostError, Posts};
+use crate::env::Env;
 use crate::summary::Summary;
 
 /// `true` in every GitLab CI job.
@@ -35,7 +36,7 @@ pub const DOTENV_LIMIT: usize = 5 * 1024;
 /// At most this many pages of 100 notes are searched for kiln's.
 const MAX_NOTE_PAGES: u32 = 50;
 
-pub(crate) async fn post(summary: &Summary, env: &Environment, posts: &Posts<'_>) {
+pub(crate) async fn post(summary: &Summary, env: &Env, posts: &Posts<'_>) {
     let path = env
         .path(crate::env::KILN_DOTENV)
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DOTENV));
@@ -104,7 +105,7 @@ struct Note {
 }
 
 /// Creates or updates kiln's note for this artifact on merge request `iid`.
-async fn note(summary: &Summary, env: &Environment, iid: &str) -> Result<String, PostError> {
+async fn note(summary: &Summary, env: &Env, iid: &str) -> Result<String, PostError> {
     let what = format!("write a note on merge request !{iid}");
     let token = env
         .get(crate::env::KILN_GITLAB_TOKEN)
@@ -125,7 +126,7 @@ async fn note(summary: &Summary, env: &Environment, iid: &str) -> Result<String,
         name: CI_PROJECT_ID,
         what: "write the merge request note",
     })?;
-    let client = client(&token, api)?;
+    let client = client(&token, api, env)?;
     let failed = |what: String| {
         move |source: ApiError| PostError::Api {
             what,
@@ -190,7 +191,7 @@ async fn note(summary: &Summary, env: &Environment, iid: &str) -> Result<String,
 }
 
 /// A client that authenticates with `PRIVATE-TOKEN` and trusts `SSL_CERT_FILE` too.
-fn client(token: &SecretString, api: &str) -> Result<reqwest::Client, PostError> {
+fn client(token: &SecretString, api: &str, env: &Env) -> Result<reqwest::Client, PostError> {
     let mut headers = HeaderMap::new();
     let mut value =
         HeaderValue::from_str(token.expose_secret()).map_err(|_| PostError::NoToken {
@@ -204,7 +205,7 @@ fn client(token: &SecretString, api: &str) -> Result<reqwest::Client, PostError>
         .default_headers(headers)
         .user_agent(concat!("kiln/", env!("CARGO_PKG_VERSION")))
         .timeout(super::API_TIMEOUT);
-    if let Some(path) = crate::env::var("SSL_CERT_FILE") {
+    if let Some(path) = env.var("SSL_CERT_FILE") {
         let ca_error = |source: Box<dyn std::error::Error + Send + Sync>| PostError::CaFile {
             path: PathBuf::from(&path),
             source,

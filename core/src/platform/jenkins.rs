@@ -7,7 +7,8 @@
 
 use std::path::PathBuf;
 
-use super::{Environment, Posts};
+use super::Posts;
+use crate::env::Env;
 use crate::summary::Summary;
 
 /// Set by Jenkins in every build: how kiln knows it runs there.
@@ -20,13 +21,13 @@ pub const MARKDOWN_FILE: &str = "kiln-summary.md";
 pub const JSON_FILE: &str = "kiln-summary.json";
 
 /// Where the summary files go.
-pub fn summary_dir(env: &Environment) -> PathBuf {
+pub fn summary_dir(env: &Env) -> PathBuf {
     env.path(crate::env::KILN_SUMMARY_DIR)
         .or_else(|| env.path(WORKSPACE))
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
-pub(crate) fn post(summary: &Summary, env: &Environment, posts: &Posts<'_>) {
+pub(crate) fn post(summary: &Summary, env: &Env, posts: &Posts<'_>) {
     let dir = summary_dir(env);
     let markdown = super::markdown::truncate(
         super::markdown::render(summary),

@@ -20,125 +20,37 @@ pub mod local;
 pub mod markdown;
 pub mod tekton;
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::env::Env;
 use crate::error::Diagnose;
-use crate::reporter::{Reporter, Stage};
+use crate::reporter::Reporter;
 use crate::summary::{CacheHit, Summary};
 
 /// How long one API request may take before posting gives up on it.
 pub(crate) const API_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The CI system a summary is posted to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Platform {
-    /// GitHub Actions: step summary, outputs, pull request comment.
-    #[value(name = "github")]
-    GitHub,
-    /// GitLab CI/CD: dotenv report, merge request note.
-    #[value(name = "gitlab")]
-    GitLab,
-    /// Tekton: result files.
-    Tekton,
-    /// Jenkins: summary files beside the workspace.
-    Jenkins,
-    /// Anywhere else: the summary on stderr only.
-    Local,
-}
+pub use kiln_cli::Platform;
 
-impl Platform {
-    /// The platform named by `KILN_PLATFORM`, else the CI the environment belongs to, in
-    /// this order: GitHub Actions (`GITHUB_ACTIONS`), GitLab (`GITLAB_CI`), Tekton (a
-    /// results directory), Jenkins (`JENKINS_URL`), else local.
-    pub fn detect(env: &Environment) -> Platform {
-        if let Some(Ok(platform)) = env
-            .get(crate::env::KILN_PLATFORM)
-            .map(|name| <Platform as clap::ValueEnum>::from_str(name, true))
-        {
-            return platform;
-        }
-        if env.get(github::GITHUB_ACTIONS) == Some("true") {
-            Platform::GitHub
-        } else if env.get(gitlab::GITLAB_CI) == Some("true") {
-            Platform::GitLab
-        } else if tekton::results_dir(env).is_some() {
-            Platform::Tekton
-        } else if env.get(jenkins::JENKINS_URL).is_some() {
-            Platform::Jenkins
-        } else {
-            Platform::Local
-        }
+/// The platform named by `KILN_PLATFORM`, else the CI the environment belongs to, in
+/// this order: GitHub Actions (`GITHUB_ACTIONS`), GitLab (`GITLAB_CI`), Tekton (a
+/// results directory), Jenkins (`JENKINS_URL`), else local.
+pub fn detect(env: &Env) -> Platform {
+    if let Some(platform) = env.get(crate::env::KILN_PLATFORM).and_then(Platform::named) {
+        return platform;
     }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Platform::GitHub => "GitHub Actions",
-            Platform::GitLab => "GitLab CI",
-            Platform::Tekton => "Tekton",
-            Platform::Jenkins => "Jenkins",
-            Platform::Local => "local",
-        }
-    }
-}
-
-impl fmt::Display for Platform {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// A snapshot of the process environment, so that posting reads nothing global and tests
-/// can hand it any variables. Empty values count as unset. Its `Debug` shows names only:
-/// the environment holds tokens.
-#[derive(Clone, Default)]
-pub struct Environment {
-    vars: BTreeMap<String, String>,
-}
-
-impl Environment {
-    /// The variables of this process.
-    pub fn from_process() -> Environment {
-        Environment {
-            vars: std::env::vars_os()
-                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-                .collect(),
-        }
-    }
-
-    /// Exactly these variables.
-    pub fn from_pairs<K: Into<String>, V: Into<String>>(
-        pairs: impl IntoIterator<Item = (K, V)>,
-    ) -> Environment {
-        Environment {
-            vars: pairs
-                .into_iter()
-                .map(|(k, v)| (k.into(), v.into()))
-                .collect(),
-        }
-    }
-
-    /// A variable's value; empty counts as unset.
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.vars
-            .get(name)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
-    }
-
-    /// A path-valued variable.
-    pub fn path(&self, name: &str) -> Option<PathBuf> {
-        self.get(name).map(PathBuf::from)
-    }
-}
-
-impl fmt::Debug for Environment {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Environment")
-            .field("names", &self.vars.keys().collect::<Vec<_>>())
-            .finish()
+    if env.get(github::GITHUB_ACTIONS) == Some("true") {
+        Platform::GitHub
+    } else if env.get(gitlab::GITLAB_CI) == Some("true") {
+        Platform::GitLab
+    } else if tekton::results_dir(env).is_some() {
+        Platform::Tekton
+    } else if env.get(jenkins::JENKINS_URL).is_some() {
+        Platform::Jenkins
+    } else {
+        Platform::Local
     }
 }
 
@@ -327,16 +239,14 @@ fn message_suffix(message: &str) -> String {
 pub async fn post(
     summary: &Summary,
     platform: Option<Platform>,
-    env: &Environment,
+    env: &Env,
     reporter: &dyn Reporter,
 ) -> Platform {
-    let platform = platform.unwrap_or_else(|| Platform::detect(env));
+    let platform = platform.unwrap_or_else(|| detect(env));
     if platform == Platform::Local {
         local::post(summary, reporter);
         return platform;
     }
-    let started = Instant::now();
-    reporter.stage_started(Stage::Summary);
     let posts = Posts { reporter };
     match platform {
         Platform::GitHub => github::post(summary, env, &posts).await,
@@ -345,7 +255,6 @@ pub async fn post(
         Platform::Jenkins => jenkins::post(summary, env, &posts),
         Platform::Local => {}
     }
-    reporter.stage_finished(Stage::Summary, started.elapsed());
     platform
 }
 
@@ -579,7 +488,8 @@ pub(crate) mod tests {
             },
             cache: None,
             stages: vec![StageTiming {
-                stage: Stage::Build,
+                skipped: None,
+                stage: crate::reporter::Stage::Build,
                 seconds: 1.5,
             }],
         }
@@ -588,7 +498,7 @@ pub(crate) mod tests {
     #[test]
     fn detection_order_and_override() {
         let detect = |pairs: &[(&str, &str)]| {
-            Platform::detect(&Environment::from_pairs(pairs.iter().copied()))
+            detect(&Env::from_pairs(pairs.iter().copied()))
         };
         assert_eq!(detect(&[]), Platform::Local);
         assert_eq!(detect(&[("GITHUB_ACTIONS", "true")]), Platform::GitHub);

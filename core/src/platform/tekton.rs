@@ -9,7 +9,8 @@
 
 use std::path::PathBuf;
 
-use super::{Environment, Outputs, Posts};
+use super::{Outputs, Posts};
+use crate::env::Env;
 use crate::summary::Summary;
 
 /// Where a Task's results are written, unless `KILN_TEKTON_RESULTS` says otherwise.
@@ -18,7 +19,7 @@ pub const DEFAULT_RESULTS_DIR: &str = "/tekton/results";
 pub const RESULTS_LIMIT: usize = 4096;
 
 /// The results directory, when kiln runs in a Tekton step.
-pub fn results_dir(env: &Environment) -> Option<PathBuf> {
+pub fn results_dir(env: &Env) -> Option<PathBuf> {
     if let Some(dir) = env.path(crate::env::KILN_TEKTON_RESULTS) {
         return Some(dir);
     }
@@ -44,7 +45,7 @@ pub fn results(summary: &Summary) -> Vec<(&'static str, String)> {
     ]
 }
 
-pub(crate) fn post(summary: &Summary, env: &Environment, posts: &Posts<'_>) {
+pub(crate) fn post(summary: &Summary, env: &Env, posts: &Posts<'_>) {
     let Some(dir) = results_dir(env) else {
         posts.failed(&super::PostError::Missing {
             name: crate::env::KILN_TEKTON_RESULTS,

@@ -22,8 +22,8 @@
 
 use std::fmt;
 use std::io;
-use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Stdio};
+use std::path::PathBuf;
+use std::process::ExitStatus;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -31,10 +31,10 @@ use oci_client::secrets::RegistryAuth;
 use secrecy::zeroize::Zeroizing;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
-use tokio::io::AsyncWriteExt;
-use tokio::process::Command;
-
+use crate::env::Env;
 use crate::error::Diagnose;
+use crate::process::{Cmd, ProcessError};
+use crate::reporter::Silent;
 
 pub use crate::env::{KILN_REGISTRY_PASSWORD, KILN_REGISTRY_USERNAME};
 
@@ -48,28 +48,6 @@ const DOCKER_HUB: &str = "docker.io";
 const DOCKER_HUB_SERVER_URL: &str = "https://index.docker.io/v1/";
 /// Docker's username for an identity (refresh) token, in `config.json` and from helpers.
 const IDENTITY_TOKEN_USERNAME: &str = "<token>";
-
-/// The environment [`resolve`] reads, so tests need not change the process's own.
-pub trait Env: Send + Sync {
-    /// The value of `key`; an empty value counts as unset.
-    fn var(&self, key: &str) -> Option<String>;
-    /// The user's home directory, where `.docker/config.json` lives.
-    fn home_dir(&self) -> Option<PathBuf>;
-}
-
-/// The real environment of this process.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ProcessEnv;
-
-impl Env for ProcessEnv {
-    fn var(&self, key: &str) -> Option<String> {
-        crate::env::var(key)
-    }
-
-    fn home_dir(&self) -> Option<PathBuf> {
-        std::env::home_dir().filter(|home| !home.as_os_str().is_empty())
-    }
-}
 
 /// Where a credential came from, for messages ("401 from ghcr.io using GITHUB_TOKEN").
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -184,13 +162,13 @@ impl Basic {
 /// credential helper that answers "credentials not found" passes on to the next
 /// source; one that is missing, fails or takes longer than [`HELPER_TIMEOUT`] is an
 /// error, as is a Docker config that cannot be read.
-pub async fn resolve(registry: &str, env: &dyn Env) -> Result<Credential, CredentialError> {
+pub async fn resolve(registry: &str, env: &Env) -> Result<Credential, CredentialError> {
     resolve_within(registry, env, HELPER_TIMEOUT).await
 }
 
 async fn resolve_within(
     registry: &str,
-    env: &dyn Env,
+    env: &Env,
     helper_timeout: Duration,
 ) -> Result<Credential, CredentialError> {
     let host = normalise_host(registry);
@@ -207,7 +185,7 @@ async fn resolve_within(
     Ok(credential)
 }
 
-fn from_kiln_env(env: &dyn Env) -> Result<Option<Credential>, CredentialError> {
+fn from_kiln_env(env: &Env) -> Result<Option<Credential>, CredentialError> {
     match (
         env.var(KILN_REGISTRY_USERNAME),
         env.var(KILN_REGISTRY_PASSWORD),
@@ -227,7 +205,7 @@ fn from_kiln_env(env: &dyn Env) -> Result<Option<Credential>, CredentialError> {
     }
 }
 
-fn from_ci(host: &str, env: &dyn Env) -> Option<Credential> {
+fn from_ci(host: &str, env: &Env) -> Option<Credential> {
     // Only inside GitHub Actions: a local GITHUB_TOKEN (from `gh`, say) often lacks
     // `write:packages` and must not shadow `docker login ghcr.io`.
     if host == "ghcr.io"
@@ -251,12 +229,12 @@ fn from_ci(host: &str, env: &dyn Env) -> Option<Credential> {
 async fn from_docker_config(
     registry: &str,
     host: &str,
-    env: &dyn Env,
+    env: &Env,
     helper_timeout: Duration,
 ) -> Result<Option<Credential>, CredentialError> {
     let path = match env.var("DOCKER_CONFIG") {
         Some(dir) => PathBuf::from(dir).join("config.json"),
-        None => match env.home_dir() {
+        None => match env.path("HOME") {
             Some(home) => home.join(".docker").join("config.json"),
             None => return Ok(None),
         },
@@ -515,45 +493,37 @@ async fn ask_helper(
     helper: &str,
     server_url: &str,
     configured: &str,
-    env: &dyn Env,
+    env: &Env,
     timeout: Duration,
 ) -> Result<Option<Basic>, CredentialError> {
     let program = format!("docker-credential-{helper}");
-    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    let path = which::which_in(&program, env.var("PATH"), cwd).map_err(|source| {
+    let path = crate::process::find_program(&program, env).ok_or_else(|| {
         CredentialError::HelperMissing {
             program: program.clone(),
             configured: configured.to_owned(),
-            source,
         }
     })?;
     tracing::debug!(helper = %path.display(), server = server_url, "asking credential helper");
 
-    let mut child = spawn_helper(&path)
-        .await
-        .map_err(|source| CredentialError::HelperRun {
-            program: program.clone(),
-            source,
-        })?;
-    let exchange = async {
-        if let Some(mut stdin) = child.stdin.take() {
-            // A helper may exit without reading its input; its answer says what happened.
-            match stdin.write_all(server_url.as_bytes()).await {
-                Err(err) if err.kind() != io::ErrorKind::BrokenPipe => return Err(err),
-                _ => {}
-            }
-        }
-        child.wait_with_output().await
-    };
-    let output = match tokio::time::timeout(timeout, exchange).await {
-        Ok(Ok(output)) => output,
-        Ok(Err(source)) => return Err(CredentialError::HelperRun { program, source }),
-        // Dropping the exchange drops the child, which kills it (`kill_on_drop`).
-        Err(_) => {
+    let asked = Cmd::new(&path, env)
+        .arg("get")
+        .stdin(server_url.as_bytes().to_vec())
+        .timeout(timeout)
+        .run_unchecked(&Silent)
+        .await;
+    let output = match asked {
+        Ok(output) => output,
+        Err(ProcessError::TimedOut { .. }) => {
             return Err(CredentialError::HelperTimedOut {
                 program,
                 server: server_url.to_owned(),
                 timeout,
+            });
+        }
+        Err(err) => {
+            return Err(CredentialError::HelperRun {
+                program,
+                source: err,
             });
         }
     };
@@ -562,8 +532,8 @@ async fn ask_helper(
     if !output.status.success() {
         // Docker's helpers report "credentials not found in native keychain" on stdout;
         // a failed helper prints no credential, so its output is safe to show.
-        let stdout = String::from_utf8_lossy(&stdout);
-        let stderr = String::from_utf8_lossy(&output.stderr);
+        let stdout: &str = &stdout;
+        let stderr: &str = &output.stderr;
         if [&stdout, &stderr]
             .iter()
             .any(|text| text.to_ascii_lowercase().contains("credentials not found"))
@@ -580,7 +550,7 @@ async fn ask_helper(
     }
 
     // Parsed as a `Value` so that no error can quote the secret (see `DockerConfig`).
-    let answer = match serde_json::from_slice::<Value>(&stdout) {
+    let answer = match serde_json::from_str::<Value>(&stdout) {
         Ok(Value::Object(answer)) => answer,
         Ok(_) => {
             return Err(CredentialError::HelperOutput {
@@ -611,28 +581,6 @@ async fn ask_helper(
     // A username of `<token>` marks the secret as an identity token; Docker's own file
     // store pairs it with the same username, and so does kiln.
     Ok(Some(Basic::new(username, secret)))
-}
-
-async fn spawn_helper(path: &Path) -> io::Result<tokio::process::Child> {
-    let mut attempts = 0;
-    loop {
-        let spawned = Command::new(path)
-            .arg("get")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn();
-        match spawned {
-            // ETXTBSY: a helper written a moment ago (an installer, a test) can still be
-            // open for writing in a child another thread is forking. It clears at once.
-            Err(err) if err.kind() == io::ErrorKind::ExecutableFileBusy && attempts < 5 => {
-                attempts += 1;
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            other => return other,
-        }
-    }
 }
 
 /// The last lines of what a failed helper printed, for the error message.
@@ -677,14 +625,12 @@ pub enum CredentialError {
         program: String,
         /// Where the helper is named, for the hint: "`credsStore` in `~/.docker/config.json`".
         configured: String,
-        #[source]
-        source: which::Error,
     },
     #[error("Failed to run credential helper `{program}`")]
     HelperRun {
         program: String,
         #[source]
-        source: io::Error,
+        source: ProcessError,
     },
     #[error("`{program} get` failed for `{server}` ({status}){output}")]
     HelperFailed {
@@ -749,38 +695,22 @@ impl Diagnose for CredentialError {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
+
+    use std::path::Path;
 
     use super::*;
 
-    #[derive(Default)]
-    struct FakeEnv {
-        vars: HashMap<String, String>,
-        home: Option<PathBuf>,
-    }
+    /// Exactly the variables a case sets, with `HOME` for the Docker config.
+    struct FakeEnv;
 
     impl FakeEnv {
-        fn home(home: &Path) -> Self {
-            Self {
-                home: Some(home.to_owned()),
-                ..Self::default()
-            }
+        #[allow(clippy::new_ret_no_self, clippy::should_implement_trait)]
+        fn default() -> Env {
+            Env::default()
         }
 
-        fn set(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> Self {
-            let value = value.as_ref().to_string_lossy().into_owned();
-            self.vars.insert(key.to_owned(), value);
-            self
-        }
-    }
-
-    impl Env for FakeEnv {
-        fn var(&self, key: &str) -> Option<String> {
-            self.vars.get(key).filter(|v| !v.is_empty()).cloned()
-        }
-
-        fn home_dir(&self) -> Option<PathBuf> {
-            self.home.clone()
+        fn home(home: &Path) -> Env {
+            Env::default().with("HOME", home)
         }
     }
 
@@ -802,7 +732,7 @@ mod tests {
         RegistryAuth::Basic(username.into(), password.into())
     }
 
-    async fn resolve_ok(registry: &str, env: &FakeEnv) -> Credential {
+    async fn resolve_ok(registry: &str, env: &Env) -> Credential {
         resolve(registry, env).await.unwrap()
     }
 
@@ -828,20 +758,20 @@ mod tests {
         );
         let (home, _) = home_with_config(&config);
         let env = FakeEnv::home(home.path())
-            .set("GITHUB_TOKEN", "gh-token")
-            .set(KILN_REGISTRY_USERNAME, "kiln-user")
-            .set(KILN_REGISTRY_PASSWORD, "kiln-pass");
+            .with("GITHUB_TOKEN", "gh-token")
+            .with(KILN_REGISTRY_USERNAME, "kiln-user")
+            .with(KILN_REGISTRY_PASSWORD, "kiln-pass");
         let credential = resolve_ok("ghcr.io", &env).await;
         assert_eq!(credential.auth, basic("kiln-user", "kiln-pass"));
         assert_eq!(credential.source, CredentialSource::KilnEnv);
         // Without them the CI's token wins over the Docker config ...
         let env = FakeEnv::home(home.path())
-            .set("GITHUB_ACTIONS", "true")
-            .set("GITHUB_TOKEN", "gh-token");
+            .with("GITHUB_ACTIONS", "true")
+            .with("GITHUB_TOKEN", "gh-token");
         let credential = resolve_ok("ghcr.io", &env).await;
         assert_eq!(credential.source, CredentialSource::GithubToken);
         // Outside GitHub Actions a GITHUB_TOKEN is someone's own, not the CI's.
-        let env = FakeEnv::home(home.path()).set("GITHUB_TOKEN", "gh-token");
+        let env = FakeEnv::home(home.path()).with("GITHUB_TOKEN", "gh-token");
         let credential = resolve_ok("ghcr.io", &env).await;
         assert_eq!(credential.auth, basic("d", "p"));
         // ... and without that, the Docker config is read.
@@ -855,7 +785,7 @@ mod tests {
             (KILN_REGISTRY_USERNAME, KILN_REGISTRY_PASSWORD),
             (KILN_REGISTRY_PASSWORD, KILN_REGISTRY_USERNAME),
         ] {
-            let env = FakeEnv::default().set(set, "x").set(missing, "");
+            let env = FakeEnv::default().with(set, "x").with(missing, "");
             let err = resolve("ghcr.io", &env).await.unwrap_err();
             assert_eq!(
                 err.to_string(),
@@ -868,9 +798,9 @@ mod tests {
     #[tokio::test]
     async fn github_token_is_only_for_ghcr() {
         let env = FakeEnv::default()
-            .set("GITHUB_ACTIONS", "true")
-            .set("GITHUB_TOKEN", "gh-token")
-            .set("GITHUB_ACTOR", "octocat");
+            .with("GITHUB_ACTIONS", "true")
+            .with("GITHUB_TOKEN", "gh-token")
+            .with("GITHUB_ACTOR", "octocat");
         let credential = resolve_ok("ghcr.io", &env).await;
         assert_eq!(credential.auth, basic("octocat", "gh-token"));
         assert_eq!(credential.source, CredentialSource::GithubToken);
@@ -891,8 +821,8 @@ mod tests {
             );
         }
         let env = FakeEnv::default()
-            .set("GITHUB_ACTIONS", "true")
-            .set("GITHUB_TOKEN", "gh-token");
+            .with("GITHUB_ACTIONS", "true")
+            .with("GITHUB_TOKEN", "gh-token");
         assert_eq!(
             resolve_ok("ghcr.io", &env).await.auth,
             basic("token", "gh-token")
@@ -902,9 +832,9 @@ mod tests {
     #[tokio::test]
     async fn gitlab_credentials_are_only_for_ci_registry() {
         let env = FakeEnv::default()
-            .set("CI_REGISTRY", "gitlab.example.com:5050")
-            .set("CI_REGISTRY_USER", "gitlab-ci-token")
-            .set("CI_REGISTRY_PASSWORD", "job-token");
+            .with("CI_REGISTRY", "gitlab.example.com:5050")
+            .with("CI_REGISTRY_USER", "gitlab-ci-token")
+            .with("CI_REGISTRY_PASSWORD", "job-token");
         let credential = resolve_ok("gitlab.example.com:5050", &env).await;
         assert_eq!(credential.auth, basic("gitlab-ci-token", "job-token"));
         assert_eq!(credential.source, CredentialSource::GitlabCi);
@@ -1036,7 +966,7 @@ mod tests {
             ),
         )
         .unwrap();
-        let env = FakeEnv::home(home.path()).set("DOCKER_CONFIG", other.path());
+        let env = FakeEnv::home(home.path()).with("DOCKER_CONFIG", other.path());
         let credential = resolve_ok("ghcr.io", &env).await;
         assert_eq!(credential.auth, basic("dc", "2"));
         assert_eq!(
@@ -1211,9 +1141,9 @@ printf '{"ServerURL":"%s","Username":"user-for-%s","Secret":"secret"}' "$url" "$
                 self
             }
 
-            fn env(&self) -> FakeEnv {
+            fn env(&self) -> Env {
                 FakeEnv::home(self.config.parent().unwrap().parent().unwrap())
-                    .set("PATH", self.bin.path())
+                    .with("PATH", self.bin.path())
             }
         }
 

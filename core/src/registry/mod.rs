@@ -46,6 +46,9 @@ pub struct RegistryOptions {
     pub retries: u32,
     /// The first retry's delay; each later one doubles, plus jitter.
     pub backoff: Duration,
+    /// kiln's environment: credentials (`KILN_REGISTRY_*`, the CI's, `DOCKER_CONFIG`,
+    /// helpers on `PATH`) and `SSL_CERT_FILE`.
+    pub env: crate::env::Env,
 }
 
 impl Default for RegistryOptions {
@@ -55,6 +58,7 @@ impl Default for RegistryOptions {
             timeout: Duration::from_secs(60),
             retries: 4,
             backoff: Duration::from_millis(500),
+            env: crate::env::Env::default(),
         }
     }
 }
@@ -126,7 +130,7 @@ impl Registry {
     ) -> Result<Registry, RegistryError> {
         let host = reference.resolve_registry().to_string();
         let Credential { auth, source } =
-            credentials::resolve(&host, &credentials::ProcessEnv).await?;
+            credentials::resolve(&host, &options.env).await?;
         tracing::debug!(%host, credentials = %source, "connecting");
         let mut config = ClientConfig {
             protocol: if options.insecure.is_empty() {
@@ -139,7 +143,7 @@ impl Registry {
             user_agent: concat!("kiln/", env!("CARGO_PKG_VERSION")),
             ..Default::default()
         };
-        if let Some(path) = crate::env::var("SSL_CERT_FILE") {
+        if let Some(path) = options.env.get("SSL_CERT_FILE") {
             let data = std::fs::read(&path).map_err(|source| RegistryError::CaFile {
                 path: PathBuf::from(&path),
                 source,

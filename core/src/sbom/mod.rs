@@ -25,6 +25,7 @@ use cyclonedx_bom::models::license::{License, LicenseChoice, Licenses};
 use cyclonedx_bom::models::tool::Tools;
 use cyclonedx_bom::prelude::*;
 
+use crate::env::Env;
 use crate::error::{Blame, Diagnose};
 use crate::process::ProcessError;
 
@@ -45,6 +46,8 @@ pub struct SbomInput<'a> {
     pub artifact_digest: &'a str,
     /// The toolchain that built it, as it names itself (`rustc 1.95.0 (…)`).
     pub toolchain: &'a str,
+    /// kiln's environment (`SOURCE_DATE_EPOCH`, and `cargo metadata`'s).
+    pub env: &'a Env,
 }
 
 /// Why an SBOM could not be made.
@@ -326,9 +329,9 @@ fn serial_number(hex: &str) -> UrnUuid {
 }
 
 /// `SOURCE_DATE_EPOCH` as an RFC 3339 UTC time, or `None` when it is unset or empty.
-pub(crate) fn source_date_epoch() -> Result<Option<DateTime>, SbomError> {
-    match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(value) if !value.trim().is_empty() => epoch_to_datetime(&value).map(Some),
+pub(crate) fn source_date_epoch(env: &Env) -> Result<Option<DateTime>, SbomError> {
+    match env.get(crate::env::SOURCE_DATE_EPOCH) {
+        Some(value) if !value.trim().is_empty() => epoch_to_datetime(value).map(Some),
         _ => Ok(None),
     }
 }
@@ -433,8 +436,11 @@ mod tests {
             artifact_version: Some("1.2.0"),
             artifact_digest: DIGEST,
             toolchain: "rustc 1.95.0 (abcdef 2026-11-01)",
+            env: &NO_ENV,
         }
     }
+
+    static NO_ENV: Env = Env::new();
 
     #[test]
     fn serial_number_is_a_uuid_made_from_the_digest() {

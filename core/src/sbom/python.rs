@@ -33,10 +33,10 @@ use super::{
     Inventory, SbomError, SbomInput, finish, license_from_text, purl, sha256, source_date_epoch,
     with_qualifiers,
 };
-use crate::stages::build::python::COMPONENTIZE_PY_VERSION;
+use crate::toolchain::COMPONENTIZE_PY_VERSION;
 
 /// The CPython version componentize-py embeds in its components.
-pub const CPYTHON_VERSION: &str = "3.14";
+pub use crate::toolchain::TARGET_PYTHON as CPYTHON_VERSION;
 
 /// The CycloneDX 1.5 JSON SBOM of a Python component whose dependencies pip installed
 /// into `deps_dir`.
@@ -52,7 +52,7 @@ pub fn python(
 ) -> Result<String, SbomError> {
     let dists = read_dists(deps_dir)?;
     let inventory = inventory(dists, deps_dir, project_dist)?;
-    finish(input, inventory, source_date_epoch()?)
+    finish(input, inventory, source_date_epoch(input.env)?)
 }
 
 /// One installed distribution, as its `.dist-info` describes it.

@@ -24,14 +24,15 @@ use cyclonedx_bom::models::hash::Hashes;
 use cyclonedx_bom::prelude::*;
 use serde::Deserialize;
 
+use crate::env::Env;
+
 use super::{
     Inventory, SbomError, SbomInput, finish, license_from_text, purl, sha256, source_date_epoch,
     with_qualifiers,
 };
-use crate::process;
+use crate::process::Cmd;
 use crate::project::RustProject;
-use crate::reporter::Silent;
-use crate::stages::build::rust::TARGET;
+use crate::toolchain::RUST_TARGET as TARGET;
 
 /// The CycloneDX 1.5 JSON SBOM of the artifact built from `project`.
 ///
@@ -39,7 +40,7 @@ use crate::stages::build::rust::TARGET;
 /// features. Not listed: the standard library (`std`, `core`, `alloc`, and wasi-libc
 /// when std is built from source), which comes with the toolchain named as a tool.
 pub async fn rust(project: &RustProject, input: &SbomInput<'_>) -> Result<String, SbomError> {
-    let metadata = cargo_metadata(project).await?;
+    let metadata = cargo_metadata(project, input.env).await?;
     let lockfile = metadata.workspace_root.as_std_path().join("Cargo.lock");
     let checksums = read_checksums(&lockfile)?;
     let inventory = inventory(&metadata, &project.package, &checksums).ok_or_else(|| {
@@ -48,11 +49,11 @@ pub async fn rust(project: &RustProject, input: &SbomInput<'_>) -> Result<String
             manifest: project.manifest_path.clone(),
         }
     })?;
-    finish(input, inventory, source_date_epoch()?)
+    finish(input, inventory, source_date_epoch(input.env)?)
 }
 
 /// `cargo metadata` for the build's platform and features.
-async fn cargo_metadata(project: &RustProject) -> Result<Metadata, SbomError> {
+async fn cargo_metadata(project: &RustProject, env: &Env) -> Result<Metadata, SbomError> {
     let mut command = MetadataCommand::new();
     command
         .manifest_path(&project.manifest_path)
@@ -64,8 +65,12 @@ async fn cargo_metadata(project: &RustProject) -> Result<Metadata, SbomError> {
     if !project.features.is_empty() {
         command.features(CargoOpt::SomeFeatures(project.features.clone()));
     }
-    let mut command = tokio::process::Command::from(command.cargo_command());
-    let captured = process::run(&mut command, &Silent)
+    // cargo_metadata says which arguments; kiln's one subprocess builder runs them.
+    let std = command.cargo_command();
+    let captured = Cmd::new(std.get_program(), env)
+        .args(std.get_args())
+        .current_dir(&project.workspace_root)
+        .output()
         .await
         .map_err(|source| SbomError::CargoMetadata {
             manifest: project.manifest_path.clone(),

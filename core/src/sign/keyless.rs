@@ -51,9 +51,9 @@ pub const CHAIN_ANNOTATION: &str = "dev.sigstore.cosign/chain";
 /// The layer annotation holding the Rekor bundle (JSON).
 pub const BUNDLE_ANNOTATION: &str = "dev.sigstore.cosign/bundle";
 /// The public-good Fulcio.
-pub const DEFAULT_FULCIO_URL: &str = "https://fulcio.sigstore.dev";
+pub use kiln_cli::DEFAULT_FULCIO_URL;
 /// The public-good Rekor.
-pub const DEFAULT_REKOR_URL: &str = "https://rekor.sigstore.dev";
+pub use kiln_cli::DEFAULT_REKOR_URL;
 /// The audience Sigstore expects in identity tokens.
 const AUDIENCE: &str = "sigstore";
 /// Fulcio's OIDC issuer extension (v2, a DER UTF8String).
@@ -90,16 +90,16 @@ impl std::fmt::Debug for TokenSource {
 
 impl TokenSource {
     /// The token source the environment offers, if any.
-    pub fn detect() -> Option<TokenSource> {
+    pub fn detect(env: &crate::env::Env) -> Option<TokenSource> {
         use crate::env::{
-            ACTIONS_ID_TOKEN_REQUEST_TOKEN, ACTIONS_ID_TOKEN_REQUEST_URL, SIGSTORE_ID_TOKEN, var,
+            ACTIONS_ID_TOKEN_REQUEST_TOKEN, ACTIONS_ID_TOKEN_REQUEST_URL, SIGSTORE_ID_TOKEN,
         };
-        if let Some(token) = var(SIGSTORE_ID_TOKEN) {
+        if let Some(token) = env.var(SIGSTORE_ID_TOKEN) {
             return Some(TokenSource::Env(SecretString::from(token)));
         }
         match (
-            var(ACTIONS_ID_TOKEN_REQUEST_URL),
-            var(ACTIONS_ID_TOKEN_REQUEST_TOKEN),
+            env.var(ACTIONS_ID_TOKEN_REQUEST_URL),
+            env.var(ACTIONS_ID_TOKEN_REQUEST_TOKEN),
         ) {
             (Some(url), Some(token)) => Some(TokenSource::GitHubActions {
                 url,

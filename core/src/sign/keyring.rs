@@ -94,10 +94,10 @@ pub enum Choice {
 
 /// `--key` or `KILN_SIGNING_KEY` sign with that key pair; else, when the CI offers an OIDC
 /// token (and `--no-keyless` is not given), keyless; else kiln's local development key.
-pub fn choose(options: &SigningOptions) -> Result<Choice, KeyringError> {
-    let has_key = options.key.is_some() || crate::env::var(crate::env::KILN_SIGNING_KEY).is_some();
+pub fn choose(options: &SigningOptions, keys: &Keys<'_>) -> Result<Choice, KeyringError> {
+    let has_key = options.key.is_some() || keys.env.get(crate::env::KILN_SIGNING_KEY).is_some();
     if !has_key && options.keyless != KeylessMode::Never {
-        match TokenSource::detect() {
+        match TokenSource::detect(keys.env) {
             Some(token) => {
                 return Ok(Choice::Keyless(KeylessOptions {
                     token,
@@ -120,21 +120,24 @@ pub fn choose(options: &SigningOptions) -> Result<Choice, KeyringError> {
     if has_key && options.keyless == KeylessMode::Always {
         return Err(KeyringError::KeyAndKeyless);
     }
-    signer(options.key.as_deref()).map(Choice::Key)
+    signer(options.key.as_deref(), keys).map(Choice::Key)
 }
 
-/// The directory of kiln's local development key pair.
-pub fn local_dir() -> PathBuf {
-    crate::settings::kiln_home().join("signing")
+/// Where keys are found besides `--key`: kiln's environment (`KILN_SIGNING_KEY`,
+/// `KILN_VERIFY_KEY`, passwords) and the directory of its local development key pair.
+#[derive(Debug, Clone, Copy)]
+pub struct Keys<'a> {
+    pub env: &'a crate::env::Env,
+    pub local_dir: &'a Path,
 }
 
 /// The signing key `--key` or the environment names, else the local development key
 /// (made if missing).
-pub fn signer(key: Option<&Path>) -> Result<Signer, KeyringError> {
-    let password = password();
+pub fn signer(key: Option<&Path>, keys: &Keys<'_>) -> Result<Signer, KeyringError> {
+    let password = password(keys.env);
     let (pem, origin) = match key {
         Some(path) => (read(path)?, KeyOrigin::File(path.to_path_buf())),
-        None => match crate::env::var(crate::env::KILN_SIGNING_KEY) {
+        None => match keys.env.var(crate::env::KILN_SIGNING_KEY) {
             Some(value) if looks_like_pem(&value) => (SecretString::from(value), KeyOrigin::Env),
             // Neither a PEM nor a file: perhaps a key in another encoding, which must not
             // be echoed as if it were a path.
@@ -148,8 +151,8 @@ pub fn signer(key: Option<&Path>) -> Result<Signer, KeyringError> {
                 (read(&path)?, KeyOrigin::File(path))
             }
             None => {
-                let dir = local_dir();
-                ensure_local_pair(&dir)?;
+                let dir = keys.local_dir;
+                ensure_local_pair(dir)?;
                 let path = dir.join(PRIVATE_KEY_FILE);
                 // The local key is made with an empty password; a password meant for
                 // another key does not apply to it.
@@ -187,17 +190,20 @@ pub fn signer(key: Option<&Path>) -> Result<Signer, KeyringError> {
 }
 
 /// The public key `--key` or `KILN_VERIFY_KEY` names, else the local development key's.
-pub fn verifier(key: Option<&Path>) -> Result<(PublicKey, KeyOrigin), KeyringError> {
+pub fn verifier(
+    key: Option<&Path>,
+    keys: &Keys<'_>,
+) -> Result<(PublicKey, KeyOrigin), KeyringError> {
     let (pem, origin) = match key {
         Some(path) => (read(path)?, KeyOrigin::File(path.to_path_buf())),
-        None => match crate::env::var(crate::env::KILN_VERIFY_KEY) {
+        None => match keys.env.var(crate::env::KILN_VERIFY_KEY) {
             Some(value) if looks_like_pem(&value) => (SecretString::from(value), KeyOrigin::Env),
             Some(path) => {
                 let path = PathBuf::from(path);
                 (read(&path)?, KeyOrigin::File(path))
             }
             None => {
-                let path = local_dir().join(PUBLIC_KEY_FILE);
+                let path = keys.local_dir.join(PUBLIC_KEY_FILE);
                 if !path.is_file() {
                     return Err(KeyringError::NoVerifyKey);
                 }
@@ -237,9 +243,9 @@ pub fn write_pair(dir: &Path, password: &SecretString) -> Result<(PathBuf, PathB
 
 /// The password for a private key: `KILN_SIGNING_PASSWORD`, else `COSIGN_PASSWORD`, else
 /// empty.
-pub fn password() -> SecretString {
-    crate::env::var(crate::env::KILN_SIGNING_PASSWORD)
-        .or_else(|| crate::env::var(crate::env::COSIGN_PASSWORD))
+pub fn password(env: &crate::env::Env) -> SecretString {
+    env.var(crate::env::KILN_SIGNING_PASSWORD)
+        .or_else(|| env.var(crate::env::COSIGN_PASSWORD))
         .map(SecretString::from)
         .unwrap_or_else(|| SecretString::from(""))
 }

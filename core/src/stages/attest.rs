@@ -3,8 +3,9 @@
 //! 1. Reads the `sha256-<hex>.att` manifest already there (registry when pushing, else
 //!    the layout); one holding a CycloneDX attestation about this artifact signed by this
 //!    signer is kept as it is.
-//! 2. Otherwise lists what went into the artifact ([`crate::sbom`]): the Rust build graph
-//!    for `wasm32-wasip1`, or the Python distributions installed for the component.
+//! 2. Otherwise lists what went into the artifact ([`crate::sbom`]) from what the build
+//!    left ([`SbomInputs`]): the Rust build graph for `wasm32-wasip1`, or the Python
+//!    distributions installed for the component.
 //! 3. Wraps the SBOM in an in-toto Statement whose subject is the artifact digest, signs
 //!    it as a DSSE envelope, appends it to the `.att` manifest as `cosign attest` does,
 //!    stores it in the layout and pushes it under its tag. Keylessly, Rekor gets the
@@ -12,42 +13,27 @@
 //! 4. Writes the SBOM next to the build (`sbom.cdx.json`) and reports its digest: the
 //!    SHA-256 of exactly those bytes.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::Context as _;
-
+use crate::error::{Blame, Diagnose};
 use crate::oci::layout::Layout;
-use crate::project::RustProject;
 use crate::registry::Registry;
 use crate::reporter::Reporter;
-use crate::sbom::{self, SbomInput};
+use crate::sbom::{self, SbomError, SbomInput};
+use crate::sign::attached::{AttachError, Attached, Entry, attach, existing};
 use crate::sign::{self, Signing};
-use crate::stages::sign::{Attached, Entry, attach, existing};
+use crate::stages::build::SbomInputs;
 
-/// The predicate type of a CycloneDX SBOM attestation.
 pub const CYCLONEDX_PREDICATE_TYPE: &str = "https://cyclonedx.org/bom";
-
-/// Where the SBOM's contents come from.
-#[derive(Debug, Clone, Copy)]
-pub enum SbomSource<'a> {
-    /// The Rust project's build graph (`cargo metadata`).
-    Rust(&'a RustProject),
-    /// The distributions pip installed into `deps_dir`; `project_dist` is the project's
-    /// own (pyproject projects).
-    Python {
-        deps_dir: &'a Path,
-        project_dist: Option<&'a str>,
-    },
-}
 
 #[derive(Debug)]
 pub struct AttestRequest<'a> {
     pub layout: &'a Layout,
     pub registry: Option<&'a Registry>,
-    /// What the SBOM describes; its digest is the statement's subject.
     pub sbom: SbomInput<'a>,
-    pub source: SbomSource<'a>,
-    /// Where to write the SBOM document.
+    /// What the build left for the SBOM (for a reused artifact, what the build that
+    /// made it left).
+    pub source: &'a SbomInputs,
     pub sbom_path: PathBuf,
     pub signer: &'a Signing,
 }
@@ -55,15 +41,58 @@ pub struct AttestRequest<'a> {
 #[derive(Debug, Clone)]
 pub struct Attested {
     pub attached: Attached,
-    /// The SBOM document written to `sbom_path`.
     pub sbom_path: PathBuf,
-    /// `sha256:<hex>` of the SBOM document.
     pub sbom_digest: String,
-    /// How many components the SBOM lists.
     pub components: usize,
 }
 
-pub async fn run(req: AttestRequest<'_>, reporter: &dyn Reporter) -> anyhow::Result<Attested> {
+/// Why the artifact could not be attested.
+#[derive(Debug, thiserror::Error)]
+pub enum AttestError {
+    #[error("Failed to list the artifact's components")]
+    Sbom(#[from] SbomError),
+    #[error(
+        "The Python dependencies this artifact was built from are gone from `{}`",
+        path.display()
+    )]
+    DependenciesGone { path: PathBuf },
+    #[error("Failed to sign the SBOM attestation")]
+    Sign(#[from] sign::SignError),
+    #[error("Failed to store the SBOM attestation")]
+    Attach(#[from] AttachError),
+    #[error("Failed to write the SBOM to `{}`", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Diagnose for AttestError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            AttestError::Sbom(err) => err.hint(),
+            AttestError::DependenciesGone { .. } => {
+                Some("rebuild with `kiln build --force` to attest it".into())
+            }
+            AttestError::Sign(err) => err.hint(),
+            AttestError::Attach(err) => err.hint(),
+            AttestError::Write { .. } => Some("check that the project directory is writable".into()),
+        }
+    }
+
+    fn blame(&self) -> Blame {
+        match self {
+            AttestError::Sbom(err) => err.blame(),
+            AttestError::DependenciesGone { .. } | AttestError::Write { .. } => Blame::User,
+            AttestError::Sign(err) => err.blame(),
+            AttestError::Attach(err) => err.blame(),
+        }
+    }
+}
+
+/// Attests the artifact's SBOM, or keeps this signer's valid attestation.
+pub async fn run(req: AttestRequest<'_>, reporter: &dyn Reporter) -> Result<Attested, AttestError> {
     let digest = req.sbom.artifact_digest;
     let tag = sign::cosign_tag(digest, "att")?;
     let existing = existing(req.layout, req.registry, &tag).await?;
@@ -83,23 +112,21 @@ pub async fn run(req: AttestRequest<'_>, reporter: &dyn Reporter) -> anyhow::Res
         None => {
             reporter.step("Listing the artifact's components (CycloneDX SBOM)");
             let document = match req.source {
-                SbomSource::Rust(project) => sbom::rust(project, &req.sbom).await?,
-                SbomSource::Python {
+                SbomInputs::Rust(project) => sbom::rust(project, &req.sbom).await?,
+                SbomInputs::Python {
                     deps_dir,
                     project_dist,
                 } => {
                     if !deps_dir.is_dir() {
-                        anyhow::bail!(
-                            "The Python dependencies this artifact was built from are gone \
-                             from `{}`: rebuild with `kiln build --force` to attest it",
-                            deps_dir.display()
-                        );
+                        return Err(AttestError::DependenciesGone {
+                            path: deps_dir.clone(),
+                        });
                     }
-                    sbom::python(deps_dir, project_dist, &req.sbom)?
+                    sbom::python(deps_dir, project_dist.as_deref(), &req.sbom)?
                 }
             };
             let predicate: serde_json::Value =
-                serde_json::from_str(&document).context("kiln's SBOM is not JSON")?;
+                serde_json::from_str(&document).expect("kiln's SBOM is JSON");
             (predicate, None, existing)
         }
     };
@@ -127,12 +154,14 @@ pub async fn run(req: AttestRequest<'_>, reporter: &dyn Reporter) -> anyhow::Res
     let attached = attach(req.layout, req.registry, &tag, entry, reporter).await?;
 
     let bytes = serde_json::to_vec(&predicate).expect("a JSON value serialises");
+    let write = |source| AttestError::Write {
+        path: req.sbom_path.clone(),
+        source,
+    };
     if let Some(dir) = req.sbom_path.parent() {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("Failed to create `{}`", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(write)?;
     }
-    std::fs::write(&req.sbom_path, &bytes)
-        .with_context(|| format!("Failed to write `{}`", req.sbom_path.display()))?;
+    kiln_cache::fsutil::write_atomic(&req.sbom_path, &bytes).map_err(write)?;
     Ok(Attested {
         attached,
         sbom_digest: crate::oci::digest(&bytes),

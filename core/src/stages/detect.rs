@@ -9,17 +9,25 @@
 //!    `kiln.toml`/`--entry`, `[tool.kiln] entry`, `[project.scripts]`, a package's
 //!    `__main__.py`, then `app.py`, `main.py`, `__main__.py` at the root.
 //!
-//! Detection only reads files: it is safe for `--dry-run`.
+//! Detection only reads files (and asks `cargo metadata`): it is safe for `--dry-run`,
+//! and [`crate::plan::Plan::compute`] runs it first.
 
 use std::path::{Path, PathBuf};
 
+use crate::env::Env;
 use crate::error::Diagnose;
-use crate::project::{Project, ProjectKind, PythonEntry, PythonProject, PythonSource, RustProject};
+use crate::process::{Cmd, ProcessError};
+use crate::project::{
+    Detected as Project, ProjectKind, PythonEntry, PythonProject, PythonSource, RustProject,
+};
+use crate::reporter::Reporter;
 use crate::settings::{KilnToml, Language};
 
 /// What the detect stage needs.
 #[derive(Debug, Clone, Default)]
 pub struct DetectRequest {
+    /// kiln's environment, for `cargo metadata`.
+    pub env: Env,
     /// The project directory.
     pub path: PathBuf,
     /// The project's `kiln.toml`, already read.
@@ -41,7 +49,7 @@ pub const MARKERS: &[(&str, &str)] = &[
 ];
 
 /// Detects the project at `req.path`.
-pub fn run(req: &DetectRequest) -> Result<Project, DetectError> {
+pub async fn run(req: &DetectRequest, _reporter: &dyn Reporter) -> Result<Project, DetectError> {
     let path = &req.path;
     if !path.exists() {
         return Err(DetectError::NotFound { path: path.clone() });
@@ -65,7 +73,7 @@ pub fn run(req: &DetectRequest) -> Result<Project, DetectError> {
         None => return Err(DetectError::Unknown { path: root }),
     };
     let mut project = match language {
-        Language::Rust => detect_rust(&root, req)?,
+        Language::Rust => detect_rust(&root, req).await?,
         Language::Python => detect_python(&root, req)?,
     };
     if let Some(name) = &req.config.name {
@@ -77,7 +85,7 @@ pub fn run(req: &DetectRequest) -> Result<Project, DetectError> {
     Ok(project)
 }
 
-fn detect_rust(root: &Path, req: &DetectRequest) -> Result<Project, DetectError> {
+async fn detect_rust(root: &Path, req: &DetectRequest) -> Result<Project, DetectError> {
     let manifest = root.join("Cargo.toml");
     if !manifest.is_file() {
         return Err(DetectError::MissingFile {
@@ -85,21 +93,25 @@ fn detect_rust(root: &Path, req: &DetectRequest) -> Result<Project, DetectError>
             language: "Rust",
         });
     }
-    let metadata = cargo_metadata::MetadataCommand::new()
-        .manifest_path(&manifest)
-        .no_deps()
-        .exec()
+    let output = Cmd::new("cargo", &req.env)
+        .args(["metadata", "--format-version", "1", "--no-deps", "--manifest-path"])
+        .arg(&manifest)
+        .current_dir(root)
+        .output()
+        .await
         .map_err(|err| match err {
-            cargo_metadata::Error::CargoMetadata { stderr } => DetectError::CargoManifest {
+            ProcessError::Failed { stderr, .. } => DetectError::CargoManifest {
                 path: manifest.clone(),
                 source: CargoSaid(clean_cargo_stderr(&stderr)),
             },
-            cargo_metadata::Error::Io(source) => DetectError::NoCargo { source },
-            other => DetectError::CargoMetadata {
-                path: manifest.clone(),
-                source: other,
-            },
+            other => DetectError::NoCargo { source: other },
         })?;
+    let metadata = cargo_metadata::MetadataCommand::parse(&output.stdout).map_err(|source| {
+        DetectError::CargoMetadata {
+            path: manifest.clone(),
+            source,
+        }
+    })?;
 
     let rust = &req.config.rust;
     let wanted_package = req.package.as_ref().or(rust.package.as_ref());
@@ -542,10 +554,10 @@ pub enum DetectError {
         #[source]
         source: cargo_metadata::Error,
     },
-    #[error("cargo was not found, so the Rust project cannot be read")]
+    #[error("cargo could not be run, so the Rust project cannot be read")]
     NoCargo {
         #[source]
-        source: std::io::Error,
+        source: ProcessError,
     },
     #[error("Package `{package}` is not in this workspace")]
     PackageNotFound {
@@ -661,10 +673,19 @@ mod tests {
     }
 
     fn detect(dir: &Path) -> Result<Project, DetectError> {
-        run(&DetectRequest {
+        let request = DetectRequest {
             path: dir.to_path_buf(),
             ..Default::default()
-        })
+        };
+        block_on(run(&request, &crate::reporter::Silent))
+    }
+
+    fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(future)
     }
 
     fn entry_of(project: Project) -> PythonEntry {
@@ -714,11 +735,14 @@ mod tests {
                 origin: "[project.scripts] zed".into()
             }
         );
-        let by_name = run(&DetectRequest {
-            path: dir.path().to_path_buf(),
-            entry: Some("alpha".into()),
-            ..Default::default()
-        })
+        let by_name = block_on(run(
+            &DetectRequest {
+                path: dir.path().to_path_buf(),
+                entry: Some("alpha".into()),
+                ..Default::default()
+            },
+            &crate::reporter::Silent,
+        ))
         .unwrap();
         assert!(
             matches!(entry_of(by_name), PythonEntry::Function { function, .. } if function == "run")

@@ -19,6 +19,7 @@ use crate::error::{Blame, Diagnose};
 use crate::oci::{
     MANIFEST_MEDIA_TYPE, WASM_CONFIG_MEDIA_TYPE, WASM_LAYER_MEDIA_TYPE, annotations, digest,
 };
+use crate::reporter::Reporter;
 use crate::stages::build::{Built, WasmKind};
 
 /// What the package stage needs.
@@ -77,7 +78,8 @@ pub struct Artifact {
     pub kind: WasmKind,
 }
 
-pub async fn run(req: PackageRequest) -> Result<Artifact, PackageError> {
+/// Packages the built file.
+pub async fn run(req: PackageRequest, _reporter: &dyn Reporter) -> Result<Artifact, PackageError> {
     let path = req.built.wasm.clone();
     let wasm = tokio::fs::read(&path)
         .await
@@ -227,6 +229,10 @@ mod tests {
             toolchain: "test".into(),
             facts: vec![],
             version: None,
+            sbom: crate::stages::build::SbomInputs::Python {
+                deps_dir: dir.path().into(),
+                project_dist: None,
+            },
         };
         (dir, built)
     }
@@ -244,7 +250,7 @@ mod tests {
             revision: None,
             source: None,
             inputs_digest: None,
-        })
+        }, &crate::reporter::Silent)
         .await
         .unwrap();
         let config: serde_json::Value = serde_json::from_slice(&artifact.config_bytes).unwrap();
@@ -274,7 +280,7 @@ mod tests {
             revision: None,
             source: None,
             inputs_digest: None,
-        })
+        }, &crate::reporter::Silent)
         .await
         .unwrap_err();
         assert!(matches!(err, PackageError::NotWasm { .. }));

@@ -14,7 +14,7 @@ use kiln_cache::{Hit, Manifest, RestoreOptions};
 use oci_client::RegistryOperation;
 
 use crate::cache::{CacheLocation, KindPlan};
-use crate::error::one_line;
+use crate::error::{Blame, Diagnose, one_line};
 use crate::registry::{RegistryError, RegistryOptions};
 use crate::reporter::Reporter;
 
@@ -24,6 +24,8 @@ pub struct RestoreRequest {
     pub location: CacheLocation,
     pub kinds: Vec<KindPlan>,
     pub registry: RegistryOptions,
+    /// Where a registry store keeps the chunks it downloads (`$KILN_HOME/cache`).
+    pub local: std::path::PathBuf,
 }
 
 /// What the restore did, per cache.
@@ -58,9 +60,30 @@ pub enum RestoreError {
     Task(#[source] tokio::task::JoinError),
 }
 
+impl Diagnose for RestoreError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            RestoreError::Open { source, .. } => source.hint(),
+            RestoreError::Task(_) => None,
+        }
+    }
+
+    fn blame(&self) -> Blame {
+        match self {
+            RestoreError::Open { source, .. } => source.blame(),
+            RestoreError::Task(_) => Blame::Internal,
+        }
+    }
+}
+
 /// Restores every cache of the request.
 pub async fn run(req: RestoreRequest, reporter: &dyn Reporter) -> Result<Restored, RestoreError> {
-    let store = crate::cache::open(&req.location, RegistryOperation::Pull, &req.registry)
+    let store = crate::cache::open(
+        &req.location,
+        RegistryOperation::Pull,
+        &req.registry,
+        &req.local,
+    )
         .await
         .map_err(|source| RestoreError::Open {
             location: req.location.to_string(),
@@ -99,7 +122,7 @@ pub async fn run(req: RestoreRequest, reporter: &dyn Reporter) -> Result<Restore
                     "{} cache: {what}, {} files ({}) written, {} already in place",
                     kind.kind.as_str(),
                     report.counts.files_restored,
-                    crate::summary::human_size(report.counts.bytes_restored),
+                    kiln_cli::output::human_size(report.counts.bytes_restored),
                     report.counts.files_unchanged
                 ));
                 KindRestored {

@@ -14,7 +14,7 @@ use kiln_cache::{Manifest, SaveReport};
 use oci_client::RegistryOperation;
 
 use crate::cache::{CacheLocation, KindPlan};
-use crate::error::one_line;
+use crate::error::{Blame, Diagnose, one_line};
 use crate::registry::{RegistryError, RegistryOptions};
 use crate::reporter::Reporter;
 
@@ -26,6 +26,8 @@ pub struct SaveRequest {
     /// Per kind (same order): the manifest it was restored from, if any.
     pub previous: Vec<Option<Manifest>>,
     pub registry: RegistryOptions,
+    /// Where a registry store keeps the chunks it downloads (`$KILN_HOME/cache`).
+    pub local: std::path::PathBuf,
 }
 
 /// What the save did, per cache.
@@ -55,9 +57,30 @@ pub enum SaveError {
     Task(#[source] tokio::task::JoinError),
 }
 
+impl Diagnose for SaveError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            SaveError::Open { source, .. } => source.hint(),
+            SaveError::Task(_) => None,
+        }
+    }
+
+    fn blame(&self) -> Blame {
+        match self {
+            SaveError::Open { source, .. } => source.blame(),
+            SaveError::Task(_) => Blame::Internal,
+        }
+    }
+}
+
 /// Saves every cache of the request.
 pub async fn run(req: SaveRequest, reporter: &dyn Reporter) -> Result<Saved, SaveError> {
-    let store = crate::cache::open(&req.location, RegistryOperation::Push, &req.registry)
+    let store = crate::cache::open(
+        &req.location,
+        RegistryOperation::Push,
+        &req.registry,
+        &req.local,
+    )
         .await
         .map_err(|source| SaveError::Open {
             location: req.location.to_string(),
@@ -109,9 +132,9 @@ pub async fn run(req: SaveRequest, reporter: &dyn Reporter) -> Result<Saved, Sav
                         "{} cache saved: {} files ({}), {} new chunks ({}), {} reused",
                         kind.kind.as_str(),
                         report.files,
-                        crate::summary::human_size(report.bytes_total),
+                        kiln_cli::output::human_size(report.bytes_total),
                         report.chunks_written,
-                        crate::summary::human_size(report.bytes_written),
+                        kiln_cli::output::human_size(report.bytes_written),
                         report.chunks_reused
                     ));
                 }

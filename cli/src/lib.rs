@@ -1,11 +1,30 @@
-//! The command line, as clap derive structs. Doc comments are the help text.
+//! kiln's interface to people and programs: the command line and the JSON it prints.
+//!
+//! This crate owns what users and wrappers see, and nothing that does the work:
+//! - the command line, as clap derive structs (doc comments are the help text) and the
+//!   small value types its flags parse into;
+//! - [`env`]: the name of every environment variable kiln reads;
+//! - [`output`]: every document `--output json` prints (the build summary, the plan, ...),
+//!   as serde + JSON Schema types whose schemas are committed under `schema/`.
+//!
+//! It is its own crate so that `xtask` can generate the CI wrappers' inputs and the
+//! committed schemas without compiling kiln itself (uv keeps `uv-cli` apart the same way).
+
+pub mod env;
+pub mod output;
+mod values;
+
+pub use values::{DirGrant, EnvVar, GrantParseError, Platform, ToolchainChoice};
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::runner::{DirGrant, EnvVar};
-use crate::stages::build::rust::ToolchainChoice;
+
+/// The Fulcio of the public-good Sigstore instance.
+pub const DEFAULT_FULCIO_URL: &str = "https://fulcio.sigstore.dev";
+/// The Rekor of the public-good Sigstore instance.
+pub const DEFAULT_REKOR_URL: &str = "https://rekor.sigstore.dev";
 
 /// Turn a Rust or Python project into a Wasm OCI artifact, and run it.
 #[derive(Debug, Parser)]
@@ -221,11 +240,11 @@ pub struct BuildArgs {
     pub no_keyless: bool,
 
     /// The Fulcio that issues keyless signing certificates
-    #[arg(long, value_name = "URL", env = crate::env::KILN_FULCIO_URL, default_value = crate::sign::keyless::DEFAULT_FULCIO_URL)]
+    #[arg(long, value_name = "URL", env = crate::env::KILN_FULCIO_URL, default_value = DEFAULT_FULCIO_URL)]
     pub fulcio_url: String,
 
     /// The Rekor transparency log keyless signatures are logged in
-    #[arg(long, value_name = "URL", env = crate::env::KILN_REKOR_URL, default_value = crate::sign::keyless::DEFAULT_REKOR_URL)]
+    #[arg(long, value_name = "URL", env = crate::env::KILN_REKOR_URL, default_value = DEFAULT_REKOR_URL)]
     pub rekor_url: String,
 
     #[command(flatten)]
@@ -240,7 +259,7 @@ pub struct BuildArgs {
 pub struct PostArgs {
     /// The CI to post the summary to [default: detected from the environment]
     #[arg(long, value_enum, value_name = "PLATFORM", env = crate::env::KILN_PLATFORM)]
-    pub platform: Option<crate::platform::Platform>,
+    pub platform: Option<Platform>,
 }
 
 #[derive(Debug, Subcommand)]

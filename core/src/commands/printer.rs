@@ -13,8 +13,18 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::error::explain;
+use anstyle::{AnsiColor, Style};
+
+use crate::env::Env;
+use crate::error::{Diagnose, Error};
 use crate::reporter::{Reporter, Stage};
+
+/// How errors and hints look on a colour terminal.
+const ERROR: Style = AnsiColor::Red.on_default().bold();
+const HINT: Style = AnsiColor::Cyan.on_default().bold();
+const WARN: Style = AnsiColor::Yellow.on_default().bold();
+const STAGE: Style = Style::new().bold();
+const DONE: Style = AnsiColor::Green.on_default();
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -49,10 +59,10 @@ pub struct Printer {
 }
 
 impl Printer {
-    pub fn new(quiet: bool, verbose: bool) -> Printer {
+    pub fn new(quiet: bool, verbose: bool, env: &Env) -> Printer {
         let tty = std::io::stderr().is_terminal();
-        let no_progress = crate::env::var(crate::env::KILN_NO_PROGRESS).is_some()
-            || crate::env::var(crate::env::CI).is_some();
+        let no_progress =
+            env.get(crate::env::KILN_NO_PROGRESS).is_some() || env.get(crate::env::CI).is_some();
         let mode = if quiet {
             Mode::Quiet
         } else if tty && !no_progress && !verbose {
@@ -63,16 +73,16 @@ impl Printer {
         Printer {
             mode,
             verbose,
-            color: tty && crate::env::var(crate::env::NO_COLOR).is_none(),
+            color: tty && env.get(crate::env::NO_COLOR).is_none(),
             spinner: Mutex::new(None),
             transfers: Mutex::new(HashMap::new()),
             bars: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
         }
     }
 
-    fn paint(&self, code: &str, text: &str) -> String {
+    fn paint(&self, style: Style, text: &str) -> String {
         if self.color {
-            format!("\x1b[{code}m{text}\x1b[0m")
+            format!("{style}{text}{style:#}")
         } else {
             text.to_string()
         }
@@ -101,32 +111,42 @@ impl Printer {
         );
     }
 
+    /// Plain lines of data on stdout (`kiln cache key`).
+    pub fn data_lines(&self, lines: &[String]) {
+        for line in lines {
+            println!("{line}");
+        }
+    }
+
     /// Prints `err`, its causes and its hint; returns the exit code for it.
-    pub fn error(&self, err: &anyhow::Error) -> u8 {
+    pub fn error(&self, err: &Error) -> u8 {
         if let Some(bar) = self.spinner.lock().expect("printer lock").take() {
             bar.finish_and_clear();
         }
-        let (hint, blame) = explain(err);
+        eprintln!("{}", self.render_error(err));
+        err.blame().exit_code()
+    }
+
+    /// `error: …`, each cause on a `Caused by:` line, then the hint.
+    pub fn render_error(&self, err: &Error) -> String {
         let mut out = format!(
             "{} {}",
-            self.paint("1;31", "error:"),
+            self.paint(ERROR, "error:"),
             indent(&err.to_string(), "  ")
         );
-        for cause in err.chain().skip(1) {
-            let text = cause.to_string();
+        let mut cause = std::error::Error::source(err);
+        while let Some(current) = cause {
+            let text = current.to_string();
             // `#[error(transparent)]` wrappers repeat their cause's message.
             if !out.ends_with(&indent(&text, "    ")) {
                 out.push_str(&format!("\n  Caused by: {}", indent(&text, "    ")));
             }
+            cause = current.source();
         }
-        if let Some(hint) = hint {
-            out.push_str(&format!("\n\n{} {}", self.paint("1;36", "hint:"), hint));
+        if let Some(hint) = err.hint() {
+            out.push_str(&format!("\n\n{} {}", self.paint(HINT, "hint:"), hint));
         }
-        eprintln!("{out}");
-        match blame {
-            crate::error::Blame::User => 1,
-            crate::error::Blame::Internal => 2,
-        }
+        out
     }
 }
 
@@ -140,7 +160,7 @@ impl Reporter for Printer {
     fn stage_started(&self, stage: Stage) {
         match self.mode {
             Mode::Quiet => {}
-            Mode::Plain => self.line(&format!("{} {stage}", self.paint("1", "==>"))),
+            Mode::Plain => self.line(&format!("{} {stage}", self.paint(STAGE, "==>"))),
             Mode::Spinner => {
                 let bar = ProgressBar::new_spinner().with_style(
                     ProgressStyle::with_template(
@@ -158,7 +178,7 @@ impl Reporter for Printer {
     fn stage_finished(&self, stage: Stage, elapsed: Duration) {
         let done = format!(
             "{} {stage} in {:.1}s",
-            self.paint("32", "✓"),
+            self.paint(DONE, "✓"),
             elapsed.as_secs_f64()
         );
         if let Some(bar) = self.spinner.lock().expect("printer lock").take() {
@@ -184,7 +204,7 @@ impl Reporter for Printer {
     fn warn(&self, message: &str) {
         self.line(&format!(
             "{} {}",
-            self.paint("1;33", "warning:"),
+            self.paint(WARN, "warning:"),
             indent(message, "  ")
         ));
     }

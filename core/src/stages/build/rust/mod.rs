@@ -15,257 +15,45 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-use tokio::process::Command;
+use serde::Deserialize;
 
-use super::{Built, WasmKind};
+use super::{Built, Context, SbomInputs, WasmKind};
 use crate::error::{Blame, Diagnose};
-use crate::process::{self, ProcessError};
+use crate::process::{Cmd, ProcessError};
 use crate::project::RustProject;
 use crate::reporter::Reporter;
 
-/// The Rust target kiln builds for.
-pub const TARGET: &str = "wasm32-wasip1";
+pub use crate::toolchain::RUST_TARGET as TARGET;
 
 /// How long `rustup target add` may take before kiln moves on to the next toolchain.
 const RUSTUP_TIMEOUT: Duration = Duration::from_secs(180);
 
-/// Which toolchain the user asked for (`[rust] toolchain` in `kiln.toml`,
-/// `KILN_RUST_TOOLCHAIN`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum ToolchainChoice {
-    /// The first that works, in the documented order.
-    #[default]
-    Auto,
-    /// Only rustc with the target installed, or rustup adding it.
-    Rustup,
-    /// Only std built from source with a wasi-libc sysroot.
-    BuildStd,
-}
+pub mod cache;
+mod toolchain;
 
-/// A way to build for [`TARGET`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "type", rename_all = "kebab-case")]
-pub enum RustToolchain {
-    /// rustc's sysroot already has the target's standard library.
-    Installed {
-        cargo: PathBuf,
-        rustc: PathBuf,
-        version: String,
-    },
-    /// rustup is present and will be asked to add the target.
-    Rustup {
-        rustup: PathBuf,
-        cargo: PathBuf,
-        rustc: PathBuf,
-        version: String,
-    },
-    /// std is compiled from source (`-Zbuild-std`) and linked against a wasi-libc
-    /// sysroot with `wasm-ld`.
-    BuildStd {
-        cargo: PathBuf,
-        rustc: PathBuf,
-        version: String,
-        wasi_libc: PathBuf,
-        linker: PathBuf,
-    },
-}
+pub use toolchain::{Probe, RustToolchain, resolve_toolchain};
 
-impl std::fmt::Display for RustToolchain {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            RustToolchain::Installed { version, .. } => {
-                write!(f, "{version} with its installed {TARGET} target")
-            }
-            RustToolchain::Rustup { version, .. } => {
-                write!(f, "{version} with {TARGET} added by rustup")
-            }
-            RustToolchain::BuildStd {
-                version, wasi_libc, ..
-            } => write!(
-                f,
-                "{version} building std from source, wasi-libc from {}",
-                wasi_libc.display()
-            ),
-        }
-    }
-}
-
-/// Where wasi-libc sysroots are commonly installed (Debian's `wasi-libc`, wasi-sdk).
-const WASI_LIBC_DIRS: &[&str] = &[
-    "/usr/lib/wasm32-wasi",
-    "/usr/lib/wasm32-wasip1",
-    "/usr/share/wasi-sysroot/lib/wasm32-wasi",
-    "/opt/wasi-sdk/share/wasi-sysroot/lib/wasm32-wasi",
-];
-
-/// Lists the toolchains that can build `project`, in the order [`build`] tries them.
-///
-/// Cheap: it only asks rustc for its version and sysroot. Runs in the workspace root so
-/// that a project's own `rust-toolchain.toml` is honoured by rustup.
-pub fn resolve_toolchain(
-    project: &RustProject,
-    choice: ToolchainChoice,
-) -> Result<Vec<RustToolchain>, RustBuildError> {
-    let cwd = &project.workspace_root;
-    let mut tried = Vec::new();
-    let mut found = Vec::new();
-
-    let path_rustc = process::find_program("rustc");
-    let path_cargo = process::find_program("cargo");
-    if choice != ToolchainChoice::BuildStd {
-        match (&path_rustc, &path_cargo) {
-            (Some(rustc), Some(cargo)) => match probe_rustc(rustc, cwd) {
-                Some(probe) if probe.sysroot.join("lib/rustlib").join(TARGET).is_dir() => {
-                    found.push(RustToolchain::Installed {
-                        cargo: cargo.clone(),
-                        rustc: rustc.clone(),
-                        version: probe.version,
-                    });
-                }
-                Some(probe) => {
-                    tried.push(format!(
-                        "{} ({}): no {TARGET} standard library in {}",
-                        rustc.display(),
-                        probe.version,
-                        probe.sysroot.display()
-                    ));
-                    match process::find_program("rustup") {
-                        Some(rustup) => found.push(RustToolchain::Rustup {
-                            rustup,
-                            cargo: cargo.clone(),
-                            rustc: rustc.clone(),
-                            version: probe.version,
-                        }),
-                        None => tried.push("rustup: not found on PATH".into()),
-                    }
-                }
-                None => tried.push(format!("{}: `rustc -vV` failed", rustc.display())),
-            },
-            _ => tried.push("rustc and cargo: not found on PATH".into()),
-        }
-    }
-
-    // An installed target needs no fallback; rustup's download may fail, so it gets one.
-    let installed = matches!(found.first(), Some(RustToolchain::Installed { .. }));
-    if choice != ToolchainChoice::Rustup && !installed {
-        match build_std_toolchain(path_rustc.as_deref(), cwd) {
-            Ok(toolchain) => found.push(toolchain),
-            Err(why) => tried.push(why),
-        }
-    }
-
-    if found.is_empty() {
-        Err(RustBuildError::NoToolchain { tried })
-    } else {
-        Ok(found)
-    }
-}
-
-struct RustcProbe {
-    version: String,
-    sysroot: PathBuf,
-}
-
-/// Asks `rustc` for its version and sysroot; both run at once (through rustup's proxy
-/// each costs ~20 ms, and detection is on every build's path).
-fn probe_rustc(rustc: &Path, cwd: &Path) -> Option<RustcProbe> {
-    let spawn = |args: &[&str]| {
-        std::process::Command::new(rustc)
-            .args(args)
-            .current_dir(cwd)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .ok()
-    };
-    let finish = |child: std::process::Child| {
-        child
-            .wait_with_output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-    };
-    let (version, sysroot) = (spawn(&["--version"])?, spawn(&["--print", "sysroot"])?);
-    let version = finish(version)?;
-    let sysroot = PathBuf::from(finish(sysroot)?);
-    Some(RustcProbe { version, sysroot })
-}
-
-/// Finds a rustc with std's source, the cargo beside it, a wasi-libc sysroot and wasm-ld.
-fn build_std_toolchain(path_rustc: Option<&Path>, cwd: &Path) -> Result<RustToolchain, String> {
-    let mut rustcs: Vec<PathBuf> = path_rustc.map(Path::to_path_buf).into_iter().collect();
-    rustcs.push(PathBuf::from("/usr/bin/rustc"));
-    let mut reasons = Vec::new();
-    let with_source = rustcs.iter().find_map(|rustc| {
-        let probe = probe_rustc(rustc, cwd)?;
-        let library = probe.sysroot.join("lib/rustlib/src/rust/library");
-        let cargo = rustc.with_file_name("cargo");
-        if !library.join("std").is_dir() {
-            reasons.push(format!(
-                "{} ({}): no std source in {}",
-                rustc.display(),
-                probe.version,
-                library.display()
-            ));
-            None
-        } else if !cargo.is_file() {
-            reasons.push(format!("{}: no cargo beside it", rustc.display()));
-            None
-        } else {
-            Some((rustc.clone(), cargo, probe.version))
-        }
-    });
-    let Some((rustc, cargo, version)) = with_source else {
-        reasons.dedup();
-        return Err(format!("std built from source: {}", reasons.join("; ")));
-    };
-    let wasi_libc = std::env::var_os(crate::env::KILN_WASI_SYSROOT)
-        .map(PathBuf::from)
-        .into_iter()
-        .chain(WASI_LIBC_DIRS.iter().map(PathBuf::from))
-        .find(|dir| dir.join("libc.a").is_file() && dir.join("crt1-command.o").is_file());
-    let Some(wasi_libc) = wasi_libc else {
-        return Err(format!(
-            "std built from source with {}: no wasi-libc sysroot (libc.a, crt1-command.o) in {}",
-            rustc.display(),
-            WASI_LIBC_DIRS.join(", ")
-        ));
-    };
-    let Some(linker) = process::find_program("wasm-ld") else {
-        return Err(format!(
-            "std built from source with {}: `wasm-ld` not found on PATH",
-            rustc.display()
-        ));
-    };
-    Ok(RustToolchain::BuildStd {
-        cargo,
-        rustc,
-        version,
-        wasi_libc,
-        linker,
-    })
-}
 
 /// Builds the project's binary with the first toolchain that works.
 pub async fn build(
     project: &RustProject,
     toolchains: &[RustToolchain],
+    ctx: &Context<'_>,
     reporter: &dyn Reporter,
 ) -> Result<Built, RustBuildError> {
     let mut skipped = Vec::new();
     for toolchain in toolchains {
         if let RustToolchain::Rustup { rustup, .. } = toolchain {
             reporter.step(&format!("Adding the {TARGET} target with rustup"));
-            if let Err(why) = rustup_target_add(rustup, &project.workspace_root, reporter).await {
+            if let Err(why) =
+                rustup_target_add(rustup, &project.workspace_root, ctx, reporter).await
+            {
                 reporter.warn(&format!("{why}; trying the next toolchain"));
                 skipped.push(why);
                 continue;
             }
         }
-        return build_with(project, toolchain, reporter).await;
+        return build_with(project, toolchain, ctx, reporter).await;
     }
     Err(RustBuildError::NoToolchain { tried: skipped })
 }
@@ -273,28 +61,35 @@ pub async fn build(
 async fn rustup_target_add(
     rustup: &Path,
     cwd: &Path,
+    ctx: &Context<'_>,
     reporter: &dyn Reporter,
 ) -> Result<(), String> {
-    let mut cmd = Command::new(rustup);
-    cmd.args(["target", "add", TARGET]).current_dir(cwd);
-    match tokio::time::timeout(RUSTUP_TIMEOUT, process::run(&mut cmd, reporter)).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(err)) => Err(format!("`rustup target add {TARGET}` failed: {err}")),
-        Err(_) => Err(format!(
+    let added = Cmd::new(rustup, ctx.env)
+        .args(["target", "add", TARGET])
+        .current_dir(cwd)
+        .timeout(RUSTUP_TIMEOUT)
+        .run(reporter)
+        .await;
+    match added {
+        Ok(_) => Ok(()),
+        Err(ProcessError::TimedOut { .. }) => Err(format!(
             "`rustup target add {TARGET}` did not finish in {} s",
             RUSTUP_TIMEOUT.as_secs()
         )),
+        Err(err) => Err(format!("`rustup target add {TARGET}` failed: {err}")),
     }
 }
 
 async fn build_with(
     project: &RustProject,
     toolchain: &RustToolchain,
+    ctx: &Context<'_>,
     reporter: &dyn Reporter,
 ) -> Result<Built, RustBuildError> {
-    let mut cmd = cargo_command(project, toolchain);
+    let cmd = cargo_command(project, toolchain, ctx);
     reporter.step(&format!("Compiling `{}` for {TARGET}", project.bin));
-    let captured = process::run_unchecked(&mut cmd, reporter)
+    let captured = cmd
+        .run_unchecked(reporter)
         .await
         .map_err(RustBuildError::Cargo)?;
     if !captured.status.success() {
@@ -302,7 +97,7 @@ async fn build_with(
             project,
             toolchain,
             ProcessError::Failed {
-                command: process::describe(&cmd),
+                command: cmd.to_string(),
                 status: captured.status,
                 stdout: String::new(),
                 stderr: captured.stderr,
@@ -320,34 +115,37 @@ async fn build_with(
         toolchain: toolchain.to_string(),
         facts: vec![("target".into(), TARGET.into())],
         version: None,
+        sbom: SbomInputs::Rust(project.clone()),
     })
 }
 
 /// The `cargo rustc` invocation for `toolchain`.
-fn cargo_command(project: &RustProject, toolchain: &RustToolchain) -> Command {
+fn cargo_command(project: &RustProject, toolchain: &RustToolchain, ctx: &Context<'_>) -> Cmd {
     let cargo = match toolchain {
         RustToolchain::Installed { cargo, .. }
         | RustToolchain::Rustup { cargo, .. }
         | RustToolchain::BuildStd { cargo, .. } => cargo,
     };
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(&project.workspace_root);
-    cmd.arg("rustc");
-    cmd.arg("--release");
+    let mut cmd = Cmd::new(cargo, ctx.env)
+        .current_dir(&project.workspace_root)
+        .args(["rustc", "--release"]);
     if let RustToolchain::BuildStd { .. } = toolchain {
-        cmd.arg("-Zbuild-std=std,panic_abort");
+        cmd = cmd.arg("-Zbuild-std=std,panic_abort");
     }
-    cmd.args(["--target", TARGET]);
-    cmd.arg("--manifest-path").arg(&project.manifest_path);
-    cmd.args(["--package", &project.package, "--bin", &project.bin]);
+    cmd = cmd
+        .args(["--target", TARGET])
+        .arg("--manifest-path")
+        .arg(&project.manifest_path)
+        .args(["--package", &project.package, "--bin", &project.bin]);
     if project.no_default_features {
-        cmd.arg("--no-default-features");
+        cmd = cmd.arg("--no-default-features");
     }
     if !project.features.is_empty() {
-        cmd.arg("--features").arg(project.features.join(","));
+        cmd = cmd.arg("--features").arg(project.features.join(","));
     }
-    cmd.arg("--message-format=json-render-diagnostics");
-    cmd.env("CARGO_TARGET_DIR", &project.target_dir);
+    cmd = cmd
+        .arg("--message-format=json-render-diagnostics")
+        .env("CARGO_TARGET_DIR", &project.target_dir);
     if let RustToolchain::BuildStd {
         rustc,
         wasi_libc,
@@ -357,11 +155,12 @@ fn cargo_command(project: &RustProject, toolchain: &RustToolchain) -> Command {
     {
         let mut rustflags = OsString::from("-C link-self-contained=no -L ");
         rustflags.push(wasi_libc);
-        if let Some(user) = std::env::var_os("RUSTFLAGS").filter(|f| !f.is_empty()) {
+        if let Some(user) = ctx.env.get("RUSTFLAGS") {
             rustflags.push(" ");
             rustflags.push(user);
         }
-        cmd.env("RUSTC", rustc)
+        cmd = cmd
+            .env("RUSTC", rustc)
             .env("RUSTC_BOOTSTRAP", "1")
             .env("CARGO_TARGET_WASM32_WASIP1_LINKER", linker)
             .env("RUSTFLAGS", rustflags);
@@ -369,7 +168,7 @@ fn cargo_command(project: &RustProject, toolchain: &RustToolchain) -> Command {
         // would also be linked into a `cdylib` library and fail with `undefined symbol: main`.
         let mut crt = OsString::from("link-arg=");
         crt.push(wasi_libc.join("crt1-command.o"));
-        cmd.arg("--").arg("-C").arg(crt);
+        cmd = cmd.arg("--").arg("-C").arg(crt);
     }
     cmd
 }
@@ -632,3 +431,4 @@ error: could not compile `broken` (bin \"broken\") due to 1 previous error";
         assert_eq!(find_executable(stdout, "other"), None);
     }
 }
+

@@ -1,0 +1,48 @@
+//! `kiln build`: plan, then run the pipeline (or print the plan with `--dry-run`).
+
+use kiln_cli::{BuildArgs, OutputFormat};
+
+use super::{Printer, cache_options, registry_options};
+use crate::env::Env;
+use crate::error::Error;
+use crate::plan::{BuildOptions, Plan};
+use crate::settings::Settings;
+use crate::sign::keyring::{KeylessMode, SigningOptions};
+
+pub async fn run(
+    args: BuildArgs,
+    env: Env,
+    output: OutputFormat,
+    printer: &Printer,
+) -> Result<u8, Error> {
+    let settings = Settings::resolve(&args.project, env)?;
+    let options = BuildOptions {
+        push: args.push.clone(),
+        force: args.force,
+        registry: registry_options(&args.registry, &settings.env),
+        signing: SigningOptions {
+            key: args.key.clone(),
+            keyless: if args.keyless {
+                KeylessMode::Always
+            } else if args.no_keyless {
+                KeylessMode::Never
+            } else {
+                KeylessMode::Auto
+            },
+            fulcio_url: Some(args.fulcio_url.clone()),
+            rekor_url: Some(args.rekor_url.clone()),
+        },
+        cache: cache_options(&args.cache, &settings.home)?,
+        summary_file: args.summary_file.clone(),
+        post: (!args.no_post).then_some(args.post.platform),
+    };
+    let plan = Plan::compute(settings, options, printer).await?;
+    if args.dry_run {
+        super::plan::show(&plan, output, printer);
+        return Ok(0);
+    }
+    let summary = crate::pipeline::run(plan, printer).await?;
+    printer.info(&summary.to_string());
+    super::data(output, printer, &summary);
+    Ok(0)
+}

@@ -1,0 +1,29 @@
+//! `kiln plan`: what `kiln build` would do, computed and printed, nothing run.
+
+use kiln_cli::{OutputFormat, ProjectArgs};
+
+use super::Printer;
+use crate::env::Env;
+use crate::error::Error;
+use crate::plan::{BuildOptions, Plan};
+use crate::settings::Settings;
+
+pub async fn run(
+    args: ProjectArgs,
+    env: Env,
+    output: OutputFormat,
+    printer: &Printer,
+) -> Result<u8, Error> {
+    let settings = Settings::resolve(&args, env)?;
+    let plan = Plan::compute(settings, BuildOptions::default(), printer).await?;
+    show(&plan, output, printer);
+    Ok(0)
+}
+
+/// The plan, for people on stderr or as JSON on stdout.
+pub fn show(plan: &Plan, output: OutputFormat, printer: &Printer) {
+    match output {
+        OutputFormat::Json => printer.data(&plan.output()),
+        OutputFormat::Human => printer.info(&plan.to_string()),
+    }
+}

@@ -1,0 +1,68 @@
+//! What a Rust build caches: cargo's registry index, `.crate` archives and git databases
+//! of the packages `Cargo.lock` names, plus the target directory's `release/` and
+//! `wasm32-wasip1/`, pruned of the workspace's own crates (as rust-cache does).
+
+use std::path::PathBuf;
+
+use kiln_cache::{CacheKey, CacheKind, KeyInputs, Root, prune};
+
+use super::{RustToolchain, TARGET};
+use crate::cache::KindPlan;
+use crate::project::RustProject;
+use crate::settings::KilnHome;
+
+/// The cargo cache of `project`: its key hashes the target, the project's name, the
+/// first toolchain's version, OS and architecture, then the lockfiles.
+pub fn kinds(
+    project: &RustProject,
+    toolchains: &[RustToolchain],
+    name: &str,
+    prefix: &str,
+    home: &KilnHome,
+) -> std::io::Result<Vec<KindPlan>> {
+    let mut identity = vec![format!("target {TARGET}"), format!("project {name}")];
+    if let Some(first) = toolchains.first() {
+        identity.push(match first {
+            RustToolchain::Installed { version, .. } | RustToolchain::Rustup { version, .. } => {
+                version.clone()
+            }
+            RustToolchain::BuildStd { version, .. } => format!("{version} build-std"),
+        });
+    }
+    let key = CacheKey::compute(&KeyInputs {
+        prefix: prefix.into(),
+        kind: CacheKind::Cargo,
+        toolchains: identity,
+        project: project.workspace_root.clone(),
+    })?;
+    let lock = prune::CargoLock::read(&project.workspace_root.join("Cargo.lock"))?;
+    let cargo_home = home.cargo_home();
+    let local: Vec<&str> = lock.local.iter().map(String::as_str).collect();
+    let mut target =
+        prune::cargo_target_with(&project.target_dir, &local, Some(&lock.dependencies()))?;
+    target.include = Some(
+        ["release", TARGET, "CACHEDIR.TAG", ".rustc_info.json"]
+            .iter()
+            .map(PathBuf::from)
+            .collect(),
+    );
+    Ok(vec![KindPlan {
+        kind: CacheKind::Cargo,
+        key,
+        roots: vec![
+            Root::new(
+                "cargo-home",
+                cargo_home,
+                prune::cargo_home_for(cargo_home, &lock)?,
+            ),
+            Root::new("target", &project.target_dir, target),
+        ],
+    }])
+}
+
+/// After a failed build, whether the cargo cache still saves the next build its
+/// downloads: every package `Cargo.lock` names was fetched.
+pub fn downloads_complete(project: &RustProject, home: &KilnHome) -> bool {
+    prune::CargoLock::read(&project.workspace_root.join("Cargo.lock"))
+        .is_ok_and(|lock| prune::downloads_complete(home.cargo_home(), &lock))
+}

@@ -174,7 +174,10 @@ pub fn render(summary: &Summary) -> String {
             "\n<details><summary>Stages: {total:.1} s</summary>\n\n| stage | time |\n|:--|--:|\n"
         );
         for stage in &summary.stages {
-            let _ = writeln!(out, "| {} | {:.1} s |", stage.stage, stage.seconds);
+            let _ = match &stage.skipped {
+                None => writeln!(out, "| {} | {:.1} s |", stage.stage, stage.seconds),
+                Some(why) => writeln!(out, "| {} | skipped: {} |", stage.stage, cell(&text(why))),
+            };
         }
         out.push_str("\n</details>\n");
     }
@@ -288,7 +291,7 @@ mod tests {
         );
         assert!(md.contains("| **target** | `wasm32-wasip1` |"), "{md}");
         assert!(md.contains("| build | 1.5 s |"), "{md}");
-        assert!(md.contains("Wasm module, `wasip1`, 795.0 KB"), "{md}");
+        assert!(md.contains("Wasm module, `wasip1`, 795.00 kB"), "{md}");
         assert!(
             md.contains("| **SBOM** | CycloneDX, 12 components, `sha256:ffff"),
             "{md}"

@@ -1142,8 +1142,9 @@ printf '{"ServerURL":"%s","Username":"user-for-%s","Secret":"secret"}' "$url" "$
             }
 
             fn env(&self) -> Env {
-                FakeEnv::home(self.config.parent().unwrap().parent().unwrap())
-                    .with("PATH", self.bin.path())
+                // The helpers are scripts: they need the system's tools after them.
+                let path = format!("{}:/usr/bin:/bin", self.bin.path().display());
+                FakeEnv::home(self.config.parent().unwrap().parent().unwrap()).with("PATH", path)
             }
         }
 

@@ -133,11 +133,9 @@ pub fn digest(bytes: &[u8]) -> String {
 /// The hex part of a well-formed `sha256:` digest (the only form used in store paths).
 pub fn digest_hex(digest: &str) -> Option<&str> {
     let hex = digest.strip_prefix("sha256:")?;
-    (hex.len() == 64
-        && hex
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
-    .then_some(hex)
+    // oci-spec's rule, which kiln follows everywhere: 64 lowercase hex digits.
+    hex.parse::<oci_spec::image::Sha256Digest>().ok()?;
+    Some(hex)
 }
 
 /// Cuts `reader`'s content into chunks.

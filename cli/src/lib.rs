@@ -20,7 +20,6 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-
 /// The Fulcio of the public-good Sigstore instance.
 pub const DEFAULT_FULCIO_URL: &str = "https://fulcio.sigstore.dev";
 /// The Rekor of the public-good Sigstore instance.

@@ -52,7 +52,15 @@ const INHERITED: &[&str] = &[
 /// locale, and the `cc` crate's per-target variables. A name with a credential word in it
 /// is dropped even when its prefix matches (`CARGO_REGISTRY_TOKEN`).
 const INHERITED_PREFIXES: &[&str] = &[
-    "LC_", "CARGO_", "RUSTUP_", "PIP_", "CC_", "CXX_", "AR_", "CFLAGS_", "CXXFLAGS_",
+    "LC_",
+    "CARGO_",
+    "RUSTUP_",
+    "PIP_",
+    "CC_",
+    "CXX_",
+    "AR_",
+    "CFLAGS_",
+    "CXXFLAGS_",
 ];
 
 /// Words that mark a variable as a credential, whatever its prefix.

@@ -1,16 +1,18 @@
-//! What every user-facing error can add: a hint, and whether it was the user's input.
+//! The one error a kiln command ends with.
 //!
 //! Each stage and module has its own `thiserror` enum implementing [`Diagnose`]. The one
 //! top-level [`Error`] wraps each of them with `#[from]`, and its own [`Diagnose`] impl
 //! matches every variant: a new error type cannot reach the user without the compiler
 //! asking for its hint and blame.
 
+pub use crate::diagnose::{Blame, Diagnose, one_line};
+
 use crate::oci::layout::LayoutError;
 use crate::platform::SummaryFileError;
 use crate::registry::RegistryError;
 use crate::runner::RunError;
 use crate::settings::SettingsError;
-use crate::sign::{KeyringError, KeylessError};
+use crate::sign::{KeylessError, KeyringError};
 use crate::stages::attest::AttestError;
 use crate::stages::build::BuildError;
 use crate::stages::detect::DetectError;
@@ -23,37 +25,6 @@ use crate::stages::store::StoreError;
 use crate::stages::summary::SummaryError;
 use crate::target::TargetError;
 use crate::verify::VerifyFailure;
-
-/// Who is at fault, which decides the exit code (README: "Exit codes").
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Blame {
-    /// The project, its configuration or the environment the user controls: exit 1.
-    User,
-    /// A defect or an unexpected condition inside kiln: exit 2.
-    Internal,
-}
-
-impl Blame {
-    /// The process exit code for a failure with this blame.
-    pub fn exit_code(self) -> u8 {
-        match self {
-            Blame::User => 1,
-            Blame::Internal => 2,
-        }
-    }
-}
-
-/// Extra knowledge an error carries for the person reading it.
-pub trait Diagnose: std::error::Error {
-    /// The next thing to try, ideally an exact command.
-    fn hint(&self) -> Option<String> {
-        None
-    }
-    /// Whose input caused the error.
-    fn blame(&self) -> Blame {
-        Blame::User
-    }
-}
 
 /// Every error a kiln command can end with.
 #[derive(Debug, thiserror::Error)]
@@ -162,20 +133,4 @@ impl Diagnose for Error {
             Error::Io { .. } => Blame::Internal,
         }
     }
-}
-
-/// An error and its causes on one line, `a: b: c`, for warnings and logs; a cause whose
-/// text the line already holds is not repeated.
-pub fn one_line(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let next = cause.to_string();
-        if !text.contains(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        source = cause.source();
-    }
-    text
 }

@@ -68,7 +68,10 @@ pub async fn digest(inputs: Inputs<'_>) -> std::io::Result<String> {
     );
     field("toolchain", inputs.toolchain.as_bytes());
     let source = inputs.source;
-    field("created", source.created.as_deref().unwrap_or("").as_bytes());
+    field(
+        "created",
+        source.created.as_deref().unwrap_or("").as_bytes(),
+    );
     field(
         "revision",
         source.revision.as_deref().unwrap_or("").as_bytes(),

@@ -8,6 +8,7 @@
 
 pub mod cache;
 pub mod commands;
+pub mod diagnose;
 pub mod env;
 pub mod error;
 pub mod inputs;

@@ -15,7 +15,8 @@
 use std::time::{Duration, Instant};
 
 use crate::cache::KindPlan;
-use crate::error::{Error, one_line};
+use crate::diagnose::one_line;
+use crate::error::Error;
 use crate::oci::layout::Layout;
 use crate::plan::{Plan, Reuse};
 use crate::reporter::{Reporter, Stage};
@@ -50,6 +51,8 @@ struct Outcomes {
     attestation: Option<AttestationSummary>,
     cache: Option<CacheSummary>,
     timings: Vec<StageTiming>,
+    /// The document the summary stage wrote and posted.
+    summary: Option<Summary>,
 }
 
 /// Runs every step of `plan`; returns the summary the summary stage posted.
@@ -124,15 +127,7 @@ pub async fn run(mut plan: Plan, reporter: &dyn Reporter) -> Result<Summary, Err
                 save_caches(&plan, false, &mut outcomes, reporter).await;
                 Ok(())
             }
-            Stage::Summary => {
-                // This step's own time so far, so the posted document lists every step.
-                outcomes.timings.push(StageTiming {
-                    stage: Stage::Summary,
-                    seconds: 0.0,
-                    skipped: None,
-                });
-                post_summary(&plan, &mut outcomes, reporter).await
-            }
+            Stage::Summary => post_summary(&plan, started, &mut outcomes, reporter).await,
         };
         if let Err(err) = ran {
             // The caches of a build that got far enough are still worth saving.
@@ -153,18 +148,19 @@ pub async fn run(mut plan: Plan, reporter: &dyn Reporter) -> Result<Summary, Err
         if step.stage != Stage::Detect {
             reporter.stage_finished(step.stage, elapsed);
         }
-        match outcomes.timings.last_mut() {
-            Some(last) if last.stage == Stage::Summary => last.seconds = elapsed.as_secs_f64(),
-            _ => outcomes.timings.push(StageTiming {
-                stage: step.stage,
-                seconds: elapsed.as_secs_f64(),
-                skipped: None,
-            }),
-        }
+        outcomes.timings.push(StageTiming {
+            stage: step.stage,
+            seconds: elapsed.as_secs_f64(),
+            skipped: None,
+        });
     }
-    let mut summary = document(&plan, &outcomes)?;
-    summary.stages = outcomes.timings;
-    Ok(summary)
+    match outcomes.summary {
+        Some(summary) => Ok(summary),
+        None => Err(Error::Io {
+            what: "finish the build".into(),
+            source: std::io::Error::other("the plan has no summary step"),
+        }),
+    }
 }
 
 /// The plan orders stages; a stage that needs an earlier one's result and does not find
@@ -188,7 +184,9 @@ async fn restore_caches(plan: &mut Plan, outcomes: &mut Outcomes, reporter: &dyn
     let Some(cache) = &plan.cache else {
         return;
     };
-    outcomes.cache_warnings.extend(cache.warnings.iter().cloned());
+    outcomes
+        .cache_warnings
+        .extend(cache.warnings.iter().cloned());
     if cache.kinds.is_empty() {
         return;
     }
@@ -273,11 +271,10 @@ async fn store_artifact(
         (None, Some(reuse)) => {
             reporter.step("An artifact with the same inputs exists: nothing to build");
             // Its version, when it recorded one, names it.
-            let recorded = serde_json::from_slice::<oci_client::manifest::OciImageManifest>(
-                reuse.manifest(),
-            )
-            .ok()
-            .and_then(|m| m.annotations?.remove(crate::oci::annotations::VERSION));
+            let recorded =
+                serde_json::from_slice::<oci_client::manifest::OciImageManifest>(reuse.manifest())
+                    .ok()
+                    .and_then(|m| m.annotations?.remove(crate::oci::annotations::VERSION));
             if recorded.is_some() {
                 outcomes.version = recorded;
             }
@@ -502,7 +499,12 @@ async fn save_caches(plan: &Plan, failed: bool, outcomes: &mut Outcomes, reporte
         .unwrap_or_else(|_| cache.kinds.clone());
     let to_save: Vec<KindPlan> = kinds
         .iter()
-        .filter(|_| !failed || plan.language.worth_saving_after_failure(&plan.settings.home))
+        .filter(|_| {
+            !failed
+                || plan
+                    .language
+                    .worth_saving_after_failure(&plan.settings.home)
+        })
         .cloned()
         .collect();
     let mut saved = Vec::new();
@@ -545,7 +547,7 @@ async fn save_caches(plan: &Plan, failed: bool, outcomes: &mut Outcomes, reporte
             .map(|kind| {
                 let restored = outcomes.restored.iter().find(|r| r.kind == kind.kind);
                 let saved = saved.iter().find(|s| s.kind == kind.kind);
-                crate::cache::kind_summary(kind, restored, saved, failed)
+                crate::stages::save::kind_summary(kind, restored, saved, failed)
             })
             .collect(),
         restore_seconds: outcomes.restore_time.as_secs_f64(),
@@ -554,12 +556,21 @@ async fn save_caches(plan: &Plan, failed: bool, outcomes: &mut Outcomes, reporte
     });
 }
 
+/// Writes and posts the summary. The document lists the summary step itself with the
+/// time it had taken when the document was made, so that what is posted, written to
+/// `--summary-file` and printed is one and the same.
 async fn post_summary(
     plan: &Plan,
+    started: Instant,
     outcomes: &mut Outcomes,
     reporter: &dyn Reporter,
 ) -> Result<(), Error> {
-    let summary = document(plan, outcomes)?;
+    let mut summary = document(plan, outcomes)?;
+    summary.stages.push(StageTiming {
+        stage: Stage::Summary,
+        seconds: started.elapsed().as_secs_f64(),
+        skipped: None,
+    });
     summary::run(
         SummaryRequest {
             summary: &summary,
@@ -570,26 +581,21 @@ async fn post_summary(
         reporter,
     )
     .await?;
+    outcomes.summary = Some(summary);
     Ok(())
 }
 
 /// The summary document of what the steps did so far.
 fn document(plan: &Plan, outcomes: &Outcomes) -> Result<Summary, Error> {
-    let (Some(stored), Some(signature), Some(attestation)) = (
-        &outcomes.stored,
-        &outcomes.signature,
-        &outcomes.attestation,
-    ) else {
+    let (Some(stored), Some(signature), Some(attestation)) =
+        (&outcomes.stored, &outcomes.signature, &outcomes.attestation)
+    else {
         return unreachable_order(Stage::Summary, Stage::Attest);
     };
-    let layer = stored
-        .manifest
-        .layers
-        .first()
-        .ok_or_else(|| Error::Io {
-            what: format!("read the artifact `{}`", stored.manifest_digest),
-            source: std::io::Error::other("it has no layer"),
-        })?;
+    let layer = stored.manifest.layers.first().ok_or_else(|| Error::Io {
+        what: format!("read the artifact `{}`", stored.manifest_digest),
+        source: std::io::Error::other("it has no layer"),
+    })?;
     let (toolchain, facts) = match &outcomes.built {
         Some(built) => (built.toolchain.clone(), built.facts.clone()),
         None => (REUSED_TOOLCHAIN.to_string(), Vec::new()),
@@ -624,7 +630,7 @@ fn document(plan: &Plan, outcomes: &Outcomes) -> Result<Summary, Error> {
             oci_reference: format!("oci:{}:{}", stored.layout.display(), stored.reference),
             layout: stored.layout.clone(),
             reference: stored.reference.clone(),
-            created: stored.config.created.clone(),
+            created: Some(stored.config.created.clone()),
         },
         inputs_digest: plan.inputs.clone(),
         skipped: plan.reuse.is_some(),

@@ -14,8 +14,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use oci_client::manifest::OciImageManifest;
 use oci_client::RegistryOperation;
+use oci_client::manifest::OciImageManifest;
 
 use crate::cache::{CacheLocation, CacheOptions, KindPlan};
 use crate::error::Error;
@@ -130,7 +130,9 @@ impl Plan {
         .await?;
         let (project, kind) = Project::from_detected(detected);
         let language = Language::resolve(kind, &settings).await?;
-        let reference = reference(settings.tag.as_deref(), &project.name, &project.version)?;
+        let reference =
+            crate::project::reference(settings.tag.as_deref(), &project.name, &project.version)
+                .map_err(|given| Error::Reference { given })?;
         let layout = std::path::absolute(&settings.layout).map_err(|source| Error::Io {
             what: format!("resolve `{}`", settings.layout.display()),
             source,
@@ -180,7 +182,7 @@ impl Plan {
                 .unwrap_or_else(|err| {
                     warnings.push(format!(
                         "cache: failed to compute the cache keys: {}",
-                        crate::error::one_line(&err)
+                        crate::diagnose::one_line(&err)
                     ));
                     Vec::new()
                 });
@@ -225,7 +227,8 @@ impl Plan {
     /// The layout reference of the artifact once its version is known (from detection
     /// or, for dynamic versions, from the build).
     pub fn reference_for(&self, version: &Option<String>) -> Result<String, Error> {
-        reference(self.tag.as_deref(), &self.project.name, version)
+        crate::project::reference(self.tag.as_deref(), &self.project.name, version)
+            .map_err(|given| Error::Reference { given })
     }
 
     /// What `kiln plan --output json` prints.
@@ -255,9 +258,7 @@ fn steps(push: bool, cache: bool, reuse: Option<&Reuse>) -> Vec<Step> {
         .map(|stage| {
             let skipped = match stage {
                 Stage::Restore | Stage::Save if !cache => Some(NO_CACHE),
-                Stage::Restore | Stage::Build | Stage::Package | Stage::Save
-                    if reuse.is_some() =>
-                {
+                Stage::Restore | Stage::Build | Stage::Package | Stage::Save if reuse.is_some() => {
                     Some(UNCHANGED)
                 }
                 Stage::Push if !push => Some("no --push"),
@@ -316,52 +317,15 @@ pub fn inputs_of(manifest: &[u8]) -> Option<String> {
     manifest.annotations?.remove(crate::inputs::ANNOTATION)
 }
 
-/// `--tag` or the default `NAME:VERSION`, made valid for OCI (lowercase repository
-/// name; tag of `[A-Za-z0-9_.-]`, at most 128 characters).
-pub fn reference(tag: Option<&str>, name: &str, version: &Option<String>) -> Result<String, Error> {
-    let default_tag = || version.clone().unwrap_or_else(|| "latest".into());
-    let (name, tag) = match tag {
-        Some(given) => match given.rsplit_once(':') {
-            Some((name, tag)) => (name.to_string(), tag.to_string()),
-            None => (given.to_string(), default_tag()),
-        },
-        None => (name.to_string(), default_tag()),
-    };
-    let name: String = name
-        .to_lowercase()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-/".contains(c) {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    let name = name
-        .trim_matches(|c: char| !c.is_ascii_alphanumeric())
-        .to_string();
-    let tag: String = tag
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(128)
-        .collect();
-    if name.is_empty() || tag.is_empty() {
-        return Err(Error::Reference { given: tag });
-    }
-    Ok(format!("{name}:{tag}"))
-}
-
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let p = &self.project;
-        writeln!(f, "project    {} ({})", p.root.display(), self.language.name())?;
+        writeln!(
+            f,
+            "project    {} ({})",
+            p.root.display(),
+            self.language.name()
+        )?;
         writeln!(
             f,
             "name       {}{}",
@@ -445,24 +409,6 @@ impl fmt::Display for Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn default_reference_is_valid_oci() {
-        let v = |s: &str| Some(s.to_string());
-        assert_eq!(
-            reference(None, "My_App", &v("1.0.0+build.5")).unwrap(),
-            "my_app:1.0.0_build.5"
-        );
-        assert_eq!(reference(None, "app", &None).unwrap(), "app:latest");
-        assert_eq!(
-            reference(Some("acme/tool:v2"), "app", &v("1")).unwrap(),
-            "acme/tool:v2"
-        );
-        assert_eq!(
-            reference(Some("tool"), "app", &v("3.1")).unwrap(),
-            "tool:3.1"
-        );
-    }
 
     #[test]
     fn steps_say_why_they_are_skipped() {

@@ -51,3 +51,73 @@ impl Project {
         }
     }
 }
+
+/// `--tag` or the default `NAME:VERSION`, made valid for OCI (lowercase repository
+/// name; tag of `[A-Za-z0-9_.-]`, at most 128 characters).
+/// An invalid one is returned as the error, for the caller to explain.
+pub fn reference(
+    tag: Option<&str>,
+    name: &str,
+    version: &Option<String>,
+) -> Result<String, String> {
+    let default_tag = || version.clone().unwrap_or_else(|| "latest".into());
+    let (name, tag) = match tag {
+        Some(given) => match given.rsplit_once(':') {
+            Some((name, tag)) => (name.to_string(), tag.to_string()),
+            None => (given.to_string(), default_tag()),
+        },
+        None => (name.to_string(), default_tag()),
+    };
+    let name: String = name
+        .to_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-/".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let name = name
+        .trim_matches(|c: char| !c.is_ascii_alphanumeric())
+        .to_string();
+    let tag: String = tag
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(128)
+        .collect();
+    if name.is_empty() || tag.is_empty() {
+        return Err(tag);
+    }
+    Ok(format!("{name}:{tag}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_reference_is_valid_oci() {
+        let v = |s: &str| Some(s.to_string());
+        assert_eq!(
+            reference(None, "My_App", &v("1.0.0+build.5")).unwrap(),
+            "my_app:1.0.0_build.5"
+        );
+        assert_eq!(reference(None, "app", &None).unwrap(), "app:latest");
+        assert_eq!(
+            reference(Some("acme/tool:v2"), "app", &v("1")).unwrap(),
+            "acme/tool:v2"
+        );
+        assert_eq!(
+            reference(Some("tool"), "app", &v("3.1")).unwrap(),
+            "tool:3.1"
+        );
+    }
+}

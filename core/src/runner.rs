@@ -28,7 +28,7 @@ use wasmtime_wasi::{
     FsPerms, I32Exit, ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
 };
 
-use crate::error::{Blame, Diagnose};
+use crate::diagnose::{Blame, Diagnose};
 pub use kiln_cli::DirGrant;
 
 /// The export a WASI preview 1 command starts at.
@@ -230,7 +230,8 @@ pub async fn run(req: RunRequest) -> Result<RunOutcome, RunError> {
     } else {
         return Err(RunError::NotWasm { program });
     };
-    let digest_hex = digest_hex(&digest).ok_or_else(|| RunError::Digest {
+    // The hex digits become a file name: only a valid digest gets through.
+    let digest_hex = crate::oci::sha256_hex(&digest).ok_or_else(|| RunError::Digest {
         digest: digest.clone(),
     })?;
     // Before compiling, so that a mistyped `--dir` fails at once.
@@ -303,14 +304,6 @@ fn wasi_ctx(
         builder.socket_addr_check(|_, _| Box::pin(async { false }));
     }
     Ok(builder)
-}
-
-/// The hex digits of a `sha256:<hex>` digest, if that is what it is: they become a
-/// file name, so nothing else gets through.
-fn digest_hex(digest: &str) -> Option<&str> {
-    let hex = digest.strip_prefix("sha256:")?;
-    let valid = hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-    valid.then_some(hex)
 }
 
 /// A stable hex name for everything that makes compiled code loadable by `engine`
@@ -780,7 +773,10 @@ mod tests {
     #[test]
     fn digests_must_be_sha256_hex() {
         let hex = "a".repeat(64);
-        assert_eq!(digest_hex(&format!("sha256:{hex}")), Some(hex.as_str()));
+        assert_eq!(
+            crate::oci::sha256_hex(&format!("sha256:{hex}")),
+            Some(hex.as_str())
+        );
         for bad in [
             hex.clone(),
             format!("sha512:{hex}"),
@@ -788,7 +784,7 @@ mod tests {
             format!("sha256:{}/../x", "a".repeat(59)),
             "sha256:abc".to_owned(),
         ] {
-            assert_eq!(digest_hex(&bad), None, "{bad}");
+            assert_eq!(crate::oci::sha256_hex(&bad), None, "{bad}");
         }
     }
 
@@ -857,7 +853,7 @@ mod tests {
         let engine = Engine::new(&Config::new()).unwrap();
         cache
             .join(engine_hash(&engine))
-            .join(format!("{}.cwasm", digest_hex(digest).unwrap()))
+            .join(format!("{}.cwasm", crate::oci::sha256_hex(digest).unwrap()))
     }
 
     #[tokio::test]

@@ -9,8 +9,8 @@ use serde::Deserialize;
 
 use kiln_cli::{ProjectArgs, ToolchainChoice};
 
+use crate::diagnose::Diagnose;
 use crate::env::Env;
-use crate::error::Diagnose;
 
 /// The file at a project's root that overrides what detection guesses.
 pub const KILN_TOML: &str = "kiln.toml";
@@ -156,7 +156,9 @@ impl KilnHome {
         };
         KilnHome {
             // `PIP_CACHE_DIR` when the user set one; kiln sets it for every pip it runs.
-            pip_cache: env.path("PIP_CACHE_DIR").unwrap_or_else(|| root.join("pip")),
+            pip_cache: env
+                .path("PIP_CACHE_DIR")
+                .unwrap_or_else(|| root.join("pip")),
             cargo_home: cargo_home(env),
             root,
         }

@@ -3,7 +3,7 @@
 //! for the library.
 
 pub use kiln_cli::output::{
-    ArtifactSummary, AttestationSummary, BuildSummary, CacheHit, CacheKindSummary,
-    CacheSummary, Fact, ProjectSummary, PushSummary, SCHEMA_VERSION, SignatureSummary,
-    StageTiming, Summary, human_size,
+    ArtifactSummary, AttestationSummary, BuildSummary, CacheHit, CacheKindSummary, CacheSummary,
+    Fact, ProjectSummary, PushSummary, SCHEMA_VERSION, SignatureSummary, StageTiming, Summary,
+    human_size,
 };

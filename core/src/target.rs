@@ -12,8 +12,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::diagnose::Diagnose;
 use crate::env::Env;
-use crate::error::Diagnose;
 use crate::oci::layout::{Layout, LayoutError};
 use crate::oci::{WASM_CONFIG_MEDIA_TYPE, WASM_LAYER_MEDIA_TYPE, annotations, digest};
 use crate::settings::{self, KilnToml};
@@ -95,8 +95,10 @@ pub async fn locate(
             ..Default::default()
         };
         let project = detect::run(&request, &crate::reporter::Silent).await?;
-        let reference = crate::plan::reference(None, &project.name, &project.version)
-            .map_err(|e| TargetError::Reference(e.to_string()))?;
+        let reference =
+            crate::project::reference(None, &project.name, &project.version).map_err(|given| {
+                TargetError::Reference(format!("`{given}` is not a valid artifact reference"))
+            })?;
         let dir = layout
             .map(Path::to_path_buf)
             .unwrap_or_else(|| settings::default_layout(path));

@@ -1,8 +1,9 @@
 //! `kiln verify` and `kiln run --verify`: is this the artifact that was signed, with the
 //! SBOM that was attested, and does that SBOM pass the policy?
 //!
-//! 1. Finds the artifact: in a registry (copied with its `.sig` and `.att` into a
-//!    scratch layout, every blob checked against its digest on the way), or in a layout.
+//! 1. Takes the artifact in a layout (`kiln verify` copies one from a registry, with its
+//!    `.sig` and `.att`, into a scratch layout first, every blob checked against its
+//!    digest on the way).
 //! 2. Checks the artifact's own content: the manifest, the config and every layer must
 //!    hash to the digests that name them, so a changed byte anywhere is caught.
 //! 3. Checks the `sha256-<hex>.sig` signature with the public key, or keylessly: a Fulcio
@@ -13,15 +14,11 @@
 //! 5. Applies the policy to the attested SBOM: no component under a denied license.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
-use oci_client::RegistryOperation;
-
-use crate::error::{Blame, Diagnose, Error};
+use crate::diagnose::{Blame, Diagnose};
 use crate::oci::layout::{Layout, LayoutError};
-use crate::registry::{Registry, RegistryOptions};
+use crate::sbom::CYCLONEDX_PREDICATE_TYPE;
 use crate::sign::{self, Verifier, VerifyError};
-use crate::stages::attest::CYCLONEDX_PREDICATE_TYPE;
 
 /// What a verified artifact must satisfy beyond its signature.
 #[derive(Debug, Clone, Default)]
@@ -51,64 +48,6 @@ pub struct VerifiedSbom {
     pub components: usize,
     /// Every license id, name or expression it mentions.
     pub licenses: BTreeSet<String>,
-}
-
-/// Where the artifact to verify is.
-#[derive(Debug)]
-pub enum Source {
-    /// `REGISTRY/REPOSITORY[:TAG|@DIGEST]`.
-    Registry(oci_client::Reference),
-    /// Anything [`crate::target::locate`] finds.
-    Local(String),
-}
-
-impl Source {
-    /// A registry reference when `target` names a registry host the way Docker tells
-    /// one (a first component with a `.` or a `:`, or `localhost`) and is not a path.
-    pub fn of(target: &str) -> Source {
-        if crate::registry::looks_like_reference(target)
-            && !target.starts_with("oci:")
-            && !Path::new(target).exists()
-            && let Ok(reference) = target.parse()
-        {
-            return Source::Registry(reference);
-        }
-        Source::Local(target.to_string())
-    }
-}
-
-/// Verifies `source` with `key` (a public key or a keyless policy) and `policy`.
-pub async fn verify(
-    source: Source,
-    layout: Option<&Path>,
-    key: &Verifier,
-    policy: &Policy,
-    registry_options: RegistryOptions,
-) -> Result<Verified, Error> {
-    match source {
-        Source::Local(target) => {
-            let located = crate::target::locate(&target, layout, &registry_options.env).await?;
-            Ok(verify_in_layout(
-                &located.layout,
-                &located.manifest_digest,
-                key,
-                policy,
-            )?)
-        }
-        Source::Registry(reference) => {
-            let scratch = tempfile::tempdir().map_err(|source| Error::Io {
-                what: "create a scratch directory".into(),
-                source,
-            })?;
-            let layout = Layout::create(scratch.path())?;
-            let registry =
-                Registry::connect(reference, RegistryOperation::Pull, registry_options).await?;
-            let silent = crate::reporter::Silent;
-            let digest = registry.pull(&layout, "artifact", &silent).await?;
-            sign::attached::pull(&layout, &registry, &digest, &silent).await?;
-            Ok(verify_in_layout(&layout, &digest, key, policy)?)
-        }
-    }
 }
 
 /// Verifies the artifact `digest` in `layout`, with its `.sig` and `.att` there.
@@ -339,20 +278,5 @@ mod tests {
         assert_eq!(denied_in("MIT/Apache-2.0", &gpl), None);
         assert_eq!(denied_in("GPL-3.0-or-later", &gpl), None);
         assert_eq!(denied_in("LGPL-3.0-only", &gpl), None);
-    }
-
-    #[test]
-    fn registry_references_are_told_from_local_targets() {
-        assert!(matches!(
-            Source::of("localhost:5000/app:1.0"),
-            Source::Registry(_)
-        ));
-        assert!(matches!(
-            Source::of("ghcr.io/acme/app"),
-            Source::Registry(_)
-        ));
-        assert!(matches!(Source::of("app:1.0"), Source::Local(_)));
-        assert!(matches!(Source::of("oci:/tmp/x:app"), Source::Local(_)));
-        assert!(matches!(Source::of("."), Source::Local(_)));
     }
 }

@@ -166,7 +166,7 @@ fn cargo_cache_in_a_directory_makes_the_second_build_offline() {
         .collect();
     assert_eq!(stages.first(), Some(&"detect"));
     assert_eq!(stages.get(1), Some(&"restore"));
-    assert_eq!(stages.last(), Some(&"save"));
+    assert_eq!(&stages[stages.len() - 2..], ["save", "summary"]);
 
     // A changed manifest is a new key: the old one is a partial hit.
     let manifest = project.join("Cargo.toml");

@@ -65,7 +65,11 @@ fn dry_run_prints_the_plan_and_builds_nothing() {
     );
     // The test context turns caching off (KILN_NO_CACHE).
     assert!(
-        text.contains("stages     detect → build → package → store → sign → attest → summary"),
+        text.contains(
+            "stages     detect → (restore skipped: caching is off (--no-cache)) → build → \
+             package → store → (push skipped: no --push) → sign → attest → (save skipped: \
+             caching is off (--no-cache)) → summary"
+        ),
         "{text}"
     );
     let out = ctx
@@ -78,7 +82,8 @@ fn dry_run_prints_the_plan_and_builds_nothing() {
     let text = stderr(&out);
     assert!(
         text.contains(
-            "stages     detect → restore → build → package → store → sign → attest → save → summary"
+            "stages     detect → restore → build → package → store → (push skipped: no --push) \
+             → sign → attest → save → summary"
         ),
         "{text}"
     );

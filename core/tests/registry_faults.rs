@@ -331,7 +331,9 @@ fn a_registry_killed_mid_upload_fails_the_push_and_leaves_no_tag() {
     assert_exit(&out, 1);
     let err = stderr(&out);
     assert!(
-        err.contains(&format!("error: Failed to upload blob on {host}")),
+        err.contains(&format!(
+            "error: Failed to push the artifact to `{host}/acme/"
+        )) && err.contains(&format!("\n  Caused by: Failed to upload blob on {host}\n")),
         "the error should name the failed operation and the registry:\n{err}"
     );
     assert!(err.contains("\nhint: "), "no hint:\n{err}");
@@ -430,7 +432,9 @@ fn a_500_on_a_blob_upload_fails_the_push_when_retries_are_off() {
     assert_exit(&out, 1);
     let err = stderr(&out);
     assert!(
-        err.contains(&format!("error: Failed to upload blob on {host}")),
+        err.contains(&format!(
+            "error: Failed to push the artifact to `{host}/acme/"
+        )) && err.contains(&format!("\n  Caused by: Failed to upload blob on {host}\n")),
         "the error should name the failed operation and the registry:\n{err}"
     );
     assert!(
@@ -498,8 +502,9 @@ fn a_wrong_password_fails_at_once_naming_its_source() {
     assert_exit(&out, 1);
     let err = stderr(&out);
     assert!(
-        err.contains(&format!("error: {host} refused the credentials from"))
-            && err.contains("KILN_REGISTRY_USERNAME"),
+        err.contains(&format!(
+            "\n  Caused by: {host} refused the credentials from"
+        )) && err.contains("KILN_REGISTRY_USERNAME"),
         "the error should name the registry and the credential source:\n{err}"
     );
     assert!(err.contains("\nhint: "), "no hint:\n{err}");

@@ -6,7 +6,6 @@
 //!    `$KILN_HOME/cache`, so a fresh machine works offline) or an OCI registry
 //!    repository ([`RegistryStore`]).
 //! 2. [`KindPlan`]: one cache of a build, its key and the directories it holds.
-//! 3. [`kind_summary`]: what the summary says of each.
 
 pub mod registry;
 
@@ -17,8 +16,6 @@ use kiln_cache::{CacheKey, CacheKind, LocalStore, Root, Store};
 use oci_client::{Reference, RegistryOperation};
 
 use crate::registry::{Registry, RegistryError, RegistryOptions};
-use crate::stages::{restore, save};
-use crate::summary::{CacheHit, CacheKindSummary};
 
 pub use registry::RegistryStore;
 
@@ -109,42 +106,3 @@ pub async fn open(
         }
     })
 }
-
-/// One kind's line of the summary.
-pub fn kind_summary(
-    kind: &KindPlan,
-    restored: Option<&restore::KindRestored>,
-    saved: Option<&save::KindSaved>,
-    failed: bool,
-) -> CacheKindSummary {
-    let report = saved.and_then(|s| s.report.as_ref());
-    CacheKindSummary {
-        kind: kind.kind.as_str().to_string(),
-        key: kind.key.to_string(),
-        hit: match restored.map(|r| r.hit) {
-            Some(kiln_cache::Hit::Exact) => CacheHit::Exact,
-            Some(kiln_cache::Hit::Partial) => CacheHit::Partial,
-            _ => CacheHit::Miss,
-        },
-        restored_key: restored.and_then(|r| r.restored_key.clone()),
-        bytes_restored: restored.map_or(0, |r| r.bytes_restored),
-        files_restored: restored.map_or(0, |r| r.files_restored),
-        saved: report.is_some_and(|r| !r.unchanged),
-        save_skipped: match (saved, report) {
-            (_, Some(r)) if r.unchanged => Some("unchanged since the restore".into()),
-            (Some(s), None) => Some(
-                s.warning
-                    .clone()
-                    .unwrap_or_else(|| "nothing to save".to_string()),
-            ),
-            (None, _) if failed => Some("the build failed before its downloads finished".into()),
-            (None, _) => Some("not saved".into()),
-            _ => None,
-        },
-        bytes_saved: report.map_or(0, |r| r.bytes_total),
-        bytes_uploaded: report.map_or(0, |r| r.bytes_written),
-        chunks_uploaded: report.map_or(0, |r| r.chunks_written),
-        chunks_reused: report.map_or(0, |r| r.chunks_reused),
-    }
-}
-

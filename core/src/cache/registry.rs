@@ -7,8 +7,8 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use kiln_cache::archive::{self, ChunkRef};
-use oci_client::manifest::{OCI_IMAGE_MEDIA_TYPE, OciDescriptor, OciImageManifest};
 use kiln_cache::{ChunkSource, Error as CacheError, LocalStore, Manifest, Store};
+use oci_client::manifest::{OCI_IMAGE_MEDIA_TYPE, OciDescriptor, OciImageManifest};
 use serde::Deserialize;
 
 use crate::registry::{Registry, RegistryError};
@@ -337,4 +337,3 @@ impl Store for RegistryStore {
         Ok(keys)
     }
 }
-

@@ -2,16 +2,17 @@
 //! cache or save in an always-run post step. `kiln build` restores and saves by itself,
 //! through the same restore and save stages.
 
+use kiln_cache::CacheKind;
 use kiln_cli::output::CacheKeyOutput;
 use kiln_cli::{CacheCommand, CacheKindArg, CacheRunArgs, CacheSaveArgs, OutputFormat};
-use kiln_cache::CacheKind;
 
 use super::{Printer, cache_options, registry_options};
 use crate::cache::{CacheLocation, KindPlan};
+use crate::diagnose::one_line;
 use crate::env::Env;
-use crate::reporter::Reporter as _;
-use crate::error::{Error, one_line};
+use crate::error::Error;
 use crate::plan::{BuildOptions, Plan};
+use crate::reporter::Reporter as _;
 use crate::settings::Settings;
 use crate::stages::restore::{self, RestoreRequest};
 use crate::stages::save::{self, SaveRequest};
@@ -108,7 +109,11 @@ pub async fn run(
         }) => {
             let (plan, location, mut kinds) = cache_plan(&args, env, printer).await?;
             // The rule `kiln build` applies to its own save after a failure.
-            if after_failure && !plan.language.worth_saving_after_failure(&plan.settings.home) {
+            if after_failure
+                && !plan
+                    .language
+                    .worth_saving_after_failure(&plan.settings.home)
+            {
                 kinds.clear();
             }
             if kinds.is_empty() {
@@ -192,7 +197,7 @@ fn cache_summary(
             let s = saved.and_then(|s| s.kinds.iter().find(|x| x.kind == k.kind));
             warnings.extend(r.and_then(|r| r.warning.clone()));
             warnings.extend(s.and_then(|s| s.warning.clone()));
-            crate::cache::kind_summary(k, r, s, false)
+            crate::stages::save::kind_summary(k, r, s, false)
         })
         .collect();
     CacheSummary {

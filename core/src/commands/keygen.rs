@@ -4,8 +4,8 @@ use kiln_cli::KeygenArgs;
 
 use super::Printer;
 use crate::env::{self, Env};
-use crate::reporter::Reporter as _;
 use crate::error::Error;
+use crate::reporter::Reporter as _;
 
 pub fn run(args: KeygenArgs, env: Env, printer: &Printer) -> Result<u8, Error> {
     let password = crate::sign::keyring::password(&env);

@@ -68,8 +68,8 @@ fn init_logging(verbose: bool, env: &Env) {
         .var(crate::env::KILN_LOG)
         .or_else(|| env.var("RUST_LOG"))
         .unwrap_or_else(|| if verbose { "kiln=debug" } else { "warn" }.into());
-    let ansi =
-        std::io::IsTerminal::is_terminal(&std::io::stderr()) && env.get(crate::env::NO_COLOR).is_none();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && env.get(crate::env::NO_COLOR).is_none();
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::new(filter))
         .with_ansi(ansi)

@@ -15,8 +15,9 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use anstyle::{AnsiColor, Style};
 
+use crate::diagnose::Diagnose;
 use crate::env::Env;
-use crate::error::{Diagnose, Error};
+use crate::error::Error;
 use crate::reporter::{Reporter, Stage};
 
 /// How errors and hints look on a colour terminal.

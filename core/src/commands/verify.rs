@@ -5,12 +5,14 @@ use kiln_cli::{OutputFormat, PolicyArgs, VerifyArgs};
 
 use super::{Printer, registry_options};
 use crate::env::Env;
-use crate::reporter::Reporter as _;
 use crate::error::Error;
+use crate::registry::{Registry, RegistryOptions};
+use crate::reporter::Reporter as _;
 use crate::settings::KilnHome;
 use crate::sign::Verifier;
 use crate::sign::keyring::Keys;
-use crate::verify::{self, Policy, Source};
+use crate::verify::{self, Policy, Verified};
+use oci_client::RegistryOperation;
 
 pub async fn run(
     args: VerifyArgs,
@@ -19,7 +21,7 @@ pub async fn run(
     printer: &Printer,
 ) -> Result<u8, Error> {
     let (key, origin) = verifier(&args.policy, &env, printer)?;
-    let verified = verify::verify(
+    let verified = verify(
         Source::of(&args.target),
         args.layout.as_deref(),
         &key,
@@ -113,5 +115,83 @@ pub fn policy(args: &PolicyArgs) -> Policy {
     Policy {
         deny_licenses: args.deny_licenses.clone(),
         require_sbom: args.require_sbom,
+    }
+}
+
+/// Where the artifact to verify is.
+#[derive(Debug)]
+enum Source {
+    /// `REGISTRY/REPOSITORY[:TAG|@DIGEST]`.
+    Registry(oci_client::Reference),
+    /// Anything [`crate::target::locate`] finds.
+    Local(String),
+}
+
+impl Source {
+    /// A registry reference when `target` names a registry host the way Docker tells
+    /// one (a first component with a `.` or a `:`, or `localhost`) and is not a path.
+    fn of(target: &str) -> Source {
+        if crate::registry::looks_like_reference(target)
+            && !target.starts_with("oci:")
+            && !std::path::Path::new(target).exists()
+            && let Ok(reference) = target.parse()
+        {
+            return Source::Registry(reference);
+        }
+        Source::Local(target.to_string())
+    }
+}
+
+/// Verifies `source` with `key` (a public key or a keyless policy) and `policy`.
+async fn verify(
+    source: Source,
+    layout: Option<&std::path::Path>,
+    key: &Verifier,
+    policy: &Policy,
+    registry_options: RegistryOptions,
+) -> Result<Verified, Error> {
+    match source {
+        Source::Local(target) => {
+            let located = crate::target::locate(&target, layout, &registry_options.env).await?;
+            Ok(verify::verify_in_layout(
+                &located.layout,
+                &located.manifest_digest,
+                key,
+                policy,
+            )?)
+        }
+        Source::Registry(reference) => {
+            let scratch = tempfile::tempdir().map_err(|source| Error::Io {
+                what: "create a scratch directory".into(),
+                source,
+            })?;
+            let layout = crate::oci::layout::Layout::create(scratch.path())?;
+            let registry =
+                Registry::connect(reference, RegistryOperation::Pull, registry_options).await?;
+            let silent = crate::reporter::Silent;
+            let digest = registry.pull(&layout, "artifact", &silent).await?;
+            crate::sign::attached::pull(&layout, &registry, &digest, &silent).await?;
+            Ok(verify::verify_in_layout(&layout, &digest, key, policy)?)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_references_are_told_from_local_targets() {
+        assert!(matches!(
+            Source::of("localhost:5000/app:1.0"),
+            Source::Registry(_)
+        ));
+        assert!(matches!(
+            Source::of("ghcr.io/acme/app"),
+            Source::Registry(_)
+        ));
+        assert!(matches!(Source::of("app:1.0"), Source::Local(_)));
+        assert!(matches!(Source::of("oci:/tmp/x:app"), Source::Local(_)));
+        assert!(matches!(Source::of("."), Source::Local(_)));
     }
 }

@@ -15,7 +15,7 @@ use oci_client::manifest::{ImageIndexEntry, OciImageIndex, OciImageManifest};
 use tempfile::NamedTempFile;
 
 use super::{MANIFEST_MEDIA_TYPE, annotations, digest, digest_file, sha256_hex};
-use crate::error::{Blame, Diagnose};
+use crate::diagnose::{Blame, Diagnose};
 
 const OCI_LAYOUT_FILE: &str = "oci-layout";
 const INDEX_FILE: &str = "index.json";

@@ -17,14 +17,14 @@ pub const WASM_CONFIG_MEDIA_TYPE: &str = "application/vnd.wasm.config.v0+json";
 /// The media type of the single Wasm layer.
 pub const WASM_LAYER_MEDIA_TYPE: &str = "application/wasm";
 
-/// Standard annotation keys (OCI image spec, "Pre-Defined Annotation Keys").
+/// Standard annotation keys (OCI image spec, "Pre-Defined Annotation Keys"), as
+/// oci-client names them.
 pub mod annotations {
-    pub const CREATED: &str = "org.opencontainers.image.created";
-    pub const SOURCE: &str = "org.opencontainers.image.source";
-    pub const REVISION: &str = "org.opencontainers.image.revision";
-    pub const VERSION: &str = "org.opencontainers.image.version";
-    pub const TITLE: &str = "org.opencontainers.image.title";
-    pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+    pub use oci_client::annotations::{
+        ORG_OPENCONTAINERS_IMAGE_CREATED as CREATED, ORG_OPENCONTAINERS_IMAGE_REF_NAME as REF_NAME,
+        ORG_OPENCONTAINERS_IMAGE_REVISION as REVISION, ORG_OPENCONTAINERS_IMAGE_SOURCE as SOURCE,
+        ORG_OPENCONTAINERS_IMAGE_TITLE as TITLE, ORG_OPENCONTAINERS_IMAGE_VERSION as VERSION,
+    };
 }
 
 /// `sha256:<hex>` of `bytes`.
@@ -49,14 +49,15 @@ pub fn digest_file(path: &Path) -> std::io::Result<(String, u64)> {
     Ok((format!("sha256:{}", hex::encode(hasher.finalize())), size))
 }
 
-/// The hex part of a `sha256:<hex>` digest, if it is one.
+/// The hex part of a `sha256:<hex>` digest, if it is one as oci-spec's [`Sha256Digest`]
+/// checks it (64 lowercase hex digits): kiln's one digest rule, for everything that names
+/// a blob, a tag or a file by digest.
+///
+/// [`Sha256Digest`]: oci_spec::image::Sha256Digest
 pub fn sha256_hex(digest: &str) -> Option<&str> {
     let hex = digest.strip_prefix("sha256:")?;
-    (hex.len() == 64
-        && hex
-            .bytes()
-            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
-    .then_some(hex)
+    hex.parse::<oci_spec::image::Sha256Digest>().ok()?;
+    Some(hex)
 }
 
 #[cfg(test)]

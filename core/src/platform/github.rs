@@ -168,11 +168,7 @@ struct IssueComment {
 }
 
 /// Creates or updates kiln's comment for this artifact on `pr`.
-async fn comment(
-    summary: &Summary,
-    env: &Env,
-    pr: &PullRequest,
-) -> Result<String, PostError> {
+async fn comment(summary: &Summary, env: &Env, pr: &PullRequest) -> Result<String, PostError> {
     let token = env
         .get(crate::env::KILN_GITHUB_TOKEN)
         .or_else(|| env.get(GITHUB_TOKEN))

@@ -24,8 +24,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::diagnose::Diagnose;
 use crate::env::Env;
-use crate::error::Diagnose;
 use crate::reporter::Reporter;
 use crate::summary::{CacheHit, Summary};
 
@@ -497,9 +497,7 @@ pub(crate) mod tests {
 
     #[test]
     fn detection_order_and_override() {
-        let detect = |pairs: &[(&str, &str)]| {
-            detect(&Env::from_pairs(pairs.iter().copied()))
-        };
+        let detect = |pairs: &[(&str, &str)]| detect(&Env::from_pairs(pairs.iter().copied()));
         assert_eq!(detect(&[]), Platform::Local);
         assert_eq!(detect(&[("GITHUB_ACTIONS", "true")]), Platform::GitHub);
         assert_eq!(detect(&[("GITLAB_CI", "true")]), Platform::GitLab);

@@ -26,15 +26,15 @@ use std::path::PathBuf;
 use std::process::ExitStatus;
 use std::time::Duration;
 
+use crate::diagnose::Diagnose;
+use crate::env::Env;
+use crate::process::{Cmd, ProcessError};
+use crate::reporter::Silent;
 use base64::Engine as _;
 use oci_client::secrets::RegistryAuth;
 use secrecy::zeroize::Zeroizing;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
-use crate::env::Env;
-use crate::error::Diagnose;
-use crate::process::{Cmd, ProcessError};
-use crate::reporter::Silent;
 
 pub use crate::env::{KILN_REGISTRY_PASSWORD, KILN_REGISTRY_USERNAME};
 

@@ -26,7 +26,7 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference, RegistryOperation};
 use tokio::io::AsyncReadExt;
 
-use crate::error::{Blame, Diagnose};
+use crate::diagnose::{Blame, Diagnose};
 use crate::oci::MANIFEST_MEDIA_TYPE;
 use crate::oci::layout::{Layout, LayoutError};
 use crate::reporter::Reporter;
@@ -129,8 +129,7 @@ impl Registry {
         options: RegistryOptions,
     ) -> Result<Registry, RegistryError> {
         let host = reference.resolve_registry().to_string();
-        let Credential { auth, source } =
-            credentials::resolve(&host, &options.env).await?;
+        let Credential { auth, source } = credentials::resolve(&host, &options.env).await?;
         tracing::debug!(%host, credentials = %source, "connecting");
         let mut config = ClientConfig {
             protocol: if options.insecure.is_empty() {
@@ -511,7 +510,7 @@ impl Registry {
                     tracing::warn!(
                         "{what} on {} failed ({}); retry {attempt} of {} in {:.1}s",
                         self.reference.resolve_registry(),
-                        crate::error::one_line(&err),
+                        crate::diagnose::one_line(&err),
                         self.options.retries,
                         (base + jitter).as_secs_f64()
                     );

@@ -25,8 +25,8 @@ use cyclonedx_bom::models::license::{License, LicenseChoice, Licenses};
 use cyclonedx_bom::models::tool::Tools;
 use cyclonedx_bom::prelude::*;
 
+use crate::diagnose::{Blame, Diagnose};
 use crate::env::Env;
-use crate::error::{Blame, Diagnose};
 use crate::process::ProcessError;
 
 mod python;
@@ -34,6 +34,9 @@ mod rust;
 
 pub use python::{CPYTHON_VERSION, python};
 pub use rust::rust;
+
+/// The in-toto predicate type of a CycloneDX SBOM attestation.
+pub const CYCLONEDX_PREDICATE_TYPE: &str = "https://cyclonedx.org/bom";
 
 /// What the SBOM says about the artifact it describes.
 #[derive(Debug, Clone, Copy)]
@@ -115,7 +118,7 @@ impl Diagnose for SbomError {
             CargoMetadata { manifest, .. } => Some(format!(
                 "run `cargo metadata --format-version 1 --filter-platform {} --manifest-path {}` \
                  to see cargo's error",
-                crate::stages::build::rust::TARGET,
+                crate::toolchain::RUST_TARGET,
                 manifest.display()
             )),
             SourceDateEpoch { .. } => Some(
@@ -292,12 +295,9 @@ fn kiln_component() -> Result<Component, SbomError> {
 
 /// The 64 hex digits of a `sha256:` digest.
 fn sha256_hex(digest: &str) -> Result<&str, SbomError> {
-    digest
-        .strip_prefix("sha256:")
-        .filter(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
-        .ok_or_else(|| SbomError::Digest {
-            digest: digest.to_string(),
-        })
+    crate::oci::sha256_hex(digest).ok_or_else(|| SbomError::Digest {
+        digest: digest.to_string(),
+    })
 }
 
 fn sha256(hex: &str) -> Hash {

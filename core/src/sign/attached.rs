@@ -47,7 +47,7 @@ pub enum AttachError {
     },
 }
 
-impl crate::error::Diagnose for AttachError {
+impl crate::diagnose::Diagnose for AttachError {
     fn hint(&self) -> Option<String> {
         match self {
             AttachError::Layout { source, .. } => source.hint(),
@@ -55,7 +55,7 @@ impl crate::error::Diagnose for AttachError {
         }
     }
 
-    fn blame(&self) -> crate::error::Blame {
+    fn blame(&self) -> crate::diagnose::Blame {
         match self {
             AttachError::Layout { source, .. } => source.blame(),
             AttachError::Registry { source, .. } => source.blame(),
@@ -88,7 +88,10 @@ pub async fn existing(
             None => Ok(None),
         };
     }
-    Ok(layout.tagged(tag).map_err(in_layout)?.map(|(_, bytes)| bytes))
+    Ok(layout
+        .tagged(tag)
+        .map_err(in_layout)?
+        .map(|(_, bytes)| bytes))
 }
 
 /// Keeps a valid entry's manifest as it is, or stores the new manifest in the layout and
@@ -113,10 +116,12 @@ pub async fn attach(
         }
         Entry::New(artifact) => artifact,
     };
-    artifact.store(layout).map_err(|source| AttachError::Layout {
-        tag: tag.to_string(),
-        source,
-    })?;
+    artifact
+        .store(layout)
+        .map_err(|source| AttachError::Layout {
+            tag: tag.to_string(),
+            source,
+        })?;
     if let Some(registry) = registry {
         registry
             .at_tag(tag)

@@ -42,7 +42,7 @@ use x509_cert::ext::pkix::SubjectAltName;
 use x509_cert::ext::pkix::name::GeneralName;
 
 use super::{PayloadSignature, VerifyError};
-use crate::error::{Blame, Diagnose};
+use crate::diagnose::{Blame, Diagnose};
 
 /// The layer annotation holding the PEM leaf certificate.
 pub const CERTIFICATE_ANNOTATION: &str = "dev.sigstore.cosign/certificate";

@@ -23,7 +23,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::keyless::{DEFAULT_FULCIO_URL, DEFAULT_REKOR_URL, KeylessOptions, TokenSource};
 use super::keys::{self, KeyError, PublicKey, SigningKey};
-use crate::error::{Blame, Diagnose};
+use crate::diagnose::{Blame, Diagnose};
 
 /// The private key file name `kiln keygen` and `cosign generate-key-pair` write.
 pub const PRIVATE_KEY_FILE: &str = "cosign.key";

@@ -13,7 +13,7 @@ use sigstore::crypto::signing_key::{
 use sigstore::crypto::{CosignVerificationKey, SigStoreSigner, Signature};
 use sigstore::errors::SigstoreError;
 
-use crate::error::{Blame, Diagnose};
+use crate::diagnose::{Blame, Diagnose};
 
 /// A private key that signs: ECDSA P-256 with SHA-256, DER signatures.
 pub struct SigningKey {

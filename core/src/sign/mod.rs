@@ -26,7 +26,7 @@ pub mod simple_signing;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use crate::error::{Blame, Diagnose};
+use crate::diagnose::{Blame, Diagnose};
 use crate::oci::layout::{Layout, LayoutError};
 
 pub use dsse::{Statement, Subject, attest, verify_attestation, verify_attestations};

@@ -15,7 +15,7 @@
 
 use std::path::PathBuf;
 
-use crate::error::{Blame, Diagnose};
+use crate::diagnose::{Blame, Diagnose};
 use crate::oci::layout::Layout;
 use crate::registry::Registry;
 use crate::reporter::Reporter;
@@ -24,7 +24,7 @@ use crate::sign::attached::{AttachError, Attached, Entry, attach, existing};
 use crate::sign::{self, Signing};
 use crate::stages::build::SbomInputs;
 
-pub const CYCLONEDX_PREDICATE_TYPE: &str = "https://cyclonedx.org/bom";
+pub use crate::sbom::CYCLONEDX_PREDICATE_TYPE;
 
 #[derive(Debug)]
 pub struct AttestRequest<'a> {
@@ -77,7 +77,9 @@ impl Diagnose for AttestError {
             }
             AttestError::Sign(err) => err.hint(),
             AttestError::Attach(err) => err.hint(),
-            AttestError::Write { .. } => Some("check that the project directory is writable".into()),
+            AttestError::Write { .. } => {
+                Some("check that the project directory is writable".into())
+            }
         }
     }
 

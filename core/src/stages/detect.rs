@@ -14,8 +14,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::diagnose::Diagnose;
 use crate::env::Env;
-use crate::error::Diagnose;
 use crate::process::{Cmd, ProcessError};
 use crate::project::{
     Detected as Project, ProjectKind, PythonEntry, PythonProject, PythonSource, RustProject,
@@ -94,7 +94,13 @@ async fn detect_rust(root: &Path, req: &DetectRequest) -> Result<Project, Detect
         });
     }
     let output = Cmd::new("cargo", &req.env)
-        .args(["metadata", "--format-version", "1", "--no-deps", "--manifest-path"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--manifest-path",
+        ])
         .arg(&manifest)
         .current_dir(root)
         .output()

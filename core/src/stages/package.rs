@@ -7,7 +7,11 @@
 //!    `org.opencontainers.image.*` annotations.
 //!
 //! Nothing here reads the clock: `created` comes from `SOURCE_DATE_EPOCH` or the commit
-//! time, so the same inputs always give the same manifest digest.
+//! time, so the same inputs always give the same manifest digest. The config always has
+//! `created` (consumers built on the Bytecode Alliance's `oci-wasm` types require it):
+//! with neither source, it is the Unix epoch, as reproducible builds conventionally use;
+//! the manifest's `org.opencontainers.image.created` annotation is then left out rather
+//! than claim a time.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -15,7 +19,7 @@ use std::path::PathBuf;
 use oci_client::manifest::{OciDescriptor, OciImageManifest};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Blame, Diagnose};
+use crate::diagnose::{Blame, Diagnose};
 use crate::oci::{
     MANIFEST_MEDIA_TYPE, WASM_CONFIG_MEDIA_TYPE, WASM_LAYER_MEDIA_TYPE, annotations, digest,
 };
@@ -39,12 +43,17 @@ pub struct PackageRequest {
     pub inputs_digest: Option<String>,
 }
 
-/// The config blob's content (Wasm OCI artifact spec).
+/// `created` when the source says nothing about time: the Unix epoch.
+pub const UNKNOWN_CREATED: &str = "1970-01-01T00:00:00Z";
+
+/// The config blob's content (Wasm OCI artifact spec). Its fields are those of
+/// `oci_wasm::WasmConfig`, which kiln cannot use itself: oci-wasm 0.6 is built on
+/// oci-client 0.17, kiln (and sigstore) on 0.18.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WasmConfig {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub created: Option<String>,
+    /// RFC 3339: required by the spec's reference types.
+    pub created: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub author: Option<String>,
     pub architecture: String,
@@ -101,7 +110,10 @@ pub async fn run(req: PackageRequest, _reporter: &dyn Reporter) -> Result<Artifa
         WasmKind::Module => None,
     };
     let config = WasmConfig {
-        created: req.created.clone(),
+        created: req
+            .created
+            .clone()
+            .unwrap_or_else(|| UNKNOWN_CREATED.to_string()),
         author: None,
         architecture: "wasm".into(),
         os: kind.os().into(),
@@ -242,15 +254,18 @@ mod tests {
     #[tokio::test]
     async fn module_artifact_follows_the_spec() {
         let (_dir, built) = built(EMPTY_MODULE);
-        let artifact = run(PackageRequest {
-            built,
-            name: "app".into(),
-            version: Some("1.0.0".into()),
-            created: Some("2024-01-01T00:00:00Z".into()),
-            revision: None,
-            source: None,
-            inputs_digest: None,
-        }, &crate::reporter::Silent)
+        let artifact = run(
+            PackageRequest {
+                built,
+                name: "app".into(),
+                version: Some("1.0.0".into()),
+                created: Some("2024-01-01T00:00:00Z".into()),
+                revision: None,
+                source: None,
+                inputs_digest: None,
+            },
+            &crate::reporter::Silent,
+        )
         .await
         .unwrap();
         let config: serde_json::Value = serde_json::from_slice(&artifact.config_bytes).unwrap();
@@ -270,9 +285,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn rejects_non_wasm() {
-        let (_dir, built) = built(b"#!/bin/sh\n");
-        let err = run(PackageRequest {
+    async fn created_is_always_there_and_reproducible() {
+        let request = |built| PackageRequest {
             built,
             name: "app".into(),
             version: None,
@@ -280,7 +294,34 @@ mod tests {
             revision: None,
             source: None,
             inputs_digest: None,
-        }, &crate::reporter::Silent)
+        };
+        let (_dir, built) = built(EMPTY_MODULE);
+        let first = run(request(built.clone()), &crate::reporter::Silent)
+            .await
+            .unwrap();
+        let again = run(request(built), &crate::reporter::Silent).await.unwrap();
+        let config: serde_json::Value = serde_json::from_slice(&first.config_bytes).unwrap();
+        assert_eq!(config["created"], UNKNOWN_CREATED);
+        let manifest: serde_json::Value = serde_json::from_slice(&first.manifest_bytes).unwrap();
+        assert!(manifest["annotations"].get(annotations::CREATED).is_none());
+        assert_eq!(first.manifest_digest, again.manifest_digest);
+    }
+
+    #[tokio::test]
+    async fn rejects_non_wasm() {
+        let (_dir, built) = built(b"#!/bin/sh\n");
+        let err = run(
+            PackageRequest {
+                built,
+                name: "app".into(),
+                version: None,
+                created: None,
+                revision: None,
+                source: None,
+                inputs_digest: None,
+            },
+            &crate::reporter::Silent,
+        )
         .await
         .unwrap_err();
         assert!(matches!(err, PackageError::NotWasm { .. }));

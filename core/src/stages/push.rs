@@ -7,7 +7,7 @@
 //!    manifests found in the layout, as `cosign copy` does (`kiln push`); `kiln build`
 //!    signs after pushing instead.
 
-use crate::error::{Blame, Diagnose};
+use crate::diagnose::{Blame, Diagnose};
 use crate::oci::layout::Layout;
 use crate::registry::{Registry, RegistryError};
 use crate::reporter::Reporter;

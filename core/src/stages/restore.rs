@@ -14,7 +14,7 @@ use kiln_cache::{Hit, Manifest, RestoreOptions};
 use oci_client::RegistryOperation;
 
 use crate::cache::{CacheLocation, KindPlan};
-use crate::error::{Blame, Diagnose, one_line};
+use crate::diagnose::{Blame, Diagnose, one_line};
 use crate::registry::{RegistryError, RegistryOptions};
 use crate::reporter::Reporter;
 
@@ -84,11 +84,11 @@ pub async fn run(req: RestoreRequest, reporter: &dyn Reporter) -> Result<Restore
         &req.registry,
         &req.local,
     )
-        .await
-        .map_err(|source| RestoreError::Open {
-            location: req.location.to_string(),
-            source,
-        })?;
+    .await
+    .map_err(|source| RestoreError::Open {
+        location: req.location.to_string(),
+        source,
+    })?;
     let mut outcome = Restored::default();
     for kind in req.kinds {
         reporter.step(&format!(

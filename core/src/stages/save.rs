@@ -14,9 +14,11 @@ use kiln_cache::{Manifest, SaveReport};
 use oci_client::RegistryOperation;
 
 use crate::cache::{CacheLocation, KindPlan};
-use crate::error::{Blame, Diagnose, one_line};
+use crate::diagnose::{Blame, Diagnose, one_line};
 use crate::registry::{RegistryError, RegistryOptions};
 use crate::reporter::Reporter;
+use crate::stages::restore::KindRestored;
+use crate::summary::{CacheHit, CacheKindSummary};
 
 /// What to save, where.
 #[derive(Debug, Clone)]
@@ -81,11 +83,11 @@ pub async fn run(req: SaveRequest, reporter: &dyn Reporter) -> Result<Saved, Sav
         &req.registry,
         &req.local,
     )
-        .await
-        .map_err(|source| SaveError::Open {
-            location: req.location.to_string(),
-            source,
-        })?;
+    .await
+    .map_err(|source| SaveError::Open {
+        location: req.location.to_string(),
+        source,
+    })?;
     let mut outcome = Saved::default();
     let previous = req.previous.into_iter().chain(std::iter::repeat(None));
     for (kind, previous) in req.kinds.into_iter().zip(previous) {
@@ -164,4 +166,42 @@ pub async fn run(req: SaveRequest, reporter: &dyn Reporter) -> Result<Saved, Sav
         outcome.kinds.push(saved);
     }
     Ok(outcome)
+}
+
+/// One kind's line of the summary.
+pub fn kind_summary(
+    kind: &KindPlan,
+    restored: Option<&KindRestored>,
+    saved: Option<&KindSaved>,
+    failed: bool,
+) -> CacheKindSummary {
+    let report = saved.and_then(|s| s.report.as_ref());
+    CacheKindSummary {
+        kind: kind.kind.as_str().to_string(),
+        key: kind.key.to_string(),
+        hit: match restored.map(|r| r.hit) {
+            Some(kiln_cache::Hit::Exact) => CacheHit::Exact,
+            Some(kiln_cache::Hit::Partial) => CacheHit::Partial,
+            _ => CacheHit::Miss,
+        },
+        restored_key: restored.and_then(|r| r.restored_key.clone()),
+        bytes_restored: restored.map_or(0, |r| r.bytes_restored),
+        files_restored: restored.map_or(0, |r| r.files_restored),
+        saved: report.is_some_and(|r| !r.unchanged),
+        save_skipped: match (saved, report) {
+            (_, Some(r)) if r.unchanged => Some("unchanged since the restore".into()),
+            (Some(s), None) => Some(
+                s.warning
+                    .clone()
+                    .unwrap_or_else(|| "nothing to save".to_string()),
+            ),
+            (None, _) if failed => Some("the build failed before its downloads finished".into()),
+            (None, _) => Some("not saved".into()),
+            _ => None,
+        },
+        bytes_saved: report.map_or(0, |r| r.bytes_total),
+        bytes_uploaded: report.map_or(0, |r| r.bytes_written),
+        chunks_uploaded: report.map_or(0, |r| r.chunks_written),
+        chunks_reused: report.map_or(0, |r| r.chunks_reused),
+    }
 }

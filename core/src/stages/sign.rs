@@ -9,7 +9,7 @@
 //!    certificate and the Rekor bundle in its annotations), as `cosign sign` does, stores
 //!    the `.sig` manifest in the layout and pushes it under its tag.
 
-use crate::error::{Blame, Diagnose};
+use crate::diagnose::{Blame, Diagnose};
 use crate::oci::layout::Layout;
 use crate::registry::Registry;
 use crate::reporter::Reporter;

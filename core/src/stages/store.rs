@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use oci_client::manifest::OciImageManifest;
 
-use crate::error::{Blame, Diagnose};
+use crate::diagnose::{Blame, Diagnose};
 use crate::oci::layout::{Layout, LayoutError};
 use crate::registry::{Registry, RegistryError};
 use crate::reporter::{Reporter, Silent};
@@ -125,9 +125,7 @@ pub async fn run(req: StoreRequest<'_>, _reporter: &dyn Reporter) -> Result<Stor
                     digest: digest.clone(),
                     source,
                 })?;
-            let config = layout
-                .read_blob(&parsed.config.digest)
-                .map_err(in_layout)?;
+            let config = layout.read_blob(&parsed.config.digest).map_err(in_layout)?;
             (manifest.to_vec(), config)
         }
     };

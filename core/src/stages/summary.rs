@@ -10,8 +10,8 @@
 
 use std::path::Path;
 
+use crate::diagnose::{Blame, Diagnose};
 use crate::env::Env;
-use crate::error::{Blame, Diagnose};
 use crate::platform::{self, Platform, SummaryFileError};
 use crate::reporter::Reporter;
 use crate::summary::Summary;

@@ -56,10 +56,37 @@ impl TestContext {
         dst
     }
 
-    /// The `kiln` binary with an isolated environment.
+    /// A home directory of this context's own: nothing of the user's (Docker config,
+    /// git config, caches) reaches kiln.
+    pub fn home(&self) -> PathBuf {
+        let home = self.path().join("home");
+        std::fs::create_dir_all(&home).unwrap();
+        home
+    }
+
+    /// The `kiln` binary with an isolated environment: its own `HOME` and
+    /// `DOCKER_CONFIG`, no `XDG_*` directories, and kiln's home shared by the run. The
+    /// Rust toolchain is still the machine's: `CARGO_HOME` and `RUSTUP_HOME` point at it.
     pub fn kiln(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_kiln"));
+        let home = self.home();
+        let user_home = home::home_dir().expect("the tests run with a home directory");
         cmd.current_dir(self.path())
+            .env("HOME", &home)
+            .env("DOCKER_CONFIG", home.join(".docker"))
+            .env(
+                "CARGO_HOME",
+                home::cargo_home().unwrap_or_else(|_| user_home.join(".cargo")),
+            )
+            .env(
+                "RUSTUP_HOME",
+                home::rustup_home().unwrap_or_else(|_| user_home.join(".rustup")),
+            )
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("XDG_CACHE_HOME")
+            .env_remove("XDG_DATA_HOME")
+            .env_remove("XDG_STATE_HOME")
+            .env_remove("XDG_RUNTIME_DIR")
             .env("KILN_HOME", self.kiln_home())
             .env("CARGO_TARGET_DIR", shared_dir("cargo-target"))
             .env("PIP_CACHE_DIR", shared_dir("pip-cache"))
@@ -196,16 +223,8 @@ pub fn assert_exit(out: &Output, code: i32) {
 /// all, so a missing one fails the test rather than skipping it.
 #[track_caller]
 pub fn require_tool(tool: &str) -> PathBuf {
-    which(tool).unwrap_or_else(|| {
+    which::which(tool).unwrap_or_else(|_| {
         panic!("`{tool}` is not installed: run the tests through `scripts/test`, which installs it")
-    })
-}
-
-pub fn which(tool: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join(tool))
-            .find(|p| p.is_file())
     })
 }
 

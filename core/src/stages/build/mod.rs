@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::cache::KindPlan;
+use crate::diagnose::{Blame, Diagnose};
 use crate::env::Env;
-use crate::error::{Blame, Diagnose};
 use crate::project::{Project, ProjectKind, PythonProject, RustProject};
 use crate::reporter::Reporter;
 use crate::settings::{KilnHome, Settings};
@@ -56,8 +56,7 @@ impl Language {
                 }
             }
             ProjectKind::Python(project) => Language::Python {
-                toolchain: python::resolve_toolchain(&settings.home.tools(), &settings.env)
-                    .await?,
+                toolchain: python::resolve_toolchain(&settings.home.tools(), &settings.env).await?,
                 project,
             },
         })
@@ -152,7 +151,9 @@ impl Language {
     pub fn previous_sbom_inputs(&self, work_dir: &Path) -> SbomInputs {
         match self {
             Language::Rust { project, .. } => SbomInputs::Rust(project.clone()),
-            Language::Python { .. } => python::previous_sbom_inputs(&work_dir.join(python::WORK_DIR)),
+            Language::Python { .. } => {
+                python::previous_sbom_inputs(&work_dir.join(python::WORK_DIR))
+            }
         }
     }
 

@@ -69,4 +69,3 @@ pub(super) fn carried_count(report: &str) -> Option<usize> {
         .lines()
         .find_map(|line| line.strip_prefix("total ")?.trim().parse().ok())
 }
-

@@ -120,10 +120,10 @@ pub(super) async fn import_graph(
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .run(reporter)
         .await
-    .map_err(|source| PythonBuildError::ImportGraph {
-        entry: py.entry.to_string(),
-        source,
-    })?;
+        .map_err(|source| PythonBuildError::ImportGraph {
+            entry: py.entry.to_string(),
+            source,
+        })?;
     let bytes =
         std::fs::read(&layout.imports_out).map_err(|e| io_error("read", &layout.imports_out, e))?;
     let found: GraphFound =
@@ -135,4 +135,3 @@ pub(super) async fn import_graph(
     graph.extend(found.missing);
     Ok(graph)
 }
-

@@ -19,8 +19,7 @@
 
 use std::path::{Path, PathBuf};
 
-
-use crate::error::{Blame, Diagnose};
+use crate::diagnose::{Blame, Diagnose};
 use crate::process::{Cmd, ProcessError};
 use crate::project::{Project, PythonEntry, PythonProject, PythonSource};
 use crate::reporter::Reporter;
@@ -220,7 +219,6 @@ impl Diagnose for PythonBuildError {
     }
 }
 
-
 /// The Python builder's directory under kiln's scratch directory.
 pub const WORK_DIR: &str = "python";
 
@@ -237,13 +235,15 @@ pub fn previous_sbom_inputs(work_dir: &Path) -> SbomInputs {
 /// (`legacy_tool-2.5.0-py3-none-any.whl`: a `setup.py` may name its distribution unlike
 /// its directory). `None` for requirements-only apps.
 fn project_dist(layout: &Layout) -> Option<String> {
-    std::fs::read_dir(&layout.wheel_dir).ok().and_then(|entries| {
-        entries.flatten().find_map(|entry| {
-            let name = entry.file_name().into_string().ok()?;
-            let stem = name.strip_suffix(".whl")?;
-            stem.split('-').next().map(str::to_string)
+    std::fs::read_dir(&layout.wheel_dir)
+        .ok()
+        .and_then(|entries| {
+            entries.flatten().find_map(|entry| {
+                let name = entry.file_name().into_string().ok()?;
+                let stem = name.strip_suffix(".whl")?;
+                stem.split('-').next().map(str::to_string)
+            })
         })
-    })
 }
 
 /// The scratch layout of one build, under the `work_dir` kiln gives the builder.
@@ -320,8 +320,7 @@ pub async fn build(
     let layout = Layout::new(work_dir);
     layout.prepare().await?;
 
-    let installed =
-        install_dependencies(project, py, &pip_python, &layout, ctx, reporter).await?;
+    let installed = install_dependencies(project, py, &pip_python, &layout, ctx, reporter).await?;
 
     // The directories componentize-py reads, in `sys.path` order: like `python app.py`,
     // a script's directory comes before the installed packages.
@@ -420,8 +419,11 @@ pub async fn build(
     })
 }
 
-
-pub(super) fn io_error(action: &'static str, path: &Path, source: std::io::Error) -> PythonBuildError {
+pub(super) fn io_error(
+    action: &'static str,
+    path: &Path,
+    source: std::io::Error,
+) -> PythonBuildError {
     PythonBuildError::Io {
         action,
         path: path.to_path_buf(),
@@ -445,7 +447,6 @@ pub(super) fn remove_file(path: &Path) -> Result<(), PythonBuildError> {
 pub(super) fn write(path: &Path, contents: impl AsRef<[u8]>) -> Result<(), PythonBuildError> {
     std::fs::write(path, contents).map_err(|e| io_error("write", path, e))
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -644,4 +645,3 @@ ERROR: No matching distribution found for numpy>=1.26
         assert_eq!(venv, Path::new("/tools/componentize-py-0.25.1"));
     }
 }
-

@@ -408,4 +408,3 @@ pub(super) fn pip_error(source: ProcessError) -> PythonBuildError {
         PipFailure::Other => PythonBuildError::Dependencies { source },
     }
 }
-

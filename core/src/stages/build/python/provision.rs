@@ -73,7 +73,6 @@ pub(super) async fn provision(
     Ok(venv_bin(venv).join("componentize-py"))
 }
 
-
 pub(super) fn replace_bytes(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
     if from.is_empty() {
         return haystack.to_vec();
@@ -88,4 +87,3 @@ pub(super) fn replace_bytes(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> 
     out.extend_from_slice(rest);
     out
 }
-

@@ -43,7 +43,6 @@ pub enum ComponentizePy {
     Provision { venv: PathBuf },
 }
 
-
 /// Resolves the host python and componentize-py without installing anything.
 ///
 /// The host python is `KILN_PYTHON`, else `python3` on `PATH`. componentize-py is kiln's
@@ -87,4 +86,3 @@ async fn pinned_on_path(env: &Env) -> Option<PathBuf> {
     let output = Cmd::new(&path, env).arg("--version").output().await.ok()?;
     (output.stdout.trim() == format!("componentize-py {COMPONENTIZE_PY_VERSION}")).then_some(path)
 }
-

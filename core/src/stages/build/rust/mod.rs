@@ -18,7 +18,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::{Built, Context, SbomInputs, WasmKind};
-use crate::error::{Blame, Diagnose};
+use crate::diagnose::{Blame, Diagnose};
 use crate::process::{Cmd, ProcessError};
 use crate::project::RustProject;
 use crate::reporter::Reporter;
@@ -32,7 +32,6 @@ pub mod cache;
 mod toolchain;
 
 pub use toolchain::{Probe, RustToolchain, resolve_toolchain};
-
 
 /// Builds the project's binary with the first toolchain that works.
 pub async fn build(
@@ -431,4 +430,3 @@ error: could not compile `broken` (bin \"broken\") due to 1 previous error";
         assert_eq!(find_executable(stdout, "other"), None);
     }
 }
-

@@ -309,6 +309,11 @@ async fn store_artifact(
             up_to_date: true,
         });
     }
+    crate::target::LastBuild {
+        layout: stored.layout.clone(),
+        reference: stored.reference.clone(),
+    }
+    .record(&plan.work_dir);
     outcomes.stored = Some(stored);
     Ok(())
 }

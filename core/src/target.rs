@@ -38,6 +38,38 @@ pub struct Located {
     pub manifest_digest: String,
 }
 
+/// Where the last `kiln build` of a project stored its artifact, kept in the project's
+/// scratch directory (`.kiln/build/last.json`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LastBuild {
+    /// The OCI image layout, absolute.
+    pub layout: PathBuf,
+    /// `NAME:TAG` in it.
+    pub reference: String,
+}
+
+impl LastBuild {
+    const FILE: &str = "last.json";
+
+    /// Records it in the project's scratch directory (best effort: without it, `kiln run`
+    /// detects the project instead).
+    pub fn record(&self, work_dir: &Path) {
+        let written = std::fs::create_dir_all(work_dir).and_then(|()| {
+            let bytes = serde_json::to_vec(self).expect("a record serialises");
+            kiln_cache::fsutil::write_atomic(&work_dir.join(Self::FILE), &bytes)
+        });
+        if let Err(err) = written {
+            tracing::debug!(dir = %work_dir.display(), %err, "could not record the last build");
+        }
+    }
+
+    /// The last build of the project at `project_dir`, if one was recorded.
+    pub fn read(project_dir: &Path) -> Option<LastBuild> {
+        let path = project_dir.join(".kiln").join("build").join(Self::FILE);
+        serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+    }
+}
+
 /// Loads what `target` names.
 pub async fn load(target: &str, layout: Option<&Path>, env: &Env) -> Result<Loaded, TargetError> {
     let path = Path::new(target);
@@ -86,6 +118,15 @@ pub async fn locate(
     if path.is_dir() {
         if path.join("oci-layout").is_file() {
             return resolve(Layout::open(path)?, None);
+        }
+        // What the last `kiln build` of this project stored, without detecting it again:
+        // `kiln run` must not pay for `cargo metadata`.
+        if let Some(last) = LastBuild::read(path)
+            && layout.is_none_or(|given| std::path::absolute(given).ok() == Some(last.layout.clone()))
+            && let Ok(layout) = Layout::open(&last.layout)
+            && let Ok(located) = resolve(layout, Some(&last.reference))
+        {
+            return Ok(located);
         }
         let config = KilnToml::read(path)?;
         let request = DetectRequest {

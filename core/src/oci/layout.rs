@@ -8,7 +8,6 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use oci_client::manifest::{ImageIndexEntry, OciImageIndex, OciImageManifest};
@@ -236,15 +235,8 @@ impl Layout {
 
     fn write_atomic(&self, rel: impl AsRef<Path>, bytes: &[u8]) -> Result<(), LayoutError> {
         let path = self.root.join(rel);
-        let io = |source| LayoutError::Io {
-            path: path.clone(),
-            source,
-        };
-        let mut tmp = NamedTempFile::new_in(path.parent().expect("in layout")).map_err(io)?;
-        tmp.write_all(bytes).map_err(io)?;
-        tmp.as_file().sync_all().map_err(io)?;
-        tmp.persist(&path).map_err(|e| io(e.error))?;
-        Ok(())
+        kiln_cache::fsutil::write_atomic(&path, bytes)
+            .map_err(|source| LayoutError::Io { path, source })
     }
 }
 

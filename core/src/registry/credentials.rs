@@ -545,7 +545,7 @@ async fn ask_helper(
             program,
             server: server_url.to_owned(),
             status: output.status,
-            output: failure_tail(&stdout, &stderr),
+            output: crate::process::Tails(stdout, stderr).to_string(),
         });
     }
 
@@ -581,21 +581,6 @@ async fn ask_helper(
     // A username of `<token>` marks the secret as an identity token; Docker's own file
     // store pairs it with the same username, and so does kiln.
     Ok(Some(Basic::new(username, secret)))
-}
-
-/// The last lines of what a failed helper printed, for the error message.
-fn failure_tail(stdout: &str, stderr: &str) -> String {
-    let mut out = String::new();
-    for (name, text) in [("stdout", stdout), ("stderr", stderr)] {
-        let tail = crate::process::tail(text, 10);
-        if !tail.trim().is_empty() {
-            out.push_str(&format!(
-                "\n--- {name} (last lines) ---\n{}",
-                tail.trim_end()
-            ));
-        }
-    }
-    out
 }
 
 /// Why no credential could be resolved. No variant holds a secret.

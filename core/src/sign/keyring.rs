@@ -296,23 +296,18 @@ fn read(path: &Path) -> Result<SecretString, KeyringError> {
 }
 
 fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> Result<(), KeyringError> {
-    use std::io::Write as _;
     let io = |source| KeyringError::Io {
         path: path.to_path_buf(),
         source,
     };
-    let dir = path.parent().expect("a key file has a parent");
-    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+    // Written 0600, as a private key must be.
+    kiln_cache::fsutil::write_atomic(path, bytes).map_err(io)?;
     #[cfg(unix)]
     if !private {
         use std::os::unix::fs::PermissionsExt as _;
-        // NamedTempFile is 0600; a public key is for everyone to read.
-        file.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .map_err(io)?;
+        // A public key is for everyone to read.
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).map_err(io)?;
     }
-    file.write_all(bytes).map_err(io)?;
-    file.persist_noclobber(path).map_err(|e| io(e.error))?;
     Ok(())
 }
 

@@ -32,15 +32,18 @@ pub fn shared_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// An isolated place to run kiln: a temp dir for the projects and their outputs.
+/// An isolated place to run kiln: a temp dir for the projects and their outputs, and a
+/// home directory of its own.
 pub struct TestContext {
     pub temp: tempfile::TempDir,
+    home: tempfile::TempDir,
 }
 
 impl TestContext {
     pub fn new() -> TestContext {
         TestContext {
             temp: tempfile::tempdir().unwrap(),
+            home: tempfile::tempdir().unwrap(),
         }
     }
 
@@ -59,9 +62,7 @@ impl TestContext {
     /// A home directory of this context's own: nothing of the user's (Docker config,
     /// git config, caches) reaches kiln.
     pub fn home(&self) -> PathBuf {
-        let home = self.path().join("home");
-        std::fs::create_dir_all(&home).unwrap();
-        home
+        self.home.path().to_path_buf()
     }
 
     /// The `kiln` binary with an isolated environment: its own `HOME` and

@@ -12,6 +12,8 @@ fn filters(ctx: &TestContext) -> insta::Settings {
     let temp = ctx.path().canonicalize().unwrap();
     settings.add_filter(&regex_escape(temp.to_str().unwrap()), "[TEMP]");
     settings.add_filter(&regex_escape(ctx.path().to_str().unwrap()), "[TEMP]");
+    let kiln_home = common::shared_dir("kiln-home");
+    settings.add_filter(&regex_escape(kiln_home.to_str().unwrap()), "[KILN_HOME]");
     settings.add_filter(r"sha256([:-])[0-9a-f]{64}", "sha256${1}[DIGEST]");
     settings.add_filter(r"\b\d+(\.\d+)?s\b", "[TIME]");
     settings.add_filter(r"\b\d+(\.\d+)? ?[kMG]?B\b", "[SIZE]");

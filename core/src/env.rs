@@ -46,6 +46,21 @@ const INHERITED: &[&str] = &[
     "CFLAGS",
     "CXXFLAGS",
     "WASI_SDK_PATH",
+    "RUSTC",
+    "LD_LIBRARY_PATH",
+    // Git dependencies over ssh, and git's own configuration (safe.directory on CI).
+    "SSH_AUTH_SOCK",
+    "GIT_SSH",
+    "GIT_SSH_COMMAND",
+    "GIT_CEILING_DIRECTORIES",
+    "GIT_CONFIG_GLOBAL",
+    "GIT_CONFIG_SYSTEM",
+    // Certificates and login files Python's HTTP clients read.
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "NETRC",
+    "PYENV_VERSION",
+    "PYENV_ROOT",
 ];
 
 /// Variables a subprocess inherits, by prefix: cargo's, rustup's and pip's settings, the
@@ -61,10 +76,19 @@ const INHERITED_PREFIXES: &[&str] = &[
     "AR_",
     "CFLAGS_",
     "CXXFLAGS_",
+    "SCCACHE_",
 ];
 
-/// Words that mark a variable as a credential, whatever its prefix.
-const CREDENTIAL_WORDS: &[&str] = &["TOKEN", "PASSWORD", "SECRET", "CREDENTIAL", "_KEY"];
+/// Words (between `_`s) that mark a variable as a credential, whatever its prefix.
+const CREDENTIAL_WORDS: &[&str] = &[
+    "TOKEN",
+    "PASSWORD",
+    "PASSWD",
+    "SECRET",
+    "CREDENTIAL",
+    "CREDENTIALS",
+    "KEY",
+];
 
 /// A snapshot of environment variables. Empty values count as unset. Its `Debug` shows
 /// names only: the environment holds tokens.
@@ -89,11 +113,25 @@ impl Env {
 
     /// The variables of this process (those that are valid UTF-8).
     pub fn from_process() -> Env {
-        Env {
+        let mut env = Env {
             vars: std::env::vars_os()
                 .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
                 .collect(),
+        };
+        // A runner without `HOME` still has a home in the password database.
+        if env.get("HOME").is_none()
+            && let Some(home) =
+                std::env::home_dir().and_then(|h| h.into_os_string().into_string().ok())
+        {
+            env.set("HOME", home);
         }
+        env
+    }
+
+    /// Every variable, unfiltered: for programs that exist to read credentials (Docker
+    /// credential helpers need their cloud's `AWS_*` or `GOOGLE_*`).
+    pub fn all(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
     /// Exactly these variables.
@@ -161,9 +199,10 @@ fn inherited(name: &str) -> bool {
         return true;
     }
     INHERITED_PREFIXES.iter().any(|p| name.starts_with(p))
-        && !CREDENTIAL_WORDS
-            .iter()
-            .any(|word| name.to_ascii_uppercase().contains(word))
+        && !name
+            .to_ascii_uppercase()
+            .split('_')
+            .any(|word| CREDENTIAL_WORDS.contains(&word))
 }
 
 #[cfg(test)]
@@ -179,6 +218,8 @@ mod tests {
             ("CARGO_NET_OFFLINE", "true"),
             ("CARGO_REGISTRY_TOKEN", "t0ken"),
             ("CARGO_REGISTRIES_ACME_TOKEN", "t0ken"),
+            ("PIP_KEYRING_PROVIDER", "import"),
+            ("PIP_INDEX_KEY", "k"),
             ("PIP_INDEX_URL", "https://pypi.example"),
             ("LC_ALL", "C.UTF-8"),
             ("CC_wasm32_wasip1", "clang"),
@@ -207,6 +248,7 @@ mod tests {
                 "LC_ALL",
                 "PATH",
                 "PIP_INDEX_URL",
+                "PIP_KEYRING_PROVIDER",
             ]
         );
     }

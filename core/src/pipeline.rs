@@ -136,8 +136,13 @@ pub async fn run(mut plan: Plan, reporter: &dyn Reporter) -> Result<Summary, Err
                 .iter()
                 .any(|s| s.stage == Stage::Save && s.skipped.is_none());
             if saves && outcomes.cache.is_none() {
-                let failed = outcomes.built.is_none();
+                // A failure after the artifact was stored (push, sign) leaves a build whose
+                // caches are as good as a green one's.
+                let failed = outcomes.stored.is_none();
+                let started = Instant::now();
+                reporter.stage_started(Stage::Save);
                 save_caches(&plan, failed, &mut outcomes, reporter).await;
+                reporter.stage_finished(Stage::Save, started.elapsed());
             }
             return Err(err);
         }

@@ -48,6 +48,9 @@ pub struct BuildOptions {
     pub summary_file: Option<PathBuf>,
     /// Where the summary is posted; `None` is `--no-post`.
     pub post: Option<Option<Platform>>,
+    /// Only planning (`--dry-run`, `kiln plan`): a registry that cannot be reached is a
+    /// warning, and the plan says what it could not check.
+    pub dry_run: bool,
 }
 
 /// An artifact with the same inputs digest, found while planning.
@@ -91,7 +94,10 @@ pub struct Plan {
     pub reference: String,
     /// `--tag` as given.
     pub tag: Option<String>,
-    /// Where the artifact is pushed, connected for pushing.
+    /// Where the artifact is pushed (`--push`, with its default tag).
+    pub destination: Option<oci_client::Reference>,
+    /// The destination, connected for pushing (`None` in a dry run that could not reach
+    /// it).
     pub registry: Option<Registry>,
     pub source: SourceInfo,
     /// The inputs digest ([`crate::inputs`]).
@@ -154,18 +160,34 @@ impl Plan {
         })?;
         tracing::debug!(%inputs, "inputs digest");
 
-        let registry = match &options.push {
+        let destination = match &options.push {
             Some(text) => {
                 let default_tag = reference.rsplit_once(':').map_or("latest", |(_, t)| t);
-                let destination = registry::parse_reference(text, default_tag)?;
-                Some(
-                    Registry::connect(
-                        destination,
-                        RegistryOperation::Push,
-                        options.registry.clone(),
-                    )
-                    .await?,
+                Some(registry::parse_reference(text, default_tag)?)
+            }
+            None => None,
+        };
+        let registry = match &destination {
+            Some(destination) => {
+                let connected = Registry::connect(
+                    destination.clone(),
+                    RegistryOperation::Push,
+                    options.registry.clone(),
                 )
+                .await;
+                match connected {
+                    Ok(registry) => Some(registry),
+                    Err(err) if options.dry_run => {
+                        reporter.warn(&format!(
+                            "could not check `{}` for an artifact with these inputs ({}): \
+                             the plan assumes it has none",
+                            destination.whole(),
+                            crate::diagnose::one_line(&err)
+                        ));
+                        None
+                    }
+                    Err(err) => return Err(err.into()),
+                }
             }
             None => None,
         };
@@ -192,7 +214,7 @@ impl Plan {
                 warnings,
             }
         });
-        let steps = steps(registry.is_some(), cache.is_some(), reuse.as_ref());
+        let steps = steps(destination.is_some(), cache.is_some(), reuse.as_ref());
         let detect_time = started.elapsed();
         reporter.stage_finished(Stage::Detect, detect_time);
         Ok(Plan {
@@ -202,6 +224,7 @@ impl Plan {
             layout,
             reference,
             tag: settings.tag.clone(),
+            destination,
             registry,
             source,
             inputs,
@@ -221,7 +244,7 @@ impl Plan {
 
     /// Where the artifact is pushed, as given with its default tag.
     pub fn push(&self) -> Option<String> {
-        self.registry.as_ref().map(|r| r.reference().whole())
+        self.destination.as_ref().map(|r| r.whole())
     }
 
     /// The layout reference of the artifact once its version is known (from detection
@@ -336,43 +359,8 @@ impl fmt::Display for Plan {
                 .unwrap_or_default()
         )?;
         writeln!(f, "entry      {}", self.entry())?;
-        match &self.language {
-            Language::Rust { project: rust, .. } => {
-                if rust.no_default_features || !rust.features.is_empty() {
-                    writeln!(
-                        f,
-                        "features   {}{}",
-                        if rust.no_default_features {
-                            "no default features; "
-                        } else {
-                            ""
-                        },
-                        if rust.features.is_empty() {
-                            "none".to_string()
-                        } else {
-                            rust.features.join(", ")
-                        }
-                    )?;
-                }
-            }
-            Language::Python { project: py, .. } => match &py.source {
-                crate::project::PythonSource::Wheel { manifest } => {
-                    writeln!(f, "source     {} (built as a wheel)", manifest.display())?
-                }
-                crate::project::PythonSource::Requirements { files } => writeln!(
-                    f,
-                    "source     project files + {}",
-                    if files.is_empty() {
-                        "no requirements".to_string()
-                    } else {
-                        files
-                            .iter()
-                            .map(|f| f.display().to_string())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    }
-                )?,
-            },
+        for (label, value) in self.language.details() {
+            writeln!(f, "{label:<10} {value}")?;
         }
         for (i, toolchain) in self.language.toolchains().iter().enumerate() {
             let label = if i == 0 { "toolchain" } else { "  or" };

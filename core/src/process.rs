@@ -69,6 +69,16 @@ impl Cmd {
         }
     }
 
+    /// `program` with every variable of `env`: only for Docker credential helpers, which
+    /// the user configured to read credentials (`docker-credential-ecr-login` needs
+    /// `AWS_*`). Never for anything the project controls.
+    pub fn with_full_environment(program: impl Into<PathBuf>, env: &Env) -> Cmd {
+        Cmd {
+            env: env.all().map(|(k, v)| (k.into(), v.into())).collect(),
+            ..Cmd::new(program, &Env::new())
+        }
+    }
+
     pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Cmd {
         self.args.push(arg.as_ref().to_owned());
         self
@@ -318,13 +328,24 @@ fn quote(s: &OsStr) -> String {
     }
 }
 
+/// Every line of `stream` (bytes that are not UTF-8 replaced, never dropped), each also
+/// handed to `reporter`.
 async fn collect(stream: impl AsyncRead + Unpin, reporter: &dyn Reporter) -> String {
-    let mut lines = BufReader::new(stream).lines();
+    let mut reader = BufReader::new(stream);
     let mut all = String::new();
-    while let Ok(Some(line)) = lines.next_line().await {
-        reporter.output_line(&line);
-        all.push_str(&line);
-        all.push('\n');
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {
+                let text = String::from_utf8_lossy(&line);
+                let text = text.strip_suffix('\n').unwrap_or(&text);
+                reporter.output_line(text);
+                all.push_str(text);
+                all.push('\n');
+            }
+        }
     }
     all
 }

@@ -16,7 +16,6 @@ pub fn git(dir: &Path, env: &Env) -> Cmd {
     Cmd::new("git", env)
         .args(["-c", "core.fsmonitor=", "-c", "core.hooksPath=/dev/null"])
         .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_TERMINAL_PROMPT", "0")
 }
 

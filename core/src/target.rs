@@ -122,7 +122,8 @@ pub async fn locate(
         // What the last `kiln build` of this project stored, without detecting it again:
         // `kiln run` must not pay for `cargo metadata`.
         if let Some(last) = LastBuild::read(path)
-            && layout.is_none_or(|given| std::path::absolute(given).ok() == Some(last.layout.clone()))
+            && layout
+                .is_none_or(|given| std::path::absolute(given).ok() == Some(last.layout.clone()))
             && let Ok(layout) = Layout::open(&last.layout)
             && let Ok(located) = resolve(layout, Some(&last.reference))
         {

@@ -50,12 +50,7 @@ fn verify_verdicts() {
     assert_success(&ctx.run(&["build", project.to_str().unwrap()]));
     let verified = ctx.run(&["verify", project.to_str().unwrap(), "--require-sbom"]);
     assert_success(&verified);
-    let denied = ctx.run(&[
-        "verify",
-        project.to_str().unwrap(),
-        "--deny-license",
-        "MIT",
-    ]);
+    let denied = ctx.run(&["verify", project.to_str().unwrap(), "--deny-license", "MIT"]);
     assert_exit(&denied, 1);
     filters(&ctx).bind(|| {
         insta::assert_snapshot!("verified", stderr(&verified));

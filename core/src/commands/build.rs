@@ -35,6 +35,7 @@ pub async fn run(
         cache: cache_options(&args.cache, &settings.home)?,
         summary_file: args.summary_file.clone(),
         post: (!args.no_post).then_some(args.post.platform),
+        dry_run: args.dry_run,
     };
     let plan = Plan::compute(settings, options, printer).await?;
     if args.dry_run {

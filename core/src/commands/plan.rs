@@ -3,6 +3,7 @@
 use kiln_cli::{OutputFormat, ProjectArgs};
 
 use super::Printer;
+use crate::cache::{CacheLocation, CacheOptions};
 use crate::env::Env;
 use crate::error::Error;
 use crate::plan::{BuildOptions, Plan};
@@ -15,7 +16,20 @@ pub async fn run(
     printer: &Printer,
 ) -> Result<u8, Error> {
     let settings = Settings::resolve(&args, env)?;
-    let plan = Plan::compute(settings, BuildOptions::default(), printer).await?;
+    // What `kiln build` would do with the same environment: caching as it would be.
+    let options = BuildOptions {
+        cache: CacheOptions {
+            location: (!settings.env.flag(crate::env::KILN_NO_CACHE))
+                .then(|| CacheLocation::default_dir(&settings.home)),
+            prefix: settings
+                .env
+                .var(crate::env::KILN_CACHE_PREFIX)
+                .unwrap_or_default(),
+        },
+        dry_run: true,
+        ..BuildOptions::default()
+    };
+    let plan = Plan::compute(settings, options, printer).await?;
     show(&plan, output, printer);
     Ok(0)
 }

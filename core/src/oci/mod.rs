@@ -28,9 +28,7 @@ pub mod annotations {
 }
 
 /// `sha256:<hex>` of `bytes`.
-pub fn digest(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
-}
+pub use kiln_cache::archive::digest;
 
 /// `sha256:<hex>` of a file's content and its size, read in chunks.
 pub fn digest_file(path: &Path) -> std::io::Result<(String, u64)> {

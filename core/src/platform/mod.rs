@@ -311,22 +311,10 @@ pub(crate) fn warning_text(err: &PostError) -> String {
 
 /// Writes `contents` to `path` whole (temp file, then rename), creating its directory.
 pub(crate) fn write_file(path: &Path, contents: &[u8]) -> Result<(), PostError> {
-    write_whole(path, contents).map_err(|source| PostError::Write {
+    kiln_cache::fsutil::write_atomic(path, contents).map_err(|source| PostError::Write {
         path: path.to_path_buf(),
         source,
     })
-}
-
-fn write_whole(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    std::fs::create_dir_all(dir)?;
-    let mut temp = tempfile::NamedTempFile::new_in(dir)?;
-    std::io::Write::write_all(&mut temp, contents)?;
-    temp.persist(path).map_err(|e| e.error)?;
-    Ok(())
 }
 
 /// Appends `contents` to `path`, as GitHub's `GITHUB_OUTPUT` and `GITHUB_STEP_SUMMARY`
@@ -344,33 +332,11 @@ pub(crate) fn append_file(path: &Path, contents: &[u8]) -> Result<(), PostError>
         })
 }
 
-/// Reads a summary JSON file (`-` for stdin), as `kiln build --summary-file` or
-/// `--output json` wrote it.
-pub fn read_summary(path: Option<&Path>) -> Result<Summary, SummaryFileError> {
-    let (text, shown) = match path {
-        Some(path) if path != Path::new("-") => (
-            std::fs::read_to_string(path).map_err(|source| SummaryFileError::Read {
-                path: path.to_path_buf(),
-                source,
-            })?,
-            path.display().to_string(),
-        ),
-        _ => {
-            if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-                return Err(SummaryFileError::NoInput);
-            }
-            let mut text = String::new();
-            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map_err(|source| {
-                SummaryFileError::Read {
-                    path: "-".into(),
-                    source,
-                }
-            })?;
-            (text, "stdin".to_string())
-        }
-    };
-    serde_json::from_str(&text).map_err(|source| SummaryFileError::Parse {
-        path: shown,
+/// Parses a summary JSON document, as `kiln build --summary-file` or `--output json`
+/// wrote it; `shown` names where it came from.
+pub fn parse_summary(text: &str, shown: &str) -> Result<Summary, SummaryFileError> {
+    serde_json::from_str(text).map_err(|source| SummaryFileError::Parse {
+        path: shown.to_string(),
         source,
     })
 }
@@ -384,9 +350,11 @@ pub fn summary_json(summary: &Summary) -> String {
 
 /// Writes `summary` as JSON to `path` (`kiln build --summary-file`).
 pub fn write_summary(path: &Path, summary: &Summary) -> Result<(), SummaryFileError> {
-    write_whole(path, summary_json(summary).as_bytes()).map_err(|source| SummaryFileError::Write {
-        path: path.to_path_buf(),
-        source,
+    kiln_cache::fsutil::write_atomic(path, summary_json(summary).as_bytes()).map_err(|source| {
+        SummaryFileError::Write {
+            path: path.to_path_buf(),
+            source,
+        }
     })
 }
 

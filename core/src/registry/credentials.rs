@@ -505,7 +505,7 @@ async fn ask_helper(
     })?;
     tracing::debug!(helper = %path.display(), server = server_url, "asking credential helper");
 
-    let asked = Cmd::new(&path, env)
+    let asked = Cmd::with_full_environment(&path, env)
         .arg("get")
         .stdin(server_url.as_bytes().to_vec())
         .timeout(timeout)

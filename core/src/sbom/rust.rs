@@ -55,7 +55,9 @@ pub async fn rust(project: &RustProject, input: &SbomInput<'_>) -> Result<String
 /// `cargo metadata` for the build's platform and features.
 async fn cargo_metadata(project: &RustProject, env: &Env) -> Result<Metadata, SbomError> {
     let mut command = MetadataCommand::new();
+    // Not `$CARGO` from kiln's own environment: the same `cargo` detection ran.
     command
+        .cargo_path("cargo")
         .manifest_path(&project.manifest_path)
         .current_dir(&project.workspace_root)
         .other_options(vec!["--filter-platform".to_string(), TARGET.to_string()]);

@@ -236,8 +236,8 @@ pub fn write_pair(dir: &Path, password: &SecretString) -> Result<(PathBuf, PathB
         path: dir.to_path_buf(),
         source,
     })?;
-    write_atomic(&private, private_pem.as_bytes(), true)?;
-    write_atomic(&public, public_pem.as_bytes(), false)?;
+    write_new(&private, private_pem.as_bytes(), true)?;
+    write_new(&public, public_pem.as_bytes(), false)?;
     Ok((private, public))
 }
 
@@ -295,19 +295,28 @@ fn read(path: &Path) -> Result<SecretString, KeyringError> {
         })
 }
 
-fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> Result<(), KeyringError> {
+/// Writes a new key file whole, never over an existing one: unlike a replacement (kiln's
+/// one atomic write, `kiln_cache::fsutil::write_atomic`), two `kiln keygen`s racing must
+/// not leave one's private key under the other's public key.
+fn write_new(path: &Path, bytes: &[u8], private: bool) -> Result<(), KeyringError> {
+    use std::io::Write as _;
     let io = |source| KeyringError::Io {
         path: path.to_path_buf(),
         source,
     };
-    // Written 0600, as a private key must be.
-    kiln_cache::fsutil::write_atomic(path, bytes).map_err(io)?;
+    let dir = path.parent().expect("a key file has a parent");
+    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
     #[cfg(unix)]
     if !private {
         use std::os::unix::fs::PermissionsExt as _;
-        // A public key is for everyone to read.
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).map_err(io)?;
+        // NamedTempFile is 0600; a public key is for everyone to read.
+        file.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(io)?;
     }
+    file.write_all(bytes).map_err(io)?;
+    file.as_file().sync_all().map_err(io)?;
+    file.persist_noclobber(path).map_err(|e| io(e.error))?;
     Ok(())
 }
 

@@ -18,7 +18,7 @@ use serde::Serialize;
 use crate::cache::KindPlan;
 use crate::diagnose::{Blame, Diagnose};
 use crate::env::Env;
-use crate::project::{Project, ProjectKind, PythonProject, RustProject};
+use crate::project::{Project, ProjectKind, PythonProject, PythonSource, RustProject};
 use crate::reporter::Reporter;
 use crate::settings::{KilnHome, Settings};
 
@@ -85,6 +85,48 @@ impl Language {
                 toolchains.iter().map(ToString::to_string).collect()
             }
             Language::Python { toolchain, .. } => vec![toolchain.to_string()],
+        }
+    }
+
+    /// What else the plan shows people about the project (label, value): the features
+    /// of a Rust build, where a Python project's dependencies are declared.
+    pub fn details(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Language::Rust { project, .. } => {
+                if !project.no_default_features && project.features.is_empty() {
+                    return Vec::new();
+                }
+                let features = if project.features.is_empty() {
+                    "none".to_string()
+                } else {
+                    project.features.join(", ")
+                };
+                let default = if project.no_default_features {
+                    "no default features; "
+                } else {
+                    ""
+                };
+                vec![("features", format!("{default}{features}"))]
+            }
+            Language::Python { project, .. } => vec![(
+                "source",
+                match &project.source {
+                    PythonSource::Wheel { manifest } => {
+                        format!("{} (built as a wheel)", manifest.display())
+                    }
+                    PythonSource::Requirements { files } if files.is_empty() => {
+                        "project files + no requirements".to_string()
+                    }
+                    PythonSource::Requirements { files } => format!(
+                        "project files + {}",
+                        files
+                            .iter()
+                            .map(|f| f.display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                },
+            )],
         }
     }
 

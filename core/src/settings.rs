@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use kiln_cli::{ProjectArgs, ToolchainChoice};
+use kiln_cli::ToolchainChoice;
 
 use crate::diagnose::Diagnose;
 use crate::env::Env;
@@ -95,8 +95,24 @@ pub struct Settings {
     pub env: Env,
 }
 
+/// Which project, and which part of it, to build: what the command line selected.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// The project directory.
+    pub path: PathBuf,
+    pub package: Option<String>,
+    pub bin: Option<String>,
+    /// Added to `[rust] features`.
+    pub features: Vec<String>,
+    pub no_default_features: bool,
+    pub rust_toolchain: Option<ToolchainChoice>,
+    pub entry: Option<String>,
+    pub layout: Option<PathBuf>,
+    pub tag: Option<String>,
+}
+
 impl Settings {
-    pub fn resolve(args: &ProjectArgs, env: Env) -> Result<Settings, SettingsError> {
+    pub fn resolve(args: &Selection, env: Env) -> Result<Settings, SettingsError> {
         let project_dir = args.path.clone();
         let mut config = if project_dir.is_dir() {
             KilnToml::read(&project_dir)?

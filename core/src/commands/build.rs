@@ -6,7 +6,6 @@ use super::{Printer, cache_options, registry_options};
 use crate::env::Env;
 use crate::error::Error;
 use crate::plan::{BuildOptions, Plan};
-use crate::settings::Settings;
 use crate::sign::keyring::{KeylessMode, SigningOptions};
 
 pub async fn run(
@@ -15,7 +14,7 @@ pub async fn run(
     output: OutputFormat,
     printer: &Printer,
 ) -> Result<u8, Error> {
-    let settings = Settings::resolve(&args.project, env)?;
+    let settings = super::settings(&args.project, env)?;
     let options = BuildOptions {
         push: args.push.clone(),
         force: args.force,

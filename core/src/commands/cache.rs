@@ -13,7 +13,6 @@ use crate::env::Env;
 use crate::error::Error;
 use crate::plan::{BuildOptions, Plan};
 use crate::reporter::Reporter as _;
-use crate::settings::Settings;
 use crate::stages::restore::{self, RestoreRequest};
 use crate::stages::save::{self, SaveRequest};
 use crate::summary::{CacheSummary, human_size};
@@ -26,7 +25,7 @@ pub async fn run(
 ) -> Result<u8, Error> {
     match command {
         CacheCommand::Key(args) => {
-            let settings = Settings::resolve(&args.project, env)?;
+            let settings = super::settings(&args.project, env)?;
             let plan = Plan::compute(settings, BuildOptions::default(), printer).await?;
             let wanted = args.kind.map(|k| match k {
                 CacheKindArg::Pip => CacheKind::Pip,
@@ -153,7 +152,7 @@ async fn cache_plan(
     env: Env,
     printer: &Printer,
 ) -> Result<(Plan, CacheLocation, Vec<KindPlan>), Error> {
-    let settings = Settings::resolve(&args.project, env)?;
+    let settings = super::settings(&args.project, env)?;
     let options = BuildOptions {
         registry: registry_options(&args.registry, &settings.env),
         cache: cache_options(&args.cache, &settings.home)?,

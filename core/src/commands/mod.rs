@@ -19,14 +19,14 @@ mod verify;
 use std::process::ExitCode;
 
 use clap::Parser;
-use kiln_cli::{CacheArgs, Cli, Command, OutputFormat, RegistryArgs};
+use kiln_cli::{CacheArgs, Cli, Command, OutputFormat, ProjectArgs, RegistryArgs};
 use tracing_subscriber::EnvFilter;
 
 use crate::cache::{CacheLocation, CacheOptions};
 use crate::env::Env;
 use crate::error::Error;
 use crate::registry::RegistryOptions;
-use crate::settings::KilnHome;
+use crate::settings::{KilnHome, Selection, Settings};
 
 pub use printer::Printer;
 
@@ -94,6 +94,22 @@ async fn run(cli: Cli, env: Env, printer: &Printer) -> Result<u8, Error> {
         Command::Keygen(args) => keygen::run(args, env, printer),
         Command::Cache(command) => cache::run(command, env, output, printer).await,
     }
+}
+
+/// What `kiln build`'s project flags select, and `kiln.toml` with the environment, resolved.
+fn settings(args: &ProjectArgs, env: Env) -> Result<Settings, Error> {
+    let selection = Selection {
+        path: args.path.clone(),
+        package: args.package.clone(),
+        bin: args.bin.clone(),
+        features: args.features.clone(),
+        no_default_features: args.no_default_features,
+        rust_toolchain: args.rust_toolchain,
+        entry: args.entry.clone(),
+        layout: args.layout.clone(),
+        tag: args.tag.clone(),
+    };
+    Ok(Settings::resolve(&selection, env)?)
 }
 
 /// `--insecure-registry`, `--registry-timeout`, `--registry-retries`.

@@ -7,7 +7,6 @@ use crate::cache::{CacheLocation, CacheOptions};
 use crate::env::Env;
 use crate::error::Error;
 use crate::plan::{BuildOptions, Plan};
-use crate::settings::Settings;
 
 pub async fn run(
     args: ProjectArgs,
@@ -15,7 +14,7 @@ pub async fn run(
     output: OutputFormat,
     printer: &Printer,
 ) -> Result<u8, Error> {
-    let settings = Settings::resolve(&args, env)?;
+    let settings = super::settings(&args, env)?;
     // What `kiln build` would do with the same environment: caching as it would be.
     let options = BuildOptions {
         cache: CacheOptions {

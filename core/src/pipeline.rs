@@ -314,11 +314,15 @@ async fn store_artifact(
             up_to_date: true,
         });
     }
-    crate::target::LastBuild {
-        layout: stored.layout.clone(),
-        reference: stored.reference.clone(),
+    // The project's own artifact, as `kiln run PROJECT` finds it: not one built under
+    // another name with `--tag`.
+    if plan.tag.is_none() {
+        crate::target::LastBuild {
+            layout: stored.layout.clone(),
+            reference: stored.reference.clone(),
+        }
+        .record(&plan.work_dir);
     }
-    .record(&plan.work_dir);
     outcomes.stored = Some(stored);
     Ok(())
 }

@@ -58,6 +58,27 @@ fn verify_verdicts() {
     });
 }
 
+/// Every JSON document matches the schema committed for it.
+#[test]
+fn printed_documents_match_their_schemas() {
+    let ctx = TestContext::new();
+    let project = ctx.fixture("rust-bin");
+    let project = project.to_str().unwrap();
+    let json = |args: &[&str]| -> serde_json::Value {
+        let out = ctx.run(args);
+        assert_success(&out);
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let plan = json(&["plan", project, "--output", "json"]);
+    common::assert_matches_schema(&plan, "plan.schema.json");
+    let summary = json(&["build", project, "--output", "json"]);
+    common::assert_matches_schema(&summary, "summary.schema.json");
+    let verified = json(&["verify", project, "--output", "json"]);
+    common::assert_matches_schema(&verified, "verify.schema.json");
+    let keys = json(&["cache", "key", project, "--output", "json"]);
+    common::assert_matches_schema(&keys, "cache-keys.schema.json");
+}
+
 #[test]
 fn a_usage_error_exits_2() {
     let ctx = TestContext::new();

@@ -29,7 +29,9 @@ fn build(ctx: &TestContext, project: &str, flags: &[&str]) -> serde_json::Value 
 fn planned(ctx: &TestContext, project: &str, flags: &[&str]) -> Steps {
     let mut flags = flags.to_vec();
     flags.push("--dry-run");
-    steps(&build(ctx, project, &flags)["steps"])
+    let plan = build(ctx, project, &flags);
+    common::assert_matches_schema(&plan, "plan.schema.json");
+    steps(&plan["steps"])
 }
 
 fn ran(ctx: &TestContext, project: &str, flags: &[&str]) -> (Steps, serde_json::Value) {

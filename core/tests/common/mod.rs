@@ -295,9 +295,16 @@ pub fn blob(layout: &Path, digest: &str) -> PathBuf {
 
 /// Validates a summary against the committed JSON Schema with PyPI `jsonschema`.
 pub fn assert_valid_summary(summary: &serde_json::Value) {
+    assert_matches_schema(summary, "summary.schema.json");
+}
+
+/// Validates a document kiln printed against its committed `schema/NAME` with PyPI
+/// `jsonschema`.
+#[track_caller]
+pub fn assert_matches_schema(document: &serde_json::Value, name: &str) {
     let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(file.path(), serde_json::to_vec(summary).unwrap()).unwrap();
-    let schema = repo_root().join("schema/summary.schema.json");
+    std::fs::write(file.path(), serde_json::to_vec(document).unwrap()).unwrap();
+    let schema = repo_root().join("schema").join(name);
     let out = Command::new(peer_python())
         .args([
             "-c",
@@ -312,7 +319,7 @@ pub fn assert_valid_summary(summary: &serde_json::Value) {
         .unwrap();
     assert!(
         out.status.success(),
-        "the summary does not match schema/summary.schema.json:\n{}",
+        "the document does not match schema/{name}:\n{}",
         stderr(&out)
     );
 }

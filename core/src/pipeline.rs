@@ -501,7 +501,6 @@ async fn save_caches(plan: &Plan, failed: bool, outcomes: &mut Outcomes, reporte
     let Some(cache) = &plan.cache else {
         return;
     };
-    let started = Instant::now();
     // Selections depend on what the build left on disk: computed again now.
     let kinds = plan
         .language
@@ -521,6 +520,7 @@ async fn save_caches(plan: &Plan, failed: bool, outcomes: &mut Outcomes, reporte
         })
         .cloned()
         .collect();
+    let started = Instant::now();
     let mut saved = Vec::new();
     if !to_save.is_empty() {
         let previous = to_save

@@ -143,7 +143,7 @@ impl Registry {
             ..Default::default()
         };
         if let Some(path) = options.env.get("SSL_CERT_FILE") {
-            let data = std::fs::read(&path).map_err(|source| RegistryError::CaFile {
+            let data = std::fs::read(path).map_err(|source| RegistryError::CaFile {
                 path: PathBuf::from(&path),
                 source,
             })?;

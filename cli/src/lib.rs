@@ -173,6 +173,11 @@ pub struct ProjectArgs {
     #[arg(long)]
     pub no_default_features: bool,
 
+    /// Rust: trust a `rust-toolchain.toml` that names a toolchain `path`, which makes
+    /// rustup run programs from the project's own files [default: refuse it]
+    #[arg(long)]
+    pub allow_toolchain_path: bool,
+
     /// Rust: which toolchain builds for wasm32-wasip1
     #[arg(long, value_enum, env = crate::env::KILN_RUST_TOOLCHAIN)]
     pub rust_toolchain: Option<ToolchainChoice>,

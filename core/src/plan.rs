@@ -130,6 +130,7 @@ impl Plan {
                 package: settings.package.clone(),
                 bin: settings.bin.clone(),
                 entry: settings.entry.clone(),
+                allow_toolchain_path: settings.allow_toolchain_path,
             },
             reporter,
         )

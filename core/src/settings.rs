@@ -85,6 +85,8 @@ pub struct Settings {
     pub bin: Option<String>,
     pub entry: Option<String>,
     pub rust_toolchain: ToolchainChoice,
+    /// `--allow-toolchain-path`: a `rust-toolchain.toml` may name a toolchain `path`.
+    pub allow_toolchain_path: bool,
     /// Where artifacts are stored (an OCI image layout).
     pub layout: PathBuf,
     /// `NAME[:TAG]` given with `--tag`.
@@ -105,6 +107,7 @@ pub struct Selection {
     /// Added to `[rust] features`.
     pub features: Vec<String>,
     pub no_default_features: bool,
+    pub allow_toolchain_path: bool,
     pub rust_toolchain: Option<ToolchainChoice>,
     pub entry: Option<String>,
     pub layout: Option<PathBuf>,
@@ -136,6 +139,7 @@ impl Settings {
             bin: args.bin.clone(),
             entry: args.entry.clone(),
             rust_toolchain,
+            allow_toolchain_path: args.allow_toolchain_path,
             layout,
             tag: args.tag.clone(),
             home: KilnHome::from_env(&env),

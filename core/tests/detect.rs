@@ -218,3 +218,50 @@ fn failing_output(ctx: &TestContext, cmd: &mut std::process::Command) -> String 
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// A `rust-toolchain.toml` naming a toolchain `path` would make rustup run the project's
+/// own programs as `cargo` and `rustc`: kiln refuses before running any of them.
+#[test]
+fn a_toolchain_path_in_the_project_is_refused_and_never_runs() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let ctx = TestContext::new();
+    let project = ctx.fixture("rust-bin");
+    let toolchain = project.join("tc");
+    let ran = ctx.path().join("project-compiler-ran");
+    std::fs::create_dir_all(toolchain.join("bin")).unwrap();
+    for program in ["cargo", "rustc"] {
+        let path = toolchain.join("bin").join(program);
+        std::fs::write(
+            &path,
+            format!("#!/bin/sh\ntouch '{}'\nexit 1\n", ran.display()),
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::write(
+        project.join("rust-toolchain.toml"),
+        format!("[toolchain]\npath = \"{}\"\n", toolchain.display()),
+    )
+    .unwrap();
+
+    let refused = failing(&ctx, &["build", "rust-bin"]).replace(
+        toolchain.to_str().unwrap(),
+        "[TOOLCHAIN]",
+    );
+    insta::assert_snapshot!(refused);
+    assert!(!ran.exists(), "kiln ran the project's own toolchain");
+
+    // The check is what stood in the way: allowed, rustup runs the project's programs.
+    // (Through rustup's proxies, as on a runner: not the toolchain `cargo test` put first
+    // on PATH, nor the toolchain it pinned for its children.)
+    let proxies = home::cargo_home().unwrap().join("bin");
+    let out = ctx
+        .kiln()
+        .args(["build", "rust-bin", "--allow-toolchain-path"])
+        .env("PATH", format!("{}:/usr/bin:/bin", proxies.display()))
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(ran.exists(), "rustup did not honour the toolchain path:\n{}", stderr(&out));
+}

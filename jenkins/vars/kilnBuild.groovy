@@ -15,6 +15,7 @@ import groovy.transform.Field
     bin: '',
     features: '',
     noDefaultFeatures: false,
+    allowToolchainPath: false,
     rustToolchain: '',
     entry: '',
     layout: '',
@@ -58,6 +59,7 @@ import groovy.transform.Field
     [key: 'bin', env: 'KILN_INPUT_BIN'],
     [key: 'features', env: 'KILN_INPUT_FEATURES'],
     [key: 'noDefaultFeatures', env: 'KILN_INPUT_NO_DEFAULT_FEATURES'],
+    [key: 'allowToolchainPath', env: 'KILN_INPUT_ALLOW_TOOLCHAIN_PATH'],
     [key: 'rustToolchain', env: 'KILN_INPUT_RUST_TOOLCHAIN'],
     [key: 'entry', env: 'KILN_INPUT_ENTRY'],
     [key: 'layout', env: 'KILN_INPUT_LAYOUT'],
@@ -92,6 +94,7 @@ set -- build --platform=jenkins --summary-file="$KILN_SUMMARY_DIR/kiln-summary.j
 [ -z "${KILN_INPUT_BIN:-}" ] || set -- "$@" --bin="$KILN_INPUT_BIN"
 [ -z "${KILN_INPUT_FEATURES:-}" ] || set -- "$@" --features="$KILN_INPUT_FEATURES"
 [ "${KILN_INPUT_NO_DEFAULT_FEATURES:-}" != true ] || set -- "$@" --no-default-features
+[ "${KILN_INPUT_ALLOW_TOOLCHAIN_PATH:-}" != true ] || set -- "$@" --allow-toolchain-path
 [ -z "${KILN_INPUT_RUST_TOOLCHAIN:-}" ] || set -- "$@" --rust-toolchain="$KILN_INPUT_RUST_TOOLCHAIN"
 [ -z "${KILN_INPUT_ENTRY:-}" ] || set -- "$@" --entry="$KILN_INPUT_ENTRY"
 [ -z "${KILN_INPUT_LAYOUT:-}" ] || set -- "$@" --layout="$KILN_INPUT_LAYOUT"

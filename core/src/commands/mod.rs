@@ -104,6 +104,7 @@ fn settings(args: &ProjectArgs, env: Env) -> Result<Settings, Error> {
         bin: args.bin.clone(),
         features: args.features.clone(),
         no_default_features: args.no_default_features,
+        allow_toolchain_path: args.allow_toolchain_path,
         rust_toolchain: args.rust_toolchain,
         entry: args.entry.clone(),
         layout: args.layout.clone(),

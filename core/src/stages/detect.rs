@@ -3,8 +3,11 @@
 //! 1. Checks that the path is a directory.
 //! 2. Chooses the language: `language` in `kiln.toml`, else `Cargo.toml` → Rust, else
 //!    `pyproject.toml` or `requirements.txt` → Python.
-//! 3. Rust: asks `cargo metadata` for the packages and their binary targets, and picks
-//!    one binary (`--package`/`--bin` or `kiln.toml` choose among several).
+//! 3. Rust: refuses a `rust-toolchain(.toml)` that names a toolchain `path` (rustup would
+//!    run the project's own `rustc` and `cargo`, with kiln's rights, before anything is
+//!    built) unless `--allow-toolchain-path`; then asks `cargo metadata` for the packages
+//!    and their binary targets, and picks one binary (`--package`/`--bin` or `kiln.toml`
+//!    choose among several).
 //! 4. Python: reads `pyproject.toml`, then finds the entry point in the documented order:
 //!    `kiln.toml`/`--entry`, `[tool.kiln] entry`, `[project.scripts]`, a package's
 //!    `__main__.py`, then `app.py`, `main.py`, `__main__.py` at the root.
@@ -38,6 +41,8 @@ pub struct DetectRequest {
     pub bin: Option<String>,
     /// `--entry`: a `[project.scripts]` name or an entry spec.
     pub entry: Option<String>,
+    /// `--allow-toolchain-path`: a `rust-toolchain.toml` may name a toolchain `path`.
+    pub allow_toolchain_path: bool,
 }
 
 /// Files whose presence decides the language, in the order they are checked.
@@ -92,6 +97,9 @@ async fn detect_rust(root: &Path, req: &DetectRequest) -> Result<Project, Detect
             path: manifest,
             language: "Rust",
         });
+    }
+    if !req.allow_toolchain_path {
+        refuse_toolchain_path(root)?;
     }
     let output = Cmd::new("cargo", &req.env)
         .args([
@@ -207,6 +215,34 @@ async fn detect_rust(root: &Path, req: &DetectRequest) -> Result<Project, Detect
             target_dir: metadata.target_directory.clone().into_std_path_buf(),
         }),
     })
+}
+
+/// The nearest `rust-toolchain.toml` or `rust-toolchain` above `root` (the one rustup
+/// reads), when it names a toolchain by `path`: rustup would run that directory's
+/// programs, which the project controls.
+fn refuse_toolchain_path(root: &Path) -> Result<(), DetectError> {
+    for dir in root.ancestors() {
+        for name in ["rust-toolchain.toml", "rust-toolchain"] {
+            let file = dir.join(name);
+            let Ok(text) = std::fs::read_to_string(&file) else {
+                continue;
+            };
+            let path = match toml::from_str::<toml::Table>(&text) {
+                Ok(table) => table
+                    .get("toolchain")
+                    .and_then(|t| t.get("path"))
+                    .and_then(|p| p.as_str())
+                    .map(str::to_string),
+                // The legacy one-line form names a toolchain; a `/` makes it a path.
+                Err(_) => Some(text.trim().to_string()).filter(|line| line.contains('/')),
+            };
+            return match path {
+                Some(path) => Err(DetectError::ToolchainPath { file, path }),
+                None => Ok(()),
+            };
+        }
+    }
+    Ok(())
 }
 
 /// cargo's stderr without its `error: ` prefix and trailing blank lines.
@@ -560,6 +596,8 @@ pub enum DetectError {
         #[source]
         source: cargo_metadata::Error,
     },
+    #[error("`{}` names the toolchain `path = \"{path}\"`: rustup would run the project's own programs as the compiler", file.display())]
+    ToolchainPath { file: PathBuf, path: String },
     #[error("cargo could not be run, so the Rust project cannot be read")]
     NoCargo {
         #[source]
@@ -627,6 +665,9 @@ impl Diagnose for DetectError {
                     path.display()
                 )
             }
+            DetectError::ToolchainPath { .. } => "name a released toolchain (`channel = \"1.95\"`) \
+                 instead; if you trust this project's files, pass `--allow-toolchain-path`"
+                .into(),
             DetectError::NoCargo { .. } => {
                 "install Rust with rustup (https://rustup.rs), then `rustup target add wasm32-wasip1`"
                     .into()

@@ -69,6 +69,10 @@ pub enum Error {
     SummaryFile(#[from] SummaryFileError),
     #[error("`{given}` is not a valid artifact reference")]
     Reference { given: String },
+    #[error(
+        "The project's version would tag the artifact `{tag}`, a tag kiln does not let project files choose"
+    )]
+    ReservedTag { tag: String },
     #[error("Failed to {what}")]
     Io {
         what: String,
@@ -103,6 +107,10 @@ impl Diagnose for Error {
             Error::Keyless(e) => e.hint(),
             Error::SummaryFile(e) => e.hint(),
             Error::Reference { .. } => Some("use `NAME[:TAG]`".into()),
+            Error::ReservedTag { tag } => Some(format!(
+                "give the project a release version, or choose the tag on the command line: \
+                 `kiln build --tag NAME:{tag}`"
+            )),
             Error::Io { .. } => None,
             Error::Usage { hint, .. } => Some(hint.clone()),
         }
@@ -129,7 +137,9 @@ impl Diagnose for Error {
             Error::Keyring(e) => e.blame(),
             Error::Keyless(e) => e.blame(),
             Error::SummaryFile(e) => e.blame(),
-            Error::Reference { .. } | Error::Usage { .. } => Blame::User,
+            Error::Reference { .. } | Error::ReservedTag { .. } | Error::Usage { .. } => {
+                Blame::User
+            }
             Error::Io { .. } => Blame::Internal,
         }
     }

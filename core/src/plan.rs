@@ -138,8 +138,7 @@ impl Plan {
         let (project, kind) = Project::from_detected(detected);
         let language = Language::resolve(kind, &settings).await?;
         let reference =
-            crate::project::reference(settings.tag.as_deref(), &project.name, &project.version)
-                .map_err(|given| Error::Reference { given })?;
+            artifact_reference(settings.tag.as_deref(), &project.name, &project.version)?;
         let layout = std::path::absolute(&settings.layout).map_err(|source| Error::Io {
             what: format!("resolve `{}`", settings.layout.display()),
             source,
@@ -251,8 +250,7 @@ impl Plan {
     /// The layout reference of the artifact once its version is known (from detection
     /// or, for dynamic versions, from the build).
     pub fn reference_for(&self, version: &Option<String>) -> Result<String, Error> {
-        crate::project::reference(self.tag.as_deref(), &self.project.name, version)
-            .map_err(|given| Error::Reference { given })
+        artifact_reference(self.tag.as_deref(), &self.project.name, version)
     }
 
     /// What `kiln plan --output json` prints.
@@ -271,6 +269,40 @@ impl Plan {
             steps: self.steps.clone(),
         }
     }
+}
+
+/// The artifact's `NAME:TAG`: `--tag`, else the project's name and version. A tag the
+/// project's own files chose (its version) may not take a name kiln or cosign reserve,
+/// nor `latest`: a pull request could otherwise overwrite another artifact's signature
+/// (`sha256-<hex>.sig`) or the tag everyone pulls. Only the command line chooses those.
+fn artifact_reference(
+    tag: Option<&str>,
+    name: &str,
+    version: &Option<String>,
+) -> Result<String, Error> {
+    let reference = crate::project::reference(tag, name, version)
+        .map_err(|given| Error::Reference { given })?;
+    let from_files = match tag {
+        None => version.is_some(),
+        Some(given) => !given.contains(':') && version.is_some(),
+    };
+    let chosen = reference.rsplit_once(':').map_or("", |(_, tag)| tag);
+    if from_files && reserved_tag(chosen) {
+        return Err(Error::ReservedTag {
+            tag: chosen.to_string(),
+        });
+    }
+    Ok(reference)
+}
+
+/// Tags that name something other than a build of a version: cosign's signature,
+/// attestation and SBOM tags, and `latest`.
+fn reserved_tag(tag: &str) -> bool {
+    tag == "latest"
+        || tag.starts_with("sha256-")
+        || [".sig", ".att", ".sbom"]
+            .iter()
+            .any(|suffix| tag.ends_with(suffix))
 }
 
 /// The steps of a build, in order, each skipped one saying why.
@@ -398,6 +430,36 @@ impl fmt::Display for Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_version_from_the_project_cannot_take_a_reserved_tag() {
+        let v = |s: &str| Some(s.to_string());
+        for version in [
+            "latest",
+            "sha256-0f3a.sig",
+            "1.0.att",
+            "x.sbom",
+            "sha256-abc",
+        ] {
+            let err = artifact_reference(None, "app", &v(version)).unwrap_err();
+            assert!(matches!(err, Error::ReservedTag { .. }), "{version}: {err}");
+            // `--tag app:TAG` on the command line may.
+            let given = format!("app:{version}");
+            assert_eq!(
+                artifact_reference(Some(&given), "app", &v(version)).unwrap(),
+                given
+            );
+        }
+        // No version at all: kiln's own default, `latest`.
+        assert_eq!(
+            artifact_reference(None, "app", &None).unwrap(),
+            "app:latest"
+        );
+        assert_eq!(
+            artifact_reference(None, "app", &v("1.2.3")).unwrap(),
+            "app:1.2.3"
+        );
+    }
 
     #[test]
     fn steps_say_why_they_are_skipped() {

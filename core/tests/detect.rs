@@ -244,10 +244,8 @@ fn a_toolchain_path_in_the_project_is_refused_and_never_runs() {
     )
     .unwrap();
 
-    let refused = failing(&ctx, &["build", "rust-bin"]).replace(
-        toolchain.to_str().unwrap(),
-        "[TOOLCHAIN]",
-    );
+    let refused =
+        failing(&ctx, &["build", "rust-bin"]).replace(toolchain.to_str().unwrap(), "[TOOLCHAIN]");
     insta::assert_snapshot!(refused);
     assert!(!ran.exists(), "kiln ran the project's own toolchain");
 
@@ -263,5 +261,9 @@ fn a_toolchain_path_in_the_project_is_refused_and_never_runs() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(ran.exists(), "rustup did not honour the toolchain path:\n{}", stderr(&out));
+    assert!(
+        ran.exists(),
+        "rustup did not honour the toolchain path:\n{}",
+        stderr(&out)
+    );
 }

@@ -422,9 +422,19 @@ pub struct PolicyArgs {
     pub certificate_chain: Option<PathBuf>,
 
     /// Verify a keyless signature: Rekor's public key (PEM), to check the signed entry
-    /// timestamps; without it the Rekor entries are not authenticated
+    /// timestamps. Required for keyless verification unless `--insecure-ignore-tlog`
     #[arg(long, value_name = "PEM", requires = "certificate_identity")]
     pub rekor_public_key: Option<PathBuf>,
+
+    /// Verify a keyless signature without authenticating its transparency log entries
+    /// (no `--rekor-public-key`): the signing time is then the signer's word, as cosign's
+    /// flag of the same name allows
+    #[arg(
+        long,
+        requires = "certificate_identity",
+        conflicts_with = "rekor_public_key"
+    )]
+    pub insecure_ignore_tlog: bool,
 
     /// Refuse an artifact whose SBOM lists a component under this license (an SPDX id
     /// such as `GPL-3.0-only`, also matched inside expressions); repeatable

@@ -506,6 +506,7 @@ async fn keyless_build_signs_with_fulcio_and_rekor_and_verify_checks_the_identit
             ISSUER,
             "--certificate-chain",
             root.to_str().unwrap(),
+            "--insecure-ignore-tlog",
         ],
         "hello\n",
     );
@@ -566,12 +567,25 @@ async fn keyless_build_signs_with_fulcio_and_rekor_and_verify_checks_the_identit
         ISSUER,
         "--certificate-chain",
         root.to_str().unwrap(),
+        "--insecure-ignore-tlog",
     ]);
     assert_refused(&out, "was not valid when Rekor logged the signature");
     assert!(
-        common::stderr(&out).contains("--rekor-public-key"),
+        common::stderr(&out).contains("warning: --insecure-ignore-tlog"),
         "no warning"
     );
+    // Without the log's key, keyless verification is refused unless told otherwise.
+    let out = ctx.run(&[
+        "verify",
+        project.to_str().unwrap(),
+        "--certificate-identity",
+        IDENTITY,
+        "--certificate-oidc-issuer",
+        ISSUER,
+        "--certificate-chain",
+        root.to_str().unwrap(),
+    ]);
+    assert_refused(&out, "needs the transparency log's public key");
 
     retag(&original);
     common::assert_success(&verify(IDENTITY, ISSUER, &root, &rekor_pub));
@@ -703,6 +717,7 @@ async fn keyless_failures_are_precise_and_print_no_token() {
             ISSUER,
             "--certificate-chain",
             bad_root.to_str().unwrap(),
+            "--insecure-ignore-tlog",
         ]),
         "The Fulcio root certificate is unusable",
     );
@@ -719,6 +734,7 @@ async fn keyless_failures_are_precise_and_print_no_token() {
             ISSUER,
             "--certificate-chain",
             root.to_str().unwrap(),
+            "--insecure-ignore-tlog",
         ]),
         "carries a Fulcio certificate",
     );

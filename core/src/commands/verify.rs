@@ -97,8 +97,19 @@ pub fn verifier(
     )?;
     let rekor = args.rekor_public_key.as_deref().map(read).transpose()?;
     if rekor.is_none() {
+        // As cosign: the log's signed entry timestamp is what proves when the short-lived
+        // certificate signed; without it the time is the signer's own claim.
+        if !args.insecure_ignore_tlog {
+            return Err(Error::Usage {
+                message: "Keyless verification needs the transparency log's public key".into(),
+                hint: "pass `--rekor-public-key REKOR.pem` (the log's key), or \
+                       `--insecure-ignore-tlog` to accept signatures whose log entries are \
+                       not authenticated"
+                    .into(),
+            });
+        }
         printer.warn(
-            "no `--rekor-public-key`: the signatures' Rekor entries are checked against the \
+            "--insecure-ignore-tlog: the signatures' Rekor entries are checked against the \
              signatures but their signed entry timestamps are not verified",
         );
     }

@@ -26,6 +26,7 @@ set -- build --platform=github --summary-file="$summary"
 [ "${KILN_INPUT_DRY_RUN:-}" != true ] || set -- "$@" --dry-run
 [ -z "${KILN_INPUT_PUSH:-}" ] || set -- "$@" --push="$KILN_INPUT_PUSH"
 [ "${KILN_INPUT_FORCE:-}" != true ] || set -- "$@" --force
+[ "${KILN_INPUT_REQUIRE_ISOLATION:-}" != true ] || set -- "$@" --require-isolation
 [ "${KILN_INPUT_NO_POST:-}" != true ] || set -- "$@" --no-post
 [ -z "${KILN_INPUT_KEY:-}" ] || set -- "$@" --key="$KILN_INPUT_KEY"
 [ "${KILN_INPUT_KEYLESS:-}" != true ] || set -- "$@" --keyless

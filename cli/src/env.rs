@@ -10,6 +10,9 @@ pub const KILN_HOME: &str = "KILN_HOME";
 pub const KILN_LOG: &str = "KILN_LOG";
 /// Any non-empty value hides progress spinners, as in CI.
 pub const KILN_NO_PROGRESS: &str = "KILN_NO_PROGRESS";
+/// Any non-empty value but `0`/`false`: fail when build steps cannot be isolated in
+/// their own namespaces (`--require-isolation`).
+pub const KILN_REQUIRE_ISOLATION: &str = "KILN_REQUIRE_ISOLATION";
 /// The OCI image layout directory artifacts are stored in (default `<project>/.kiln/oci`).
 pub const KILN_LAYOUT: &str = "KILN_LAYOUT";
 /// `kiln build --push`: the registry reference to push to.

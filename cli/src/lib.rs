@@ -215,6 +215,12 @@ pub struct BuildArgs {
     #[arg(long)]
     pub force: bool,
 
+    /// Fail when the steps that run project code (cargo, pip, componentize-py) cannot run
+    /// in their own user, PID and mount namespaces [default: build, warn, and record
+    /// `"isolation": "none"` in the summary]
+    #[arg(long, env = crate::env::KILN_REQUIRE_ISOLATION, value_parser = clap::builder::FalseyValueParser::new())]
+    pub require_isolation: bool,
+
     /// Also write the summary JSON (as `--output json` prints it) to this file
     #[arg(long, value_name = "PATH", env = crate::env::KILN_SUMMARY_FILE)]
     pub summary_file: Option<PathBuf>,

@@ -454,6 +454,11 @@ pub struct BuildSummary {
     pub wasm_kind: String,
     /// Builder-specific facts (target, carried Python modules, ...).
     pub facts: Vec<Fact>,
+    /// How the steps that ran project code were isolated: `namespaces` (own user, PID
+    /// and mount namespaces; kiln's secrets hidden) or `none`. Absent when nothing was
+    /// built (the artifact was reused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isolation: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -516,6 +521,11 @@ impl fmt::Display for Summary {
         writeln!(f, "toolchain  {}", self.build.toolchain)?;
         for fact in &self.build.facts {
             writeln!(f, "{:<10} {}", fact.name, fact.value)?;
+        }
+        match self.build.isolation.as_deref() {
+            Some("none") => writeln!(f, "isolation  none: build steps saw what this user sees")?,
+            Some(kind) => writeln!(f, "isolation  {kind}")?,
+            None => {}
         }
         writeln!(
             f,

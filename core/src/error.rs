@@ -7,6 +7,7 @@
 
 pub use crate::diagnose::{Blame, Diagnose, one_line};
 
+use crate::isolation::IsolationError;
 use crate::oci::layout::LayoutError;
 use crate::platform::SummaryFileError;
 use crate::registry::RegistryError;
@@ -35,6 +36,8 @@ pub enum Error {
     Detect(#[from] DetectError),
     #[error(transparent)]
     Restore(#[from] RestoreError),
+    #[error(transparent)]
+    Isolation(#[from] IsolationError),
     #[error(transparent)]
     Build(#[from] BuildError),
     #[error(transparent)]
@@ -90,6 +93,7 @@ impl Diagnose for Error {
             Error::Settings(e) => e.hint(),
             Error::Detect(e) => e.hint(),
             Error::Restore(e) => e.hint(),
+            Error::Isolation(e) => e.hint(),
             Error::Build(e) => e.hint(),
             Error::Package(e) => e.hint(),
             Error::Store(e) => e.hint(),
@@ -121,6 +125,7 @@ impl Diagnose for Error {
             Error::Settings(e) => e.blame(),
             Error::Detect(e) => e.blame(),
             Error::Restore(e) => e.blame(),
+            Error::Isolation(e) => e.blame(),
             Error::Build(e) => e.blame(),
             Error::Package(e) => e.blame(),
             Error::Store(e) => e.blame(),

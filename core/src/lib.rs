@@ -3,7 +3,8 @@
 //! The binary (`src/main.rs`) hands over to [`commands`], the CLI layer: it resolves
 //! [`settings`], computes a [`plan`] (the ordered steps of a build) and runs it with the
 //! [`pipeline`], one loop over the [`stages`]. `kiln run` loads a [`target`] and hands it
-//! to the [`runner`]. Every subprocess goes through [`process`], and every environment
+//! to the [`runner`]. Every subprocess goes through [`process`] (the steps that run project code, isolated by
+//! [`isolation`]), and every environment
 //! variable is read through [`env`].
 
 pub mod cache;
@@ -12,6 +13,7 @@ pub mod diagnose;
 pub mod env;
 pub mod error;
 pub mod inputs;
+pub mod isolation;
 pub mod oci;
 pub mod pipeline;
 pub mod plan;

@@ -12,16 +12,18 @@
 //! The summary stage runs last; the returned [`Summary`] lists every step with its time
 //! or the reason it was skipped.
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::cache::KindPlan;
 use crate::diagnose::one_line;
 use crate::error::Error;
+use crate::isolation::{IsolationKind, Sandbox};
 use crate::oci::layout::Layout;
 use crate::plan::{Plan, Reuse};
 use crate::reporter::{Reporter, Stage};
 use crate::sign::keyring::{Choice, KeylessMode, Keys};
-use crate::sign::{KeyOrigin, Signing};
+use crate::sign::{KeyOrigin, Signing, Verifier};
 use crate::stages::attest::{self, AttestRequest};
 use crate::stages::build::{self, BuildRequest, Built, Context};
 use crate::stages::package::{self, Artifact, PackageRequest};
@@ -50,6 +52,7 @@ struct Outcomes {
     signature: Option<SignatureSummary>,
     attestation: Option<AttestationSummary>,
     cache: Option<CacheSummary>,
+    isolation: Option<IsolationKind>,
     timings: Vec<StageTiming>,
     /// The document the summary stage wrote and posted.
     summary: Option<Summary>,
@@ -73,6 +76,16 @@ pub async fn run(mut plan: Plan, reporter: &dyn Reporter) -> Result<Summary, Err
              machine: set {} (a cosign key pair from `kiln keygen`) so others can verify",
             path.display(),
             crate::env::KILN_SIGNING_KEY
+        ));
+    }
+    let signer = match &choice {
+        Choice::Key(signer) => Some(Verifier::Key(signer.public.clone())),
+        Choice::Keyless(_) => None,
+    };
+    if let Some(why) = plan.require_vouched(signer.as_ref()).await {
+        reporter.warn(&format!(
+            "an artifact with these inputs exists, but no signature by this signer verifies \
+             on it ({why}): building it again rather than signing what it cannot vouch for"
         ));
     }
     keep_out_of_git(&plan.project.root.join(".kiln"));
@@ -177,13 +190,6 @@ fn unreachable_order<T>(stage: Stage, needs: Stage) -> Result<T, Error> {
     })
 }
 
-fn context(plan: &Plan) -> Context<'_> {
-    Context {
-        env: &plan.settings.env,
-        home: &plan.settings.home,
-    }
-}
-
 async fn restore_caches(plan: &mut Plan, outcomes: &mut Outcomes, reporter: &dyn Reporter) {
     let started = Instant::now();
     let Some(cache) = &plan.cache else {
@@ -224,12 +230,24 @@ async fn build_project(
     outcomes: &mut Outcomes,
     reporter: &dyn Reporter,
 ) -> Result<(), Error> {
+    let sandbox = Sandbox::detect(secrets(plan), plan.options.require_isolation)?;
+    if let Some(reason) = sandbox.unavailable() {
+        reporter.warn(&format!(
+            "the build steps run without isolation ({reason}): project code can see what \
+             this user sees; --require-isolation makes this an error"
+        ));
+    }
+    outcomes.isolation = Some(sandbox.kind());
     let built = build::run(
         BuildRequest {
             project: &plan.project,
             language: &plan.language,
             work_dir: &plan.work_dir,
-            context: context(plan),
+            context: Context {
+                env: &plan.settings.env,
+                home: &plan.settings.home,
+                sandbox: &sandbox,
+            },
         },
         reporter,
     )
@@ -635,6 +653,7 @@ fn document(plan: &Plan, outcomes: &Outcomes) -> Result<Summary, Error> {
                 .into_iter()
                 .map(|(name, value)| Fact { name, value })
                 .collect(),
+            isolation: outcomes.isolation.map(|kind| kind.to_string()),
         },
         artifact: ArtifactSummary {
             digest: stored.manifest_digest.clone(),
@@ -668,4 +687,59 @@ fn keep_out_of_git(kiln_dir: &std::path::Path) {
             tracing::debug!(path = %ignore.display(), %err, "could not write .gitignore");
         }
     }
+}
+
+/// What the steps that run project code must not see: kiln's signing keys, the key given
+/// to sign with, registry and git credentials, and the CI's files that reach later steps.
+fn secrets(plan: &Plan) -> Vec<PathBuf> {
+    let env = &plan.settings.env;
+    let mut paths = vec![plan.settings.home.signing()];
+    paths.extend(plan.options.signing.key.clone());
+    // `KILN_SIGNING_KEY` is a path or the PEM itself.
+    paths.extend(
+        env.path(crate::env::KILN_SIGNING_KEY)
+            .filter(|path| path.is_absolute() || path.exists()),
+    );
+    let home = env.path("HOME");
+    paths.extend(
+        env.path("DOCKER_CONFIG")
+            .or_else(|| home.as_ref().map(|home| home.join(".docker"))),
+    );
+    paths.extend(env.path("REGISTRY_AUTH_FILE"));
+    paths.extend(
+        env.path("XDG_RUNTIME_DIR")
+            .map(|dir| dir.join("containers")),
+    );
+    if let Some(home) = &home {
+        paths.push(home.join(".config/containers/auth.json"));
+        paths.push(home.join(".git-credentials"));
+        paths.push(home.join(".config/git/credentials"));
+        paths.push(home.join(".pypirc"));
+    }
+    for file in ["credentials.toml", "credentials"] {
+        paths.push(plan.settings.home.cargo_home().join(file));
+    }
+    // GitHub's step files: appending to them reaches every later step.
+    for name in [
+        "GITHUB_ENV",
+        "GITHUB_PATH",
+        "GITHUB_OUTPUT",
+        "GITHUB_STATE",
+        "GITHUB_STEP_SUMMARY",
+    ] {
+        paths.extend(env.path(name));
+    }
+    paths.extend(plan.options.summary_file.clone());
+    // actions/checkout and GitLab's runner keep the job's token in the repository's
+    // config (an `extraheader`, a remote URL).
+    if let Some(git_dir) = plan
+        .project
+        .root
+        .ancestors()
+        .map(|dir| dir.join(".git"))
+        .find(|git| git.is_dir())
+    {
+        paths.push(git_dir.join("config"));
+    }
+    paths
 }

@@ -25,10 +25,12 @@ use crate::project::Project;
 use crate::registry::{self, Registry, RegistryOptions};
 use crate::reporter::{Reporter, Stage};
 use crate::settings::Settings;
+use crate::sign::Verifier;
 use crate::sign::keyring::SigningOptions;
 use crate::source::SourceInfo;
 use crate::stages::build::Language;
 use crate::stages::detect::{self, DetectRequest};
+use crate::verify::verify_in_layout;
 
 pub use kiln_cli::output::Step;
 
@@ -39,6 +41,8 @@ pub struct BuildOptions {
     pub push: Option<String>,
     /// Build even when an artifact with the same inputs exists.
     pub force: bool,
+    /// `--require-isolation`: no namespaces for the build steps is an error.
+    pub require_isolation: bool,
     pub registry: RegistryOptions,
     /// How to sign: `--key`, keyless, Fulcio and Rekor.
     pub signing: SigningOptions,
@@ -338,6 +342,57 @@ fn steps(push: bool, cache: bool, reuse: Option<&Reuse>) -> Vec<Step> {
             }
         })
         .collect()
+}
+
+impl Plan {
+    /// Keeps the artifact found by its inputs digest only when a signature by `signer`
+    /// (the one this build signs with) verifies on it: the inputs annotation proves
+    /// nothing, and anyone who can push to the tag (or commit a layout) could plant an
+    /// artifact under it for this build to sign. Otherwise the plan builds again; the
+    /// returned reason says why. `None` for the signer is keyless signing, whose own
+    /// identity is known only once its certificate is issued, just before signing.
+    pub async fn require_vouched(&mut self, signer: Option<&Verifier>) -> Option<String> {
+        let reuse = self.reuse.as_ref()?;
+        let checked = match signer {
+            Some(signer) => self.vouched(reuse, signer).await,
+            None => Err("keyless signing cannot check an earlier signature's identity".into()),
+        };
+        let why = checked.err()?;
+        self.reuse = None;
+        self.steps = steps(self.destination.is_some(), self.cache.is_some(), None);
+        Some(why)
+    }
+
+    /// Whether `signer` verifies a signature on `reuse`, in the layout or the registry.
+    async fn vouched(&self, reuse: &Reuse, signer: &Verifier) -> Result<(), String> {
+        let failed = |err: &dyn crate::diagnose::Diagnose| crate::diagnose::one_line(err);
+        let policy = crate::verify::Policy::default();
+        match reuse {
+            Reuse::Layout { manifest } => {
+                let layout = Layout::open(&self.layout).map_err(|e| failed(&e))?;
+                let digest = crate::oci::digest(manifest);
+                verify_in_layout(&layout, &digest, signer, &policy).map_err(|e| failed(&e))?;
+            }
+            Reuse::Registry { digest, .. } => {
+                let registry = self.registry.as_ref().ok_or("no registry")?;
+                let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
+                let layout = Layout::create(scratch.path()).map_err(|e| failed(&e))?;
+                let silent = crate::reporter::Silent;
+                let pulled = registry
+                    .pull(&layout, "artifact", &silent)
+                    .await
+                    .map_err(|e| failed(&e))?;
+                if pulled != *digest {
+                    return Err(format!("the tag moved from {digest} to {pulled}"));
+                }
+                crate::sign::attached::pull(&layout, registry, digest, &silent)
+                    .await
+                    .map_err(|e| failed(&e))?;
+                verify_in_layout(&layout, digest, signer, &policy).map_err(|e| failed(&e))?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// An artifact recording `inputs`: under the destination tag, else in the layout.

@@ -20,6 +20,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
 
 use crate::env::Env;
+use crate::isolation::Sandbox;
 use crate::reporter::{Reporter, Silent};
 
 /// How many trailing lines of each stream a [`ProcessError`] keeps.
@@ -34,6 +35,7 @@ pub struct Cmd {
     cwd: Option<PathBuf>,
     stdin: Option<Vec<u8>>,
     timeout: Option<Duration>,
+    sandbox: Option<Sandbox>,
 }
 
 impl fmt::Debug for Cmd {
@@ -66,6 +68,7 @@ impl Cmd {
             cwd: None,
             stdin: None,
             timeout: None,
+            sandbox: None,
         }
     }
 
@@ -122,6 +125,13 @@ impl Cmd {
     /// Kills the process and fails with [`ProcessError::TimedOut`] after `limit`.
     pub fn timeout(mut self, limit: Duration) -> Cmd {
         self.timeout = Some(limit);
+        self
+    }
+
+    /// Runs it isolated in `sandbox` (see [`crate::isolation`]): for every step that
+    /// executes project code.
+    pub fn isolated(mut self, sandbox: &Sandbox) -> Cmd {
+        self.sandbox = Some(sandbox.clone());
         self
     }
 
@@ -215,9 +225,17 @@ impl Cmd {
 
     fn spawn(&self) -> std::io::Result<tokio::process::Child> {
         let mut attempts = 0;
+        let wrapped = match &self.sandbox {
+            Some(sandbox) => sandbox.wrap(&self.resolve_program()?, &self.args),
+            None => None,
+        };
+        let (program, args) = match &wrapped {
+            Some((helper, args)) => (helper.as_path(), args.as_slice()),
+            None => (self.program.as_path(), self.args.as_slice()),
+        };
         loop {
-            let mut cmd = tokio::process::Command::new(&self.program);
-            cmd.args(&self.args)
+            let mut cmd = tokio::process::Command::new(program);
+            cmd.args(args)
                 .env_clear()
                 .envs(self.env.iter().map(|(k, v)| (k, v)))
                 .stdin(if self.stdin.is_some() {
@@ -243,6 +261,28 @@ impl Cmd {
                 other => return other,
             }
         }
+    }
+}
+
+impl Cmd {
+    /// The program as a path, looked up on the child's `PATH` the way the OS would: an
+    /// isolated step is started by the helper, so a missing program must be found
+    /// missing here.
+    fn resolve_program(&self) -> std::io::Result<PathBuf> {
+        if self.program.components().count() > 1 {
+            return Ok(self.program.clone());
+        }
+        let path = self
+            .env
+            .iter()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.clone());
+        let cwd = match &self.cwd {
+            Some(dir) => dir.clone(),
+            None => std::env::current_dir()?,
+        };
+        which::which_in(&self.program, path, cwd)
+            .map_err(|err| std::io::Error::new(std::io::ErrorKind::NotFound, err.to_string()))
     }
 }
 

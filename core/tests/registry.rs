@@ -243,3 +243,125 @@ fn tls_with_a_custom_ca() {
     assert_success(&out);
     assert!(registry.tag_exists("acme/tls", "0.1.0"));
 }
+
+/// Rewrites the artifact tagged `reference` in the OCI layout `layout` so that it claims
+/// the inputs digest `inputs`, as anyone who can push to a tag could: the annotation is
+/// not authenticated. Returns the planted manifest's digest.
+fn plant_inputs(layout: &Path, reference: &str, inputs: &str) -> String {
+    use sha2::Digest as _;
+    let index_path = layout.join("index.json");
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    let entry = index["manifests"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == reference)
+        .unwrap();
+    let old = common::blob(layout, entry["digest"].as_str().unwrap());
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(old).unwrap()).unwrap();
+    manifest["annotations"]["dev.kiln.inputs.digest"] = inputs.into();
+    let bytes = serde_json::to_vec(&manifest).unwrap();
+    let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes)));
+    std::fs::write(common::blob(layout, &digest), &bytes).unwrap();
+    entry["digest"] = digest.clone().into();
+    entry["size"] = bytes.len().into();
+    std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+    digest
+}
+
+#[test]
+fn a_planted_artifact_with_the_right_inputs_is_rebuilt_never_signed() {
+    let registry = Registry::start(Mode::Plain);
+    let host = registry.host();
+    let ctx = TestContext::new();
+    let project = ctx.fixture("rust-bin");
+    let dest = format!("{host}/acme/planted:1.0");
+    let keys = ctx.path().join("release-keys");
+    assert_success(&ctx.run(&["keygen", "--output-dir", keys.to_str().unwrap()]));
+    let key = keys.join("cosign.key");
+    let mut release = push_args(&host, &dest);
+    release.extend(["--key", key.to_str().unwrap()]);
+
+    // The inputs digest of the release build is computable by anyone with the commit.
+    let mut dry = release.clone();
+    dry.push("--dry-run");
+    let plan = ctx.build(&project, &dry);
+    let inputs = plan["inputs_digest"].as_str().unwrap().to_string();
+
+    // The attacker builds something else and pushes it under the release tag, claiming
+    // those inputs (with a signature of their own, by another key).
+    let attacker = TestContext::new();
+    let other = attacker.fixture("rust-features");
+    let theirs = attacker.build(&other, &["--tag", "planted:1.0"]);
+    let their_layout = Path::new(theirs["artifact"]["layout"].as_str().unwrap());
+    let planted = plant_inputs(their_layout, "planted:1.0", &inputs);
+    let out = common::registry::skopeo_copy_to(
+        &registry,
+        &format!("oci:{}:planted:1.0", their_layout.display()),
+        "acme/planted:1.0",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        registry.tag_digest("acme/planted", "1.0").as_deref(),
+        Some(planted.as_str())
+    );
+
+    // The release build finds it, cannot verify it, builds its own and signs only that.
+    let out = ctx.run(
+        &[
+            &["build", project.to_str().unwrap(), "--output", "json"][..],
+            &release,
+        ]
+        .concat(),
+    );
+    assert_success(&out);
+    let built: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(built["skipped"], false);
+    assert!(
+        stderr(&out).contains("no signature by this signer verifies"),
+        "{}",
+        stderr(&out)
+    );
+    let ours = built["artifact"]["digest"].as_str().unwrap();
+    assert_ne!(ours, planted);
+    let planted_sig = format!("{}.sig", planted.replace(':', "-"));
+    assert!(!registry.tag_exists("acme/planted", &planted_sig));
+
+    // What the tag holds now verifies with the release key, and is kiln's own build.
+    let public = keys.join("cosign.pub");
+    let out = ctx.run(&[
+        "verify",
+        &dest,
+        "--key",
+        public.to_str().unwrap(),
+        "--insecure-registry",
+        &host,
+        "--output",
+        "json",
+    ]);
+    assert_success(&out);
+    let verified: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(verified["digest"], ours);
+    assert_eq!(
+        registry.tag_digest("acme/planted", "1.0").as_deref(),
+        Some(ours)
+    );
+
+    // The same plant committed into the project's own layout is not reused either.
+    let local = ctx.fixture("rust-features");
+    let mut local_release = vec!["--key", key.to_str().unwrap(), "--tag", "planted:1.0"];
+    let local_inputs =
+        ctx.build(&local, &[&local_release[..], &["--dry-run"]].concat())["inputs_digest"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    common::copy_dir(their_layout, &local.join(".kiln/oci"));
+    plant_inputs(&local.join(".kiln/oci"), "planted:1.0", &local_inputs);
+    local_release.extend(["--output", "json"]);
+    let out = ctx.run(&[&["build", local.to_str().unwrap()][..], &local_release].concat());
+    assert_success(&out);
+    let rebuilt: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rebuilt["skipped"], false, "{}", stderr(&out));
+}

@@ -23,6 +23,7 @@ import groovy.transform.Field
     dryRun: false,
     push: '',
     force: false,
+    requireIsolation: false,
     noPost: false,
     key: '',
     keyless: false,
@@ -67,6 +68,7 @@ import groovy.transform.Field
     [key: 'dryRun', env: 'KILN_INPUT_DRY_RUN'],
     [key: 'push', env: 'KILN_INPUT_PUSH'],
     [key: 'force', env: 'KILN_INPUT_FORCE'],
+    [key: 'requireIsolation', env: 'KILN_INPUT_REQUIRE_ISOLATION'],
     [key: 'noPost', env: 'KILN_INPUT_NO_POST'],
     [key: 'key', env: 'KILN_INPUT_KEY'],
     [key: 'keyless', env: 'KILN_INPUT_KEYLESS'],
@@ -102,6 +104,7 @@ set -- build --platform=jenkins --summary-file="$KILN_SUMMARY_DIR/kiln-summary.j
 [ "${KILN_INPUT_DRY_RUN:-}" != true ] || set -- "$@" --dry-run
 [ -z "${KILN_INPUT_PUSH:-}" ] || set -- "$@" --push="$KILN_INPUT_PUSH"
 [ "${KILN_INPUT_FORCE:-}" != true ] || set -- "$@" --force
+[ "${KILN_INPUT_REQUIRE_ISOLATION:-}" != true ] || set -- "$@" --require-isolation
 [ "${KILN_INPUT_NO_POST:-}" != true ] || set -- "$@" --no-post
 [ -z "${KILN_INPUT_KEY:-}" ] || set -- "$@" --key="$KILN_INPUT_KEY"
 [ "${KILN_INPUT_KEYLESS:-}" != true ] || set -- "$@" --keyless

@@ -18,6 +18,7 @@ pub async fn run(
     let options = BuildOptions {
         push: args.push.clone(),
         force: args.force,
+        require_isolation: args.require_isolation,
         registry: registry_options(&args.registry, &settings.env),
         signing: SigningOptions {
             key: args.key.clone(),

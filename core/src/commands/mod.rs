@@ -32,6 +32,10 @@ pub use printer::Printer;
 
 /// The `kiln` binary: parse, set up what the command needs, run it, print.
 pub fn main() -> ExitCode {
+    // Before anything else: the helper unshares namespaces, which needs one thread.
+    if crate::isolation::is_helper(std::env::args_os().nth(1).as_deref()) {
+        crate::isolation::helper_main(std::env::args_os().skip(2).collect());
+    }
     let cli = Cli::parse();
     let env = Env::from_process();
     init_logging(cli.verbose, &env);

@@ -425,6 +425,7 @@ pub(crate) mod tests {
                     name: "target".into(),
                     value: "wasm32-wasip1".into(),
                 }],
+                isolation: Some("namespaces".into()),
             },
             artifact: ArtifactSummary {
                 digest: format!("sha256:{}", "a".repeat(64)),

@@ -18,6 +18,7 @@ use serde::Serialize;
 use crate::cache::KindPlan;
 use crate::diagnose::{Blame, Diagnose};
 use crate::env::Env;
+use crate::isolation::Sandbox;
 use crate::project::{Project, ProjectKind, PythonProject, PythonSource, RustProject};
 use crate::reporter::Reporter;
 use crate::settings::{KilnHome, Settings};
@@ -209,11 +210,13 @@ impl Language {
     }
 }
 
-/// What builders read from kiln beyond their project: its environment and home.
+/// What builders read from kiln beyond their project: its environment and home, and the
+/// sandbox every step that runs project code goes through.
 #[derive(Debug, Clone, Copy)]
 pub struct Context<'a> {
     pub env: &'a Env,
     pub home: &'a KilnHome,
+    pub sandbox: &'a Sandbox,
 }
 
 /// What the build stage needs.

@@ -114,6 +114,7 @@ pub(super) async fn import_graph(
         serde_json::to_vec_pretty(&spec).expect("the spec serialises"),
     )?;
     Cmd::new(&toolchain.python, ctx.env)
+        .isolated(ctx.sandbox)
         .arg(&layout.imports_py)
         .arg(&layout.imports_spec)
         .arg(&layout.imports_out)

@@ -358,7 +358,9 @@ pub async fn build(
     reporter.step(&format!(
         "Building the component with componentize-py {COMPONENTIZE_PY_VERSION}"
     ));
+    // componentize-py runs the app's top-level code to snapshot it.
     let mut cmd = Cmd::new(&componentize_py, ctx.env)
+        .isolated(ctx.sandbox)
         .arg("-d")
         .arg(&layout.wit_dir)
         .args(["-w", WORLD, "componentize", ENTRY_MODULE]);

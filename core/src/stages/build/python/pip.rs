@@ -53,7 +53,9 @@ pub(super) fn target_options() -> Vec<String> {
 }
 
 pub(super) fn pip(python: &Path, ctx: &Context<'_>) -> Cmd {
+    // Building an sdist runs its `setup.py` or build backend: project code.
     Cmd::new(python, ctx.env)
+        .isolated(ctx.sandbox)
         .args(["-m", "pip"])
         // A cache kiln can save and restore (`PIP_CACHE_DIR` when the user set one).
         .env("PIP_CACHE_DIR", ctx.home.pip_cache())

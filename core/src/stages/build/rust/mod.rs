@@ -125,7 +125,9 @@ fn cargo_command(project: &RustProject, toolchain: &RustToolchain, ctx: &Context
         | RustToolchain::Rustup { cargo, .. }
         | RustToolchain::BuildStd { cargo, .. } => cargo,
     };
+    // Build scripts and proc macros are the project's (and its dependencies') code.
     let mut cmd = Cmd::new(cargo, ctx.env)
+        .isolated(ctx.sandbox)
         .current_dir(&project.workspace_root)
         .args(["rustc", "--release"]);
     if let RustToolchain::BuildStd { .. } = toolchain {

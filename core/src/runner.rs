@@ -3,7 +3,10 @@
 //! 1. Tells a core module from a component by its header.
 //! 2. Loads the compiled code from the cache
 //!    (`cache_dir/<engine-hash>/<digest-hex>.cwasm`) or compiles it and stores it there
-//!    (temp file + rename). An unusable cache entry is logged and replaced.
+//!    (temp file + rename). Each entry ends with an HMAC-SHA256, under a key only kiln
+//!    reads, over the artifact digest and the code: an entry someone else wrote (another
+//!    program's code, an earlier untrusted build's plant) is recompiled, never mapped. An
+//!    unusable cache entry is logged and replaced.
 //! 3. Builds the guest's WASI context: host stdin/stdout/stderr, `argv`, and only the
 //!    environment variables, directories and network access the request grants.
 //! 4. Runs a core module with WASI preview 1 (its `_start` export) and a component with
@@ -16,7 +19,7 @@
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -52,7 +55,39 @@ pub struct RunRequest {
     /// Allow TCP, UDP and name lookup (components only: WASI preview 1 has no sockets).
     pub network: bool,
     /// Where compiled code is cached; `None` compiles every time and stores nothing.
-    pub cache_dir: Option<PathBuf>,
+    pub cache: Option<CodeCache>,
+}
+
+/// The compiled-code cache: a directory, and the key that authenticates its entries.
+#[derive(Clone)]
+pub struct CodeCache {
+    pub dir: PathBuf,
+    pub key: [u8; 32],
+}
+
+impl fmt::Debug for CodeCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CodeCache")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The length of the MAC at the end of a cache entry.
+const MAC_LEN: usize = 32;
+
+impl CodeCache {
+    /// The MAC that binds `code` to the artifact `digest`.
+    fn mac(&self, digest: &str, code: &[u8]) -> hmac::Hmac<Sha256> {
+        use hmac::Mac;
+        let mut mac = <hmac::Hmac<Sha256> as Mac>::new_from_slice(&self.key)
+            .expect("HMAC takes a key of any length");
+        mac.update(b"kiln compiled code v1\0");
+        mac.update(digest.as_bytes());
+        mac.update(b"\0");
+        mac.update(code);
+        mac
+    }
 }
 
 /// Where the machine code that ran came from.
@@ -220,7 +255,7 @@ pub async fn run(req: RunRequest) -> Result<RunOutcome, RunError> {
         env,
         dirs,
         network,
-        cache_dir,
+        cache,
     } = req;
 
     let kind = if wasmparser::Parser::is_component(&wasm) {
@@ -241,16 +276,20 @@ pub async fn run(req: RunRequest) -> Result<RunOutcome, RunError> {
         source: e.into_boxed_dyn_error(),
     })?;
     tracing::debug!(elapsed = ?started.elapsed(), "engine ready");
-    let cache_file = cache_dir.map(|dir| {
-        dir.join(engine_hash(&engine))
-            .join(format!("{digest_hex}.cwasm"))
+    let cache_entry = cache.map(|cache| CacheEntry {
+        path: cache
+            .dir
+            .join(engine_hash(&engine))
+            .join(format!("{digest_hex}.cwasm")),
+        cache,
+        digest: digest.clone(),
     });
 
     let (compiled, source) = {
         let engine = engine.clone();
         let program = program.clone();
         tokio::task::spawn_blocking(move || {
-            load_or_compile(&engine, kind, &wasm, cache_file.as_deref(), &program)
+            load_or_compile(&engine, kind, &wasm, cache_entry.as_ref(), &program)
         })
         .await
         .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()))?
@@ -324,23 +363,30 @@ fn engine_hash(engine: &Engine) -> String {
     hex::encode(&hasher.0.finalize()[..16])
 }
 
+/// One artifact's entry in the compiled-code cache.
+struct CacheEntry {
+    path: PathBuf,
+    cache: CodeCache,
+    digest: String,
+}
+
 /// Loads the cached machine code, or compiles it and caches it. Blocking.
 fn load_or_compile(
     engine: &Engine,
     kind: Kind,
     wasm: &[u8],
-    cache_file: Option<&Path>,
+    entry: Option<&CacheEntry>,
     program: &str,
 ) -> Result<(Compiled, CompileSource), RunError> {
-    if let Some(path) = cache_file.filter(|path| path.exists()) {
+    if let Some(entry) = entry.filter(|entry| entry.path.exists()) {
         let t = Instant::now();
-        match load_cached(engine, kind, path) {
+        match load_cached(engine, kind, entry) {
             Ok(compiled) => {
-                tracing::debug!(path = %path.display(), elapsed = ?t.elapsed(), "loaded from cache");
+                tracing::debug!(path = %entry.path.display(), elapsed = ?t.elapsed(), "loaded from cache");
                 return Ok((compiled, CompileSource::Cached));
             }
             Err(e) => tracing::warn!(
-                path = %path.display(),
+                path = %entry.path.display(),
                 error = %format!("{e:#}"),
                 "Compiled-code cache entry is unusable; recompiling"
             ),
@@ -358,12 +404,14 @@ fn load_or_compile(
     })?;
     tracing::debug!(elapsed = ?t.elapsed(), "compiled");
 
-    if let Some(path) = cache_file {
+    if let Some(entry) = entry {
         let t = Instant::now();
-        match store_cached(&compiled, path) {
-            Ok(()) => tracing::debug!(path = %path.display(), elapsed = ?t.elapsed(), "cached"),
+        match store_cached(&compiled, entry) {
+            Ok(()) => {
+                tracing::debug!(path = %entry.path.display(), elapsed = ?t.elapsed(), "cached")
+            }
             Err(e) => tracing::warn!(
-                path = %path.display(),
+                path = %entry.path.display(),
                 error = %e,
                 "Failed to cache compiled code; the next run compiles again"
             ),
@@ -372,36 +420,63 @@ fn load_or_compile(
     Ok((compiled, CompileSource::Compiled))
 }
 
-/// Maps a cache entry written by [`store_cached`].
+/// Loads a cache entry written by [`store_cached`] for this artifact, once its MAC
+/// checks out.
 #[allow(unsafe_code)]
-fn load_cached(engine: &Engine, kind: Kind, path: &Path) -> wasmtime::Result<Compiled> {
-    // SAFETY: `deserialize_file` trusts the file to be wasmtime's own output and maps
-    // it as executable code, so it must not be attacker-controlled nor change while
-    // mapped. Only kiln writes this directory, always through `store_cached`, whose
-    // files are complete before an atomic rename and are replaced, never written in
-    // place. The file's name carries the engine's compatibility hash (and wasmtime
-    // still checks its header against this engine), so code from another wasmtime
-    // version or configuration is refused rather than run.
+fn load_cached(engine: &Engine, kind: Kind, entry: &CacheEntry) -> wasmtime::Result<Compiled> {
+    use hmac::Mac;
+    let bytes = std::fs::read(&entry.path)?;
+    let Some(split) = bytes.len().checked_sub(MAC_LEN) else {
+        wasmtime::bail!("it is too short to carry kiln's MAC");
+    };
+    let (code, tag) = bytes.split_at(split);
+    if entry
+        .cache
+        .mac(&entry.digest, code)
+        .verify_slice(tag)
+        .is_err()
+    {
+        wasmtime::bail!(
+            "its MAC does not match: kiln did not write it for {}",
+            entry.digest
+        );
+    }
+    // SAFETY: `deserialize` trusts the bytes to be wasmtime's own output for this
+    // artifact and makes them executable. The MAC, under a key only kiln reads (0600 in
+    // its private home, hidden from build steps), proves kiln wrote exactly these bytes
+    // for this digest, and they are checked and loaded from one copy in memory, so the
+    // file cannot change in between. wasmtime still checks the header against this
+    // engine, and the file name carries the engine's compatibility hash.
     unsafe {
         match kind {
-            Kind::Module => Module::deserialize_file(engine, path).map(Compiled::Module),
-            Kind::Component => Component::deserialize_file(engine, path).map(Compiled::Component),
+            Kind::Module => Module::deserialize(engine, code).map(Compiled::Module),
+            Kind::Component => Component::deserialize(engine, code).map(Compiled::Component),
         }
     }
 }
 
-/// Writes `compiled` to `path` atomically: a temp file in the same directory, then a
-/// rename over whatever was there.
-fn store_cached(compiled: &Compiled, path: &Path) -> Result<(), BoxError> {
-    let bytes = compiled.serialize().map_err(|e| e.into_boxed_dyn_error())?;
-    let dir = path.parent().ok_or("cache path has no parent directory")?;
+/// Writes `compiled` and its MAC to the entry atomically: a temp file in the same
+/// directory, then a rename over whatever was there.
+fn store_cached(compiled: &Compiled, entry: &CacheEntry) -> Result<(), BoxError> {
+    use hmac::Mac;
+    let mut bytes = compiled.serialize().map_err(|e| e.into_boxed_dyn_error())?;
+    let tag = entry
+        .cache
+        .mac(&entry.digest, &bytes)
+        .finalize()
+        .into_bytes();
+    bytes.extend_from_slice(&tag);
+    let dir = entry
+        .path
+        .parent()
+        .ok_or("cache path has no parent directory")?;
     std::fs::create_dir_all(dir)?;
     let mut file = tempfile::Builder::new()
         .prefix(".tmp-")
         .suffix(".cwasm")
         .tempfile_in(dir)?;
     file.write_all(&bytes)?;
-    file.persist(path).map_err(|e| e.error)?;
+    file.persist(&entry.path).map_err(|e| e.error)?;
     Ok(())
 }
 
@@ -525,6 +600,7 @@ fn exit_code(e: wasmtime::Error, program: &str) -> Result<i32, RunError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     /// Hand-assembled binaries: wasmtime's `wat` feature is off, and these stay tiny.
     mod wasm {
@@ -749,7 +825,7 @@ mod tests {
             env: Vec::new(),
             dirs: Vec::new(),
             network: false,
-            cache_dir: None,
+            cache: None,
         }
     }
 
@@ -829,7 +905,7 @@ mod tests {
     async fn second_run_loads_from_the_cache() {
         let cache = tempfile::tempdir().unwrap();
         let req = || RunRequest {
-            cache_dir: Some(cache.path().to_owned()),
+            cache: Some(code_cache(cache.path().to_owned())),
             ..request(exit_7())
         };
         let first = run(req()).await.unwrap();
@@ -848,6 +924,47 @@ mod tests {
         );
     }
 
+    /// A compiled-code cache in `dir` with a fixed key.
+    fn code_cache(dir: PathBuf) -> CodeCache {
+        CodeCache { dir, key: [7; 32] }
+    }
+
+    #[tokio::test]
+    async fn another_artifacts_code_under_this_digest_is_recompiled_never_run() {
+        // An entry kiln itself wrote, for another artifact, moved under this one's name
+        // (what anyone who can write the cache directory could do): it is valid machine
+        // code, and running it would run the other program.
+        let cache = tempfile::tempdir().unwrap();
+        let other = wasm::module(&[], START, &[], &[]);
+        let req = |wasm: Vec<u8>| RunRequest {
+            cache: Some(code_cache(cache.path().to_owned())),
+            ..request(wasm)
+        };
+        let first = run(req(other.clone())).await.unwrap();
+        assert_eq!(first.exit_code, 0);
+        let other_entry = cached_entry(cache.path(), &req(other).digest);
+        let entry = cached_entry(cache.path(), &req(exit_7()).digest);
+        std::fs::copy(&other_entry, &entry).unwrap();
+
+        let outcome = run(req(exit_7())).await.unwrap();
+        assert_eq!(
+            (outcome.compiled, outcome.exit_code),
+            (CompileSource::Compiled, 7)
+        );
+        // And code stored under another key is not trusted either.
+        let foreign = RunRequest {
+            cache: Some(CodeCache {
+                dir: cache.path().to_owned(),
+                key: [8; 32],
+            }),
+            ..request(exit_7())
+        };
+        assert_eq!(
+            run(foreign).await.unwrap().compiled,
+            CompileSource::Compiled
+        );
+    }
+
     /// `cache/<engine hash>/<digest hex>.cwasm`, with the one engine hash there is.
     fn cached_entry(cache: &Path, digest: &str) -> PathBuf {
         let engine = Engine::new(&Config::new()).unwrap();
@@ -860,7 +977,7 @@ mod tests {
     async fn corrupt_cache_entry_is_recompiled_and_replaced() {
         let cache = tempfile::tempdir().unwrap();
         let req = || RunRequest {
-            cache_dir: Some(cache.path().to_owned()),
+            cache: Some(code_cache(cache.path().to_owned())),
             ..request(exit_7())
         };
         let entry = cached_entry(cache.path(), &req().digest);
@@ -883,7 +1000,7 @@ mod tests {
         let cache = tempfile::tempdir().unwrap();
         let component = wasm::component(&[], "wasi:cli/run@0.2.0", 0);
         let req = || RunRequest {
-            cache_dir: Some(cache.path().to_owned()),
+            cache: Some(code_cache(cache.path().to_owned())),
             ..request(component.clone())
         };
         let engine = Engine::new(&Config::new()).unwrap();
@@ -903,7 +1020,7 @@ mod tests {
     async fn unwritable_cache_still_runs() {
         let file = tempfile::NamedTempFile::new().unwrap();
         let req = RunRequest {
-            cache_dir: Some(file.path().join("under-a-file")),
+            cache: Some(code_cache(file.path().join("under-a-file"))),
             ..request(exit_7())
         };
         assert_eq!(exit_code_of(req).await, 7);

@@ -5,6 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
+use std::os::unix::fs::OpenOptionsExt;
+
 use serde::Deserialize;
 
 use kiln_cli::ToolchainChoice;
@@ -142,7 +144,7 @@ impl Settings {
             allow_toolchain_path: args.allow_toolchain_path,
             layout,
             tag: args.tag.clone(),
-            home: KilnHome::from_env(&env),
+            home: KilnHome::from_env(&env)?,
             env,
         })
     }
@@ -162,8 +164,11 @@ pub struct KilnHome {
 }
 
 impl KilnHome {
-    /// `KILN_HOME`, else `$XDG_CACHE_HOME/kiln`, else `~/.cache/kiln`.
-    pub fn from_env(env: &Env) -> KilnHome {
+    /// `KILN_HOME`, else `$XDG_CACHE_HOME/kiln`, else `~/.cache/kiln`; never a shared
+    /// directory such as `/tmp/kiln`, which another user could create first. It holds
+    /// keys and code kiln maps as executable, so it is created private (0700) and must
+    /// belong to this user and be writable by no one else.
+    pub fn from_env(env: &Env) -> Result<KilnHome, SettingsError> {
         let root = if let Some(home) = env.path(crate::env::KILN_HOME) {
             home
         } else if let Some(cache) = env.path("XDG_CACHE_HOME") {
@@ -171,17 +176,18 @@ impl KilnHome {
         } else {
             match env.path("HOME") {
                 Some(home) => home.join(".cache").join("kiln"),
-                None => std::env::temp_dir().join("kiln"),
+                None => return Err(SettingsError::NoHome),
             }
         };
-        KilnHome {
+        private_dir(&root)?;
+        Ok(KilnHome {
             // `PIP_CACHE_DIR` when the user set one; kiln sets it for every pip it runs.
             pip_cache: env
                 .path("PIP_CACHE_DIR")
                 .unwrap_or_else(|| root.join("pip")),
             cargo_home: cargo_home(env),
             root,
-        }
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -203,9 +209,45 @@ impl KilnHome {
         self.root.join("compiled")
     }
 
-    /// kiln's local development signing key.
+    /// kiln's keys: the local development signing key, and the key that authenticates
+    /// compiled code. Hidden from every build step.
     pub fn signing(&self) -> PathBuf {
         self.root.join("signing")
+    }
+
+    /// The key that authenticates the compiled-code cache (32 random bytes, 0600),
+    /// created on first use.
+    pub fn code_key(&self) -> Result<[u8; 32], SettingsError> {
+        let dir = self.signing();
+        private_dir(&dir)?;
+        let path = dir.join(CODE_KEY_FILE);
+        let failed = |source| SettingsError::Key {
+            path: path.clone(),
+            source,
+        };
+        if let Ok(bytes) = std::fs::read(&path) {
+            return bytes
+                .try_into()
+                .map_err(|_| failed(std::io::Error::other("it is not 32 bytes long")));
+        }
+        let key: [u8; 32] = rand::random();
+        let created = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .and_then(|mut file| std::io::Write::write_all(&mut file, &key));
+        match created {
+            Ok(()) => Ok(key),
+            // Another kiln made it first: use that one.
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+                let bytes = std::fs::read(&path).map_err(failed)?;
+                bytes
+                    .try_into()
+                    .map_err(|_| failed(std::io::Error::other("it is not 32 bytes long")))
+            }
+            Err(err) => Err(failed(err)),
+        }
     }
 
     /// The directory pip caches in.
@@ -217,6 +259,41 @@ impl KilnHome {
     pub fn cargo_home(&self) -> &Path {
         &self.cargo_home
     }
+}
+
+/// The compiled-code key's file name in [`KilnHome::signing`].
+const CODE_KEY_FILE: &str = "compiled-code.key";
+
+/// Creates `dir` (0700) when it is missing; an existing one must belong to this user and
+/// be writable by no one else, since kiln keeps keys and executable code in it.
+fn private_dir(dir: &Path) -> Result<(), SettingsError> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    let failed = |source| SettingsError::Home {
+        path: dir.to_owned(),
+        source,
+    };
+    if !dir.exists() {
+        if let Some(parent) = dir.parent() {
+            std::fs::create_dir_all(parent).map_err(failed)?;
+        }
+        match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+            Err(err) if err.kind() != std::io::ErrorKind::AlreadyExists => {
+                return Err(failed(err));
+            }
+            _ => {}
+        }
+    }
+    let meta = std::fs::metadata(dir).map_err(failed)?;
+    let user = nix::unistd::getuid().as_raw();
+    if meta.uid() != user || meta.permissions().mode() & 0o022 != 0 {
+        return Err(SettingsError::NotPrivate {
+            path: dir.to_owned(),
+            owner: meta.uid(),
+            mode: meta.permissions().mode() & 0o7777,
+            user,
+        });
+    }
+    Ok(())
 }
 
 /// Cargo's home as the `home` crate finds it, from `env` rather than the process.
@@ -239,6 +316,30 @@ fn cargo_home(env: &Env) -> PathBuf {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
+    #[error("kiln has no home directory: neither KILN_HOME nor HOME is set")]
+    NoHome,
+    #[error("Failed to create kiln's home `{}`", path.display())]
+    Home {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "kiln's home `{}` is not private: owned by uid {owner} with mode {mode:o}, and kiln runs as uid {user}",
+        path.display()
+    )]
+    NotPrivate {
+        path: PathBuf,
+        owner: u32,
+        mode: u32,
+        user: u32,
+    },
+    #[error("Failed to read or create the compiled-code key `{}`", path.display())]
+    Key {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("Failed to read `{}`", path.display())]
     Read {
         path: PathBuf,
@@ -256,6 +357,20 @@ pub enum SettingsError {
 impl Diagnose for SettingsError {
     fn hint(&self) -> Option<String> {
         match self {
+            SettingsError::NoHome => Some(format!(
+                "set {} to a directory of this user's (kiln keeps keys and compiled code there)",
+                crate::env::KILN_HOME
+            )),
+            SettingsError::Home { .. } | SettingsError::Key { .. } => Some(format!(
+                "check the directory's permissions, or point {} elsewhere",
+                crate::env::KILN_HOME
+            )),
+            SettingsError::NotPrivate { path, .. } => Some(format!(
+                "another user could plant keys or code there: `chown $(id -u) {0}` and \
+                 `chmod go-w {0}`, or point {1} at a directory of your own",
+                path.display(),
+                crate::env::KILN_HOME
+            )),
             SettingsError::Read { .. } => Some("check the file's permissions".into()),
             SettingsError::Parse { .. } => Some(
                 "kiln.toml takes `language`, `name`, `version`, `[rust]` (package, bin, features, \
@@ -284,6 +399,32 @@ mod tests {
         assert!(config.rust.no_default_features);
         assert_eq!(config.rust.features, ["a"]);
         assert_eq!(config.rust.toolchain, Some(ToolchainChoice::BuildStd));
+    }
+
+    #[test]
+    fn kiln_home_is_private_and_never_a_shared_default() {
+        use std::os::unix::fs::PermissionsExt;
+        // No KILN_HOME and no HOME: an error, not /tmp/kiln.
+        assert!(matches!(
+            KilnHome::from_env(&Env::new()),
+            Err(SettingsError::NoHome)
+        ));
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("kiln");
+        let env = Env::new().with(crate::env::KILN_HOME, &root);
+        let home = KilnHome::from_env(&env).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(home.root()), 0o700);
+        // The compiled-code key: created once, 0600, the same on every read.
+        let key = home.code_key().unwrap();
+        assert_eq!(home.code_key().unwrap(), key);
+        assert_eq!(mode(&home.signing().join(CODE_KEY_FILE)), 0o600);
+        assert_eq!(mode(&home.signing()), 0o700);
+        // A home others can write to is refused, with what to do.
+        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let err = KilnHome::from_env(&env).unwrap_err();
+        assert!(matches!(err, SettingsError::NotPrivate { .. }), "{err}");
+        assert!(err.hint().unwrap().contains("chmod go-w"));
     }
 
     #[test]

@@ -59,7 +59,7 @@ pub async fn run(args: RunArgs, env: Env, printer: &Printer) -> Result<u8, Error
         env: guest_env,
         dirs: args.dirs,
         network: args.net,
-        cache_dir: Some(KilnHome::from_env(&env).compiled()),
+        cache: Some(code_cache(&env)?),
     })
     .await;
     match outcome {
@@ -71,4 +71,13 @@ pub async fn run(args: RunArgs, env: Env, printer: &Printer) -> Result<u8, Error
         }
         Err(err) => Err(err.into()),
     }
+}
+
+/// kiln's compiled-code cache and its key.
+fn code_cache(env: &Env) -> Result<runner::CodeCache, Error> {
+    let home = KilnHome::from_env(env)?;
+    Ok(runner::CodeCache {
+        dir: home.compiled(),
+        key: home.code_key()?,
+    })
 }

@@ -67,7 +67,7 @@ pub fn verifier(
     printer: &Printer,
 ) -> Result<(Verifier, String), Error> {
     let Some(identity) = &args.certificate_identity else {
-        let local_dir = KilnHome::from_env(env).signing();
+        let local_dir = KilnHome::from_env(env)?.signing();
         let keys = Keys {
             env,
             local_dir: &local_dir,

@@ -39,6 +39,7 @@ set -- build --platform=github --summary-file="$summary"
 [ -z "${KILN_INPUT_INSECURE_REGISTRY:-}" ] || set -- "$@" --insecure-registry="$KILN_INPUT_INSECURE_REGISTRY"
 [ -z "${KILN_INPUT_REGISTRY_TIMEOUT:-}" ] || set -- "$@" --registry-timeout="$KILN_INPUT_REGISTRY_TIMEOUT"
 [ -z "${KILN_INPUT_REGISTRY_RETRIES:-}" ] || set -- "$@" --registry-retries="$KILN_INPUT_REGISTRY_RETRIES"
+[ "${KILN_INPUT_ALLOW_INSECURE_AUTH:-}" != true ] || set -- "$@" --allow-insecure-auth
 set -- "$@" -- "${KILN_INPUT_PATH:-.}"
 # END GENERATED args
 

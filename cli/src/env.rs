@@ -13,6 +13,11 @@ pub const KILN_NO_PROGRESS: &str = "KILN_NO_PROGRESS";
 /// Any non-empty value but `0`/`false`: fail when build steps cannot be isolated in
 /// their own namespaces (`--require-isolation`).
 pub const KILN_REQUIRE_ISOLATION: &str = "KILN_REQUIRE_ISOLATION";
+/// The one registry host `KILN_REGISTRY_USERNAME`/`PASSWORD` are for (default: the host
+/// the command pushes to or pulls from).
+pub const KILN_REGISTRY_HOST: &str = "KILN_REGISTRY_HOST";
+/// Any value but `0`/`false`: `--allow-insecure-auth`.
+pub const KILN_ALLOW_INSECURE_AUTH: &str = "KILN_ALLOW_INSECURE_AUTH";
 /// The OCI image layout directory artifacts are stored in (default `<project>/.kiln/oci`).
 pub const KILN_LAYOUT: &str = "KILN_LAYOUT";
 /// `kiln build --push`: the registry reference to push to.

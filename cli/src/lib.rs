@@ -305,6 +305,11 @@ pub struct RegistryArgs {
     /// How many times a failed registry request (429, 5xx, timeout) is retried
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub registry_retries: u32,
+
+    /// Send credentials to an `--insecure-registry` host over plain HTTP, where anyone on
+    /// the network can read them [default: refuse]
+    #[arg(long, env = crate::env::KILN_ALLOW_INSECURE_AUTH, value_parser = clap::builder::FalseyValueParser::new())]
+    pub allow_insecure_auth: bool,
 }
 
 #[derive(Debug, Args)]

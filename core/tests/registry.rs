@@ -189,6 +189,7 @@ fn basic_auth_from_docker_config_and_wrong_credentials() {
         .kiln()
         .args(["build", project.to_str().unwrap()])
         .args(push_args(&host, &dest))
+        .arg("--allow-insecure-auth")
         .env("DOCKER_CONFIG", &docker)
         .output()
         .unwrap();
@@ -198,7 +199,7 @@ fn basic_auth_from_docker_config_and_wrong_credentials() {
     let wrong = ctx
         .kiln()
         .args(["push", "rust-lib-and-bin", &format!("{dest}:wrong")])
-        .args(["--insecure-registry", &host])
+        .args(["--insecure-registry", &host, "--allow-insecure-auth"])
         .env("KILN_REGISTRY_USERNAME", "kiln")
         .env("KILN_REGISTRY_PASSWORD", "not-it")
         .output()

@@ -493,8 +493,21 @@ fn a_wrong_password_fails_at_once_naming_its_source() {
     let artifact = small_artifact(&ctx, 5);
     let wrong = "not-the-password-5f3a";
 
+    // This registry speaks plain HTTP: credentials are not sent unless allowed.
     let out = run_bounded(
         push_command(&ctx, &artifact, &host, "acme/app:1")
+            .env("KILN_REGISTRY_USERNAME", "u")
+            .env("KILN_REGISTRY_PASSWORD", "p"),
+    );
+    assert_exit(&out, 1);
+    let err = stderr(&out);
+    assert!(err.contains("over plain HTTP"), "{err}");
+    assert!(err.contains("--allow-insecure-auth"), "{err}");
+    assert!(!registry.tag_exists("acme/app", "1"));
+
+    let out = run_bounded(
+        push_command(&ctx, &artifact, &host, "acme/app:1")
+            .env("KILN_ALLOW_INSECURE_AUTH", "1")
             .env("KILN_REGISTRY_USERNAME", "u")
             .env("KILN_REGISTRY_PASSWORD", wrong),
     );
@@ -517,6 +530,7 @@ fn a_wrong_password_fails_at_once_naming_its_source() {
 
     let out = run_bounded(
         push_command(&ctx, &artifact, &host, "acme/app:1")
+            .env("KILN_ALLOW_INSECURE_AUTH", "1")
             .env("KILN_REGISTRY_USERNAME", "u")
             .env("KILN_REGISTRY_PASSWORD", "p"),
     );

@@ -36,6 +36,7 @@ import groovy.transform.Field
     insecureRegistry: '',
     registryTimeout: 60,
     registryRetries: 4,
+    allowInsecureAuth: false,
     // END GENERATED defaults
     // The kiln binary: a path or a name on the agent's PATH.
     kilnPath: 'kiln',
@@ -81,6 +82,7 @@ import groovy.transform.Field
     [key: 'insecureRegistry', env: 'KILN_INPUT_INSECURE_REGISTRY'],
     [key: 'registryTimeout', env: 'KILN_INPUT_REGISTRY_TIMEOUT'],
     [key: 'registryRetries', env: 'KILN_INPUT_REGISTRY_RETRIES'],
+    [key: 'allowInsecureAuth', env: 'KILN_INPUT_ALLOW_INSECURE_AUTH'],
     // END GENERATED inputs
 ]
 
@@ -117,6 +119,7 @@ set -- build --platform=jenkins --summary-file="$KILN_SUMMARY_DIR/kiln-summary.j
 [ -z "${KILN_INPUT_INSECURE_REGISTRY:-}" ] || set -- "$@" --insecure-registry="$KILN_INPUT_INSECURE_REGISTRY"
 [ -z "${KILN_INPUT_REGISTRY_TIMEOUT:-}" ] || set -- "$@" --registry-timeout="$KILN_INPUT_REGISTRY_TIMEOUT"
 [ -z "${KILN_INPUT_REGISTRY_RETRIES:-}" ] || set -- "$@" --registry-retries="$KILN_INPUT_REGISTRY_RETRIES"
+[ "${KILN_INPUT_ALLOW_INSECURE_AUTH:-}" != true ] || set -- "$@" --allow-insecure-auth
 set -- "$@" -- "${KILN_INPUT_PATH:-.}"
 # END GENERATED args
 exec "$KILN_PATH" "$@"

@@ -19,7 +19,11 @@ pub async fn run(
         push: args.push.clone(),
         force: args.force,
         require_isolation: args.require_isolation,
-        registry: registry_options(&args.registry, &settings.env),
+        registry: registry_options(
+            &args.registry,
+            &settings.env,
+            args.push.as_deref().or(args.cache.cache.as_deref()),
+        ),
         signing: SigningOptions {
             key: args.key.clone(),
             keyless: if args.keyless {

@@ -154,7 +154,7 @@ async fn cache_plan(
 ) -> Result<(Plan, CacheLocation, Vec<KindPlan>), Error> {
     let settings = super::settings(&args.project, env)?;
     let options = BuildOptions {
-        registry: registry_options(&args.registry, &settings.env),
+        registry: registry_options(&args.registry, &settings.env, args.cache.cache.as_deref()),
         cache: cache_options(&args.cache, &settings.home)?,
         ..BuildOptions::default()
     };

@@ -118,12 +118,18 @@ fn settings(args: &ProjectArgs, env: Env) -> Result<Settings, Error> {
 }
 
 /// `--insecure-registry`, `--registry-timeout`, `--registry-retries`.
-fn registry_options(args: &RegistryArgs, env: &Env) -> RegistryOptions {
+/// `primary` is the reference the command is about (the push destination, what it pulls
+/// or verifies): `KILN_REGISTRY_USERNAME`/`PASSWORD` are for its host alone.
+fn registry_options(args: &RegistryArgs, env: &Env, primary: Option<&str>) -> RegistryOptions {
     RegistryOptions {
         insecure: args.insecure_registries.clone(),
         timeout: std::time::Duration::from_secs(args.registry_timeout),
         retries: args.registry_retries,
         env: env.clone(),
+        primary_host: primary
+            .and_then(|text| text.parse::<oci_client::Reference>().ok())
+            .map(|reference| reference.resolve_registry().to_string()),
+        allow_insecure_auth: args.allow_insecure_auth,
         ..RegistryOptions::default()
     }
 }

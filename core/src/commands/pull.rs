@@ -28,7 +28,7 @@ pub async fn run(args: PullArgs, env: Env, printer: &Printer) -> Result<u8, Erro
     let registry = Registry::connect(
         reference,
         RegistryOperation::Pull,
-        registry_options(&args.registry, &env),
+        registry_options(&args.registry, &env, Some(&args.reference)),
     )
     .await?;
     let digest = registry.pull(&layout, &name, printer).await?;

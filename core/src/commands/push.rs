@@ -30,7 +30,7 @@ pub async fn run(
     let registry = Registry::connect(
         reference,
         RegistryOperation::Push,
-        registry_options(&args.registry, &env),
+        registry_options(&args.registry, &env, Some(&args.destination)),
     )
     .await?;
     let pushed = push::run(

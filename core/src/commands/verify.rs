@@ -26,7 +26,7 @@ pub async fn run(
         args.layout.as_deref(),
         &key,
         &policy(&args.policy),
-        registry_options(&args.registry, &env),
+        registry_options(&args.registry, &env, Some(&args.target)),
     )
     .await?;
     printer.info(&format!(

@@ -49,6 +49,11 @@ pub struct RegistryOptions {
     /// kiln's environment: credentials (`KILN_REGISTRY_*`, the CI's, `DOCKER_CONFIG`,
     /// helpers on `PATH`) and `SSL_CERT_FILE`.
     pub env: crate::env::Env,
+    /// The host the command pushes to or pulls from: the one `KILN_REGISTRY_USERNAME`
+    /// and `KILN_REGISTRY_PASSWORD` are for (unless `KILN_REGISTRY_HOST` names another).
+    pub primary_host: Option<String>,
+    /// `--allow-insecure-auth`: credentials may go to `insecure` hosts over plain HTTP.
+    pub allow_insecure_auth: bool,
 }
 
 impl Default for RegistryOptions {
@@ -59,6 +64,8 @@ impl Default for RegistryOptions {
             retries: 4,
             backoff: Duration::from_millis(500),
             env: crate::env::Env::default(),
+            primary_host: None,
+            allow_insecure_auth: false,
         }
     }
 }
@@ -129,7 +136,17 @@ impl Registry {
         options: RegistryOptions,
     ) -> Result<Registry, RegistryError> {
         let host = reference.resolve_registry().to_string();
-        let Credential { auth, source } = credentials::resolve(&host, &options.env).await?;
+        let Credential { auth, source } =
+            credentials::resolve(&host, &options.env, options.primary_host.as_deref()).await?;
+        if !matches!(auth, RegistryAuth::Anonymous)
+            && options.insecure.contains(&host)
+            && !options.allow_insecure_auth
+        {
+            return Err(RegistryError::InsecureAuth {
+                registry: host,
+                from: source,
+            });
+        }
         tracing::debug!(%host, credentials = %source, "connecting");
         let mut config = ClientConfig {
             protocol: if options.insecure.is_empty() {
@@ -625,6 +642,13 @@ pub enum RegistryError {
         #[source]
         source: OciDistributionError,
     },
+    #[error(
+        "kiln would send the credentials from {from} to {registry} over plain HTTP, where anyone on the network can read them"
+    )]
+    InsecureAuth {
+        registry: String,
+        from: CredentialSource,
+    },
     #[error("Failed to {what} on {registry}")]
     Request {
         what: String,
@@ -678,6 +702,10 @@ impl Diagnose for RegistryError {
                 "check the credentials: set KILN_REGISTRY_USERNAME and KILN_REGISTRY_PASSWORD, \
                  or log in with `docker login {registry}`; the token needs push rights to the \
                  repository"
+            )),
+            RegistryError::InsecureAuth { registry, .. } => Some(format!(
+                "give {registry} TLS (and SSL_CERT_FILE for a private CA), or pass \
+                 `--allow-insecure-auth` if this network is yours alone"
             )),
             RegistryError::Request {
                 registry, source, ..

@@ -4,7 +4,9 @@
 //! the environment nor `~/.docker/config.json`. [`resolve`] finds the credential for one
 //! registry host, looking in order at:
 //!
-//! 1. `KILN_REGISTRY_USERNAME` and `KILN_REGISTRY_PASSWORD` (both, or neither);
+//! 1. `KILN_REGISTRY_USERNAME` and `KILN_REGISTRY_PASSWORD` (both, or neither), for one
+//!    host only: `KILN_REGISTRY_HOST`, else the registry the command pushes to (or pulls
+//!    from). A cache registry elsewhere, or a registry a reference names, never gets them;
 //! 2. the CI's own credential: `GITHUB_TOKEN` for `ghcr.io` under GitHub Actions (as `GITHUB_ACTOR`, else
 //!    `token`); GitLab's `CI_REGISTRY_USER`/`CI_REGISTRY_PASSWORD` for `CI_REGISTRY`;
 //! 3. the Docker config (`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`):
@@ -154,17 +156,34 @@ impl Basic {
 /// credential helper that answers "credentials not found" passes on to the next
 /// source; one that is missing, fails or takes longer than [`HELPER_TIMEOUT`] is an
 /// error, as is a Docker config that cannot be read.
-pub async fn resolve(registry: &str, env: &Env) -> Result<Credential, CredentialError> {
-    resolve_within(registry, env, HELPER_TIMEOUT).await
+///
+/// `primary` is the host the command is about (the push destination's, or the one it
+/// pulls from): kiln's own credential variables are for it alone, unless
+/// `KILN_REGISTRY_HOST` names another.
+pub async fn resolve(
+    registry: &str,
+    env: &Env,
+    primary: Option<&str>,
+) -> Result<Credential, CredentialError> {
+    resolve_within(registry, env, primary, HELPER_TIMEOUT).await
 }
 
 async fn resolve_within(
     registry: &str,
     env: &Env,
+    primary: Option<&str>,
     helper_timeout: Duration,
 ) -> Result<Credential, CredentialError> {
     let host = normalise_host(registry);
-    let credential = match from_kiln_env(env)? {
+    let scope = env
+        .var(crate::env::KILN_REGISTRY_HOST)
+        .or(primary.map(str::to_owned));
+    let kiln_env = if scope.is_some_and(|scope| normalise_host(&scope) == host) {
+        from_kiln_env(env)?
+    } else {
+        None
+    };
+    let credential = match kiln_env {
         Some(found) => found,
         None => match from_ci(&host, env) {
             Some(found) => found,
@@ -356,7 +375,7 @@ mod tests {
     }
 
     async fn resolve_ok(registry: &str, env: &Env) -> Credential {
-        resolve(registry, env).await.unwrap()
+        resolve(registry, env, Some(registry)).await.unwrap()
     }
 
     #[tokio::test]
@@ -403,13 +422,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn kiln_env_is_for_one_host_only() {
+        let env = FakeEnv::default()
+            .with(KILN_REGISTRY_USERNAME, "kiln-user")
+            .with(KILN_REGISTRY_PASSWORD, "kiln-pass");
+        // The push host gets them; a cache registry or a reference elsewhere does not.
+        let push = resolve("ghcr.io", &env, Some("ghcr.io")).await.unwrap();
+        assert_eq!(push.source, CredentialSource::KilnEnv);
+        for (host, primary) in [("evil.example", Some("ghcr.io")), ("ghcr.io", None)] {
+            let other = resolve(host, &env, primary).await.unwrap();
+            assert_eq!(other, Credential::anonymous(), "{host} {primary:?}");
+        }
+        // KILN_REGISTRY_HOST names the one host they are for.
+        let env = env.with(crate::env::KILN_REGISTRY_HOST, "cache.example");
+        let cache = resolve("cache.example", &env, Some("ghcr.io"))
+            .await
+            .unwrap();
+        assert_eq!(cache.source, CredentialSource::KilnEnv);
+        let push = resolve("ghcr.io", &env, Some("ghcr.io")).await.unwrap();
+        assert_eq!(push, Credential::anonymous());
+    }
+
+    #[tokio::test]
     async fn kiln_env_needs_both_variables() {
         for (set, missing) in [
             (KILN_REGISTRY_USERNAME, KILN_REGISTRY_PASSWORD),
             (KILN_REGISTRY_PASSWORD, KILN_REGISTRY_USERNAME),
         ] {
             let env = FakeEnv::default().with(set, "x").with(missing, "");
-            let err = resolve("ghcr.io", &env).await.unwrap_err();
+            let err = resolve("ghcr.io", &env, Some("ghcr.io")).await.unwrap_err();
             assert_eq!(
                 err.to_string(),
                 format!("`{set}` is set but `{missing}` is not")
@@ -601,7 +642,7 @@ mod tests {
     #[tokio::test]
     async fn malformed_config_names_the_file_and_never_the_secret() {
         let (home, path) = home_with_config(r#"{"auths": {"ghcr.io": {"auth": "#);
-        let err = resolve("ghcr.io", &FakeEnv::home(home.path()))
+        let err = resolve("ghcr.io", &FakeEnv::home(home.path()), Some("ghcr.io"))
             .await
             .unwrap_err();
         assert!(
@@ -635,7 +676,7 @@ mod tests {
         ];
         for (config, problem, secret) in cases {
             let (home, path) = home_with_config(config);
-            let err = resolve("ghcr.io", &FakeEnv::home(home.path()))
+            let err = resolve("ghcr.io", &FakeEnv::home(home.path()), Some("ghcr.io"))
                 .await
                 .unwrap_err();
             let message = format!("{err} {err:?}");
@@ -650,7 +691,7 @@ mod tests {
             b64("s3cr3t")
         );
         let (home, _) = home_with_config(&no_colon);
-        let err = resolve("ghcr.io", &FakeEnv::home(home.path()))
+        let err = resolve("ghcr.io", &FakeEnv::home(home.path()), Some("ghcr.io"))
             .await
             .unwrap_err();
         assert!(
@@ -842,7 +883,9 @@ printf '{"ServerURL":"%s","Username":"user-for-%s","Secret":"secret"}' "$url" "$
         #[tokio::test]
         async fn a_missing_helper_is_an_error_with_a_hint() {
             let setup = Setup::new(r#"{"credsStore": "nowhere"}"#);
-            let err = resolve("ghcr.io", &setup.env()).await.unwrap_err();
+            let err = resolve("ghcr.io", &setup.env(), Some("ghcr.io"))
+                .await
+                .unwrap_err();
             assert_eq!(
                 err.to_string(),
                 "Credential helper `docker-credential-nowhere` is not on `PATH`"
@@ -859,7 +902,9 @@ printf '{"ServerURL":"%s","Username":"user-for-%s","Secret":"secret"}' "$url" "$
         async fn a_failing_helper_is_an_error_with_its_output() {
             let body = "cat >/dev/null\necho 'gpg: decryption failed: No secret key' >&2\nexit 2";
             let setup = Setup::new(r#"{"credHelpers": {"ghcr.io": "pass"}}"#).helper("pass", body);
-            let err = resolve("ghcr.io", &setup.env()).await.unwrap_err();
+            let err = resolve("ghcr.io", &setup.env(), Some("ghcr.io"))
+                .await
+                .unwrap_err();
             let message = err.to_string();
             assert!(
                 message.starts_with("`docker-credential-pass get` failed for `ghcr.io` ("),
@@ -877,7 +922,9 @@ printf '{"ServerURL":"%s","Username":"user-for-%s","Secret":"secret"}' "$url" "$
         async fn unreadable_answers_are_errors_that_hide_the_secret() {
             let body = r#"cat >/dev/null; echo '{"Username":"u","Secret":12345678}'"#;
             let setup = Setup::new(r#"{"credsStore": "odd"}"#).helper("odd", body);
-            let err = resolve("ghcr.io", &setup.env()).await.unwrap_err();
+            let err = resolve("ghcr.io", &setup.env(), Some("ghcr.io"))
+                .await
+                .unwrap_err();
             assert!(
                 matches!(err, CredentialError::HelperOutput { .. }),
                 "{err:?}"
@@ -888,9 +935,14 @@ printf '{"ServerURL":"%s","Username":"user-for-%s","Secret":"secret"}' "$url" "$
         #[tokio::test]
         async fn a_hung_helper_times_out() {
             let setup = Setup::new(r#"{"credsStore": "hang"}"#).helper("hang", "exec sleep 30");
-            let err = resolve_within("ghcr.io", &setup.env(), Duration::from_millis(200))
-                .await
-                .unwrap_err();
+            let err = resolve_within(
+                "ghcr.io",
+                &setup.env(),
+                Some("ghcr.io"),
+                Duration::from_millis(200),
+            )
+            .await
+            .unwrap_err();
             assert!(
                 matches!(err, CredentialError::HelperTimedOut { .. }),
                 "{err:?}"

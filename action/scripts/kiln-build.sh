@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs `kiln build` with the action's inputs. kiln does the whole pipeline and writes
+# Runs `kiln build` (or `kiln publish`, the `command` input) with the action's inputs. kiln does the whole pipeline and writes
 # the step's outputs ($GITHUB_OUTPUT), the job summary ($GITHUB_STEP_SUMMARY) and the
 # pull request comment itself; this script only turns inputs into arguments and says
 # where the JSON summary is.
@@ -11,7 +11,7 @@ set -euo pipefail
 summary="${RUNNER_TEMP:?}/kiln-summary.json"
 echo "summary-file=$summary" >>"${GITHUB_OUTPUT:?}"
 
-set -- build --platform=github --summary-file="$summary"
+set -- "${KILN_INPUT_COMMAND:-build}" --platform=github --summary-file="$summary"
 # The lines below are written by `cargo run -p xtask -- generate`.
 # BEGIN GENERATED args
 [ -z "${KILN_INPUT_PACKAGE:-}" ] || set -- "$@" --package="$KILN_INPUT_PACKAGE"
@@ -27,6 +27,7 @@ set -- build --platform=github --summary-file="$summary"
 [ -z "${KILN_INPUT_PUSH:-}" ] || set -- "$@" --push="$KILN_INPUT_PUSH"
 [ "${KILN_INPUT_FORCE:-}" != true ] || set -- "$@" --force
 [ "${KILN_INPUT_REQUIRE_ISOLATION:-}" != true ] || set -- "$@" --require-isolation
+[ "${KILN_INPUT_NO_PUBLISH:-}" != true ] || set -- "$@" --no-publish
 [ "${KILN_INPUT_NO_POST:-}" != true ] || set -- "$@" --no-post
 [ -z "${KILN_INPUT_KEY:-}" ] || set -- "$@" --key="$KILN_INPUT_KEY"
 [ "${KILN_INPUT_KEYLESS:-}" != true ] || set -- "$@" --keyless

@@ -56,6 +56,9 @@ pub enum OutputFormat {
 pub enum Command {
     /// Detect, build, package and store a project as a Wasm OCI artifact (and push it)
     Build(BuildArgs),
+    /// Push, sign and attest the artifact `kiln build --no-publish` stored for this
+    /// project's sources, running none of the project's code
+    Publish(PublishArgs),
     /// Print what `kiln build` would do, without doing it
     Plan(ProjectArgs),
     /// Push an artifact from the local layout to a registry
@@ -221,6 +224,28 @@ pub struct BuildArgs {
     #[arg(long, env = crate::env::KILN_REQUIRE_ISOLATION, value_parser = clap::builder::FalseyValueParser::new())]
     pub require_isolation: bool,
 
+    /// Store the artifact and its SBOM, and stop: no push, no signature, no secrets
+    /// read. `kiln publish` (in a job that runs no project code) pushes, signs and
+    /// attests it
+    #[arg(long, conflicts_with_all = ["push", "key", "keyless"])]
+    pub no_publish: bool,
+
+    #[command(flatten)]
+    pub report: ReportArgs,
+
+    #[command(flatten)]
+    pub signing: SigningArgs,
+
+    #[command(flatten)]
+    pub cache: CacheArgs,
+
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// Where a build's summary goes besides the terminal.
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
     /// Also write the summary JSON (as `--output json` prints it) to this file
     #[arg(long, value_name = "PATH", env = crate::env::KILN_SUMMARY_FILE)]
     pub summary_file: Option<PathBuf>,
@@ -232,7 +257,11 @@ pub struct BuildArgs {
 
     #[command(flatten)]
     pub post: PostArgs,
+}
 
+/// How an artifact is signed.
+#[derive(Debug, Clone, Args)]
+pub struct SigningArgs {
     /// The cosign private key to sign with [default: $KILN_SIGNING_KEY (a path or the
     /// PEM), else keyless when the CI offers an OIDC token, else kiln's local development
     /// key]; its password is read from $KILN_SIGNING_PASSWORD (or $COSIGN_PASSWORD)
@@ -256,9 +285,24 @@ pub struct BuildArgs {
     /// The Rekor transparency log keyless signatures are logged in
     #[arg(long, value_name = "URL", env = crate::env::KILN_REKOR_URL, default_value = DEFAULT_REKOR_URL)]
     pub rekor_url: String,
+}
+
+/// `kiln publish`: push, sign and attest what `kiln build --no-publish` stored.
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+
+    /// Push the artifact to a registry: `REGISTRY/REPOSITORY[:TAG]` (the tag defaults to
+    /// the artifact's)
+    #[arg(long, value_name = "REF", env = crate::env::KILN_PUSH)]
+    pub push: Option<String>,
 
     #[command(flatten)]
-    pub cache: CacheArgs,
+    pub report: ReportArgs,
+
+    #[command(flatten)]
+    pub signing: SigningArgs,
 
     #[command(flatten)]
     pub registry: RegistryArgs,

@@ -312,10 +312,14 @@ pub struct Summary {
     pub skipped: bool,
     /// The push to a registry, when one was asked for.
     pub push: Option<PushSummary>,
-    /// The cosign signature of the artifact.
-    pub signature: SignatureSummary,
-    /// The signed CycloneDX SBOM attestation of the artifact.
-    pub attestation: AttestationSummary,
+    /// The cosign signature of the artifact; absent after `kiln build --no-publish`,
+    /// which signs nothing (`kiln publish` does).
+    #[serde(default)]
+    pub signature: Option<SignatureSummary>,
+    /// The signed CycloneDX SBOM attestation of the artifact; absent after
+    /// `kiln build --no-publish`, which stores the SBOM unsigned beside the artifact.
+    #[serde(default)]
+    pub attestation: Option<AttestationSummary>,
     /// The persisted pip or cargo cache: restored before the build, saved after it.
     /// Absent when caching is off (`--no-cache`) or nothing was built.
     #[serde(default)]
@@ -555,16 +559,22 @@ impl fmt::Display for Summary {
                 }
             )?;
         }
-        let sig = &self.signature;
-        writeln!(f, "signed     {} ({})", sig.tag, sig.key)?;
-        let att = &self.attestation;
-        writeln!(
-            f,
-            "attested   {} (CycloneDX SBOM, {} components, {})",
-            att.tag,
-            att.components,
-            att.sbom_path.display()
-        )?;
+        match (&self.signature, &self.attestation) {
+            (Some(sig), Some(att)) => {
+                writeln!(f, "signed     {} ({})", sig.tag, sig.key)?;
+                writeln!(
+                    f,
+                    "attested   {} (CycloneDX SBOM, {} components, {})",
+                    att.tag,
+                    att.components,
+                    att.sbom_path.display()
+                )?;
+            }
+            _ => writeln!(
+                f,
+                "unsigned   stored with its SBOM for `kiln publish`, which pushes, signs and attests it"
+            )?,
+        }
         if let Some(cache) = &self.cache {
             for kind in &cache.kinds {
                 writeln!(

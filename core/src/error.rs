@@ -73,6 +73,20 @@ pub enum Error {
     #[error("`{given}` is not a valid artifact reference")]
     Reference { given: String },
     #[error(
+        "`{}` holds no artifact built from these sources (inputs {inputs}){}",
+        layout.display(),
+        match recorded {
+            Some(recorded) => format!(": `{reference}` records inputs {recorded}"),
+            None => String::new(),
+        }
+    )]
+    NothingToPublish {
+        layout: std::path::PathBuf,
+        reference: String,
+        inputs: String,
+        recorded: Option<String>,
+    },
+    #[error(
         "The project's version would tag the artifact `{tag}`, a tag kiln does not let project files choose"
     )]
     ReservedTag { tag: String },
@@ -111,6 +125,15 @@ impl Diagnose for Error {
             Error::Keyless(e) => e.hint(),
             Error::SummaryFile(e) => e.hint(),
             Error::Reference { .. } => Some("use `NAME[:TAG]`".into()),
+            Error::NothingToPublish { recorded, .. } => Some(match recorded {
+                Some(_) => "the artifact was built from other sources, another toolchain or \
+                            other settings than this checkout: publish from the commit the \
+                            build job built, with the same toolchain"
+                    .into(),
+                None => "run `kiln build --no-publish` first, and hand its layout to this job \
+                         (`--layout`)"
+                    .into(),
+            }),
             Error::ReservedTag { tag } => Some(format!(
                 "give the project a release version, or choose the tag on the command line: \
                  `kiln build --tag NAME:{tag}`"
@@ -142,9 +165,10 @@ impl Diagnose for Error {
             Error::Keyring(e) => e.blame(),
             Error::Keyless(e) => e.blame(),
             Error::SummaryFile(e) => e.blame(),
-            Error::Reference { .. } | Error::ReservedTag { .. } | Error::Usage { .. } => {
-                Blame::User
-            }
+            Error::Reference { .. }
+            | Error::ReservedTag { .. }
+            | Error::Usage { .. }
+            | Error::NothingToPublish { .. } => Blame::User,
             Error::Io { .. } => Blame::Internal,
         }
     }

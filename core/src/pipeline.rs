@@ -20,12 +20,12 @@ use crate::diagnose::one_line;
 use crate::error::Error;
 use crate::isolation::{IsolationKind, Sandbox};
 use crate::oci::layout::Layout;
-use crate::plan::{Plan, Reuse};
+use crate::plan::{Plan, Publishing, Reuse};
 use crate::reporter::{Reporter, Stage};
 use crate::sign::keyring::{Choice, KeylessMode, Keys};
 use crate::sign::{KeyOrigin, Signing, Verifier};
 use crate::stages::attest::{self, AttestRequest};
-use crate::stages::build::{self, BuildRequest, Built, Context};
+use crate::stages::build::{self, BuildRequest, Built, Context, SbomInputs};
 use crate::stages::package::{self, Artifact, PackageRequest};
 use crate::stages::push::{self, PushRequest};
 use crate::stages::restore::{self, KindRestored, RestoreRequest};
@@ -65,8 +65,13 @@ pub async fn run(mut plan: Plan, reporter: &dyn Reporter) -> Result<Summary, Err
         env: &env,
         local_dir: &signing_dir,
     };
-    let choice = crate::sign::keyring::choose(&plan.options.signing, &keys)?;
-    if let Choice::Key(signer) = &choice
+    // `--no-publish` reads no signing secret at all.
+    let choice = if plan.options.publishing == Publishing::BuildOnly {
+        None
+    } else {
+        Some(crate::sign::keyring::choose(&plan.options.signing, &keys)?)
+    };
+    if let Some(Choice::Key(signer)) = &choice
         && let KeyOrigin::Local(path) = &signer.origin
         && (plan.settings.env.get(crate::env::CI).is_some()
             || crate::platform::detect(&plan.settings.env) != crate::platform::Platform::Local)
@@ -78,11 +83,14 @@ pub async fn run(mut plan: Plan, reporter: &dyn Reporter) -> Result<Summary, Err
             crate::env::KILN_SIGNING_KEY
         ));
     }
+    // What `kiln publish` signs was stored unsigned by design; `--no-publish` signs nothing.
     let signer = match &choice {
-        Choice::Key(signer) => Some(Verifier::Key(signer.public.clone())),
-        Choice::Keyless(_) => None,
+        Some(Choice::Key(signer)) => Some(Verifier::Key(signer.public.clone())),
+        _ => None,
     };
-    if let Some(why) = plan.require_vouched(signer.as_ref()).await {
+    if plan.options.publishing == Publishing::Both
+        && let Some(why) = plan.require_vouched(signer.as_ref()).await
+    {
         reporter.warn(&format!(
             "an artifact with these inputs exists, but no signature by this signer verifies \
              on it ({why}): building it again rather than signing what it cannot vouch for"
@@ -95,7 +103,7 @@ pub async fn run(mut plan: Plan, reporter: &dyn Reporter) -> Result<Summary, Err
         version: plan.project.version.clone(),
         ..Outcomes::default()
     };
-    let mut choice = Some(choice);
+    let mut choice = choice;
     let mut signer = None;
     for step in plan.steps.clone() {
         if let Some(why) = &step.skipped {
@@ -131,6 +139,9 @@ pub async fn run(mut plan: Plan, reporter: &dyn Reporter) -> Result<Summary, Err
                 Err(err) => Err(err),
             },
             Stage::Attest => match &signer {
+                _ if plan.options.publishing == Publishing::BuildOnly => {
+                    store_sbom(&plan, &layout, &mut outcomes, reporter).await
+                }
                 Some(signing) => {
                     attest_artifact(&plan, &layout, signing, &mut outcomes, reporter).await
                 }
@@ -475,7 +486,7 @@ async fn attest_artifact(
     let (source, toolchain) = match &outcomes.built {
         Some(built) => (&built.sbom, built.toolchain.as_str()),
         None => {
-            previous = plan.language.previous_sbom_inputs(&plan.work_dir);
+            previous = previous_sbom(plan, layout, &stored.manifest_digest)?;
             (&previous, REUSED_TOOLCHAIN)
         }
     };
@@ -510,8 +521,70 @@ async fn attest_artifact(
     Ok(())
 }
 
+/// What the SBOM of an artifact built by an earlier run lists: for `kiln publish`, the
+/// document `kiln build --no-publish` stored beside it (no project code is run to list
+/// it again); otherwise what that build left in the work directory.
+fn previous_sbom(plan: &Plan, layout: &Layout, digest: &str) -> Result<SbomInputs, Error> {
+    if plan.options.publishing == Publishing::PublishOnly {
+        return match attest::stored(layout, digest)? {
+            Some(document) => Ok(SbomInputs::Stored(document)),
+            None => Err(Error::Usage {
+                message: format!("The artifact {digest} has no SBOM stored beside it"),
+                hint: "build it with `kiln build --no-publish`, which stores its SBOM, and \
+                       hand that layout to `kiln publish`"
+                    .into(),
+            }),
+        };
+    }
+    Ok(plan.language.previous_sbom_inputs(&plan.work_dir))
+}
+
+/// `kiln build --no-publish`: the SBOM stored unsigned beside the artifact.
+async fn store_sbom(
+    plan: &Plan,
+    layout: &Layout,
+    outcomes: &mut Outcomes,
+    reporter: &dyn Reporter,
+) -> Result<(), Error> {
+    let Some(stored) = &outcomes.stored else {
+        return unreachable_order(Stage::Attest, Stage::Store);
+    };
+    let previous;
+    let (source, toolchain) = match &outcomes.built {
+        Some(built) => (&built.sbom, built.toolchain.as_str()),
+        None => {
+            previous = previous_sbom(plan, layout, &stored.manifest_digest)?;
+            (&previous, REUSED_TOOLCHAIN)
+        }
+    };
+    let repository = repository(plan, stored);
+    let unsigned = attest::store_unsigned(
+        attest::UnsignedRequest {
+            layout,
+            sbom: crate::sbom::SbomInput {
+                artifact_name: &repository,
+                artifact_version: outcomes.version.as_deref(),
+                artifact_digest: &stored.manifest_digest,
+                toolchain,
+                env: &plan.settings.env,
+            },
+            source,
+            sbom_path: plan.work_dir.join("sbom.cdx.json"),
+        },
+        reporter,
+    )
+    .await?;
+    reporter.step(&format!(
+        "Stored the SBOM unsigned as {} ({} components)",
+        unsigned.tag, unsigned.components
+    ));
+    Ok(())
+}
+
 /// What the summary says built a reused artifact.
 const REUSED_TOOLCHAIN: &str = "none: inputs unchanged, artifact reused";
+/// What `kiln publish`'s summary says built the artifact it signed.
+const PUBLISHED_TOOLCHAIN: &str = "none here: built by `kiln build --no-publish`";
 
 /// Saves the caches (`failed`: the build itself did not succeed, so only what is still
 /// worth it). Never fails: problems become warnings.
@@ -619,17 +692,23 @@ async fn post_summary(
 
 /// The summary document of what the steps did so far.
 fn document(plan: &Plan, outcomes: &Outcomes) -> Result<Summary, Error> {
-    let (Some(stored), Some(signature), Some(attestation)) =
-        (&outcomes.stored, &outcomes.signature, &outcomes.attestation)
-    else {
-        return unreachable_order(Stage::Summary, Stage::Attest);
+    let Some(stored) = &outcomes.stored else {
+        return unreachable_order(Stage::Summary, Stage::Store);
     };
+    if plan.options.publishing != Publishing::BuildOnly
+        && (outcomes.signature.is_none() || outcomes.attestation.is_none())
+    {
+        return unreachable_order(Stage::Summary, Stage::Attest);
+    }
     let layer = stored.manifest.layers.first().ok_or_else(|| Error::Io {
         what: format!("read the artifact `{}`", stored.manifest_digest),
         source: std::io::Error::other("it has no layer"),
     })?;
     let (toolchain, facts) = match &outcomes.built {
         Some(built) => (built.toolchain.clone(), built.facts.clone()),
+        None if plan.options.publishing == Publishing::PublishOnly => {
+            (PUBLISHED_TOOLCHAIN.to_string(), Vec::new())
+        }
         None => (REUSED_TOOLCHAIN.to_string(), Vec::new()),
     };
     Ok(Summary {
@@ -668,8 +747,8 @@ fn document(plan: &Plan, outcomes: &Outcomes) -> Result<Summary, Error> {
         inputs_digest: plan.inputs.clone(),
         skipped: plan.reuse.is_some(),
         push: outcomes.push.clone(),
-        signature: signature.clone(),
-        attestation: attestation.clone(),
+        signature: outcomes.signature.clone(),
+        attestation: outcomes.attestation.clone(),
         cache: outcomes.cache.clone(),
         stages: outcomes.timings.clone(),
     })

@@ -34,9 +34,26 @@ use crate::verify::verify_in_layout;
 
 pub use kiln_cli::output::Step;
 
+/// Which half of the pipeline a run does: both, or one of the two jobs a CI splits it
+/// into so that the job running project code never holds the signing identity.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Publishing {
+    /// `kiln build`: build, then push, sign and attest.
+    #[default]
+    Both,
+    /// `kiln build --no-publish`: build and store the artifact with its SBOM, unsigned;
+    /// no signing secret is read.
+    BuildOnly,
+    /// `kiln publish`: push, sign and attest the artifact stored for these inputs; no
+    /// project code runs.
+    PublishOnly,
+}
+
 /// What `kiln build` does beyond building: where the result goes and how it is signed.
 #[derive(Debug, Clone, Default)]
 pub struct BuildOptions {
+    /// `--no-publish`, `kiln publish`, or both halves.
+    pub publishing: Publishing,
     /// `--push`: `REGISTRY/REPOSITORY[:TAG]` (the tag defaults to the artifact's).
     pub push: Option<String>,
     /// Build even when an artifact with the same inputs exists.
@@ -195,10 +212,11 @@ impl Plan {
             }
             None => None,
         };
-        let reuse = if options.force {
-            None
-        } else {
-            find_reuse(registry.as_ref(), &layout, &inputs).await?
+        let reuse = match options.publishing {
+            // What `kiln build --no-publish` stored for exactly these inputs, or nothing.
+            Publishing::PublishOnly => Some(stored_for_publish(&layout, &reference, &inputs)?),
+            _ if options.force => None,
+            _ => find_reuse(registry.as_ref(), &layout, &inputs).await?,
         };
 
         let cache = options.cache.location.clone().map(|location| {
@@ -218,7 +236,12 @@ impl Plan {
                 warnings,
             }
         });
-        let steps = steps(destination.is_some(), cache.is_some(), reuse.as_ref());
+        let steps = steps(
+            options.publishing,
+            destination.is_some(),
+            cache.is_some(),
+            reuse.as_ref(),
+        );
         let detect_time = started.elapsed();
         reporter.stage_finished(Stage::Detect, detect_time);
         Ok(Plan {
@@ -310,13 +333,23 @@ fn reserved_tag(tag: &str) -> bool {
 }
 
 /// The steps of a build, in order, each skipped one saying why.
-fn steps(push: bool, cache: bool, reuse: Option<&Reuse>) -> Vec<Step> {
+fn steps(publishing: Publishing, push: bool, cache: bool, reuse: Option<&Reuse>) -> Vec<Step> {
     const NO_CACHE: &str = "caching is off (--no-cache)";
     const UNCHANGED: &str = "inputs unchanged: an artifact with the same inputs is stored";
+    const NO_PUBLISH: &str = "--no-publish: `kiln publish` pushes and signs it";
+    const PUBLISH: &str = "`kiln publish` runs no project code";
     Stage::ALL
         .into_iter()
         .map(|stage| {
             let skipped = match stage {
+                Stage::Restore | Stage::Build | Stage::Package | Stage::Save
+                    if publishing == Publishing::PublishOnly =>
+                {
+                    Some(PUBLISH)
+                }
+                Stage::Push | Stage::Sign if publishing == Publishing::BuildOnly => {
+                    Some(NO_PUBLISH)
+                }
                 Stage::Restore | Stage::Save if !cache => Some(NO_CACHE),
                 Stage::Restore | Stage::Build | Stage::Package | Stage::Save if reuse.is_some() => {
                     Some(UNCHANGED)
@@ -359,7 +392,12 @@ impl Plan {
         };
         let why = checked.err()?;
         self.reuse = None;
-        self.steps = steps(self.destination.is_some(), self.cache.is_some(), None);
+        self.steps = steps(
+            self.options.publishing,
+            self.destination.is_some(),
+            self.cache.is_some(),
+            None,
+        );
         Some(why)
     }
 
@@ -393,6 +431,43 @@ impl Plan {
         }
         Ok(())
     }
+}
+
+/// The artifact `kiln build --no-publish` stored for `inputs` (under `reference`, or
+/// any tag of the layout): `kiln publish` signs nothing else.
+fn stored_for_publish(
+    layout_dir: &std::path::Path,
+    reference: &str,
+    inputs: &str,
+) -> Result<Reuse, Error> {
+    let missing = |recorded: Option<String>| Error::NothingToPublish {
+        layout: layout_dir.to_owned(),
+        reference: reference.to_string(),
+        inputs: inputs.to_string(),
+        recorded,
+    };
+    if !layout_dir.join("index.json").is_file() {
+        return Err(missing(None));
+    }
+    let layout = Layout::open(layout_dir)?;
+    let mut recorded = None;
+    for entry in layout.index()?.manifests {
+        let Ok(manifest) = layout.read_blob(&entry.digest) else {
+            continue;
+        };
+        let found = inputs_of(&manifest);
+        if found.as_deref() == Some(inputs) {
+            return Ok(Reuse::Layout { manifest });
+        }
+        let tag = entry
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(crate::oci::annotations::REF_NAME));
+        if tag.map(String::as_str) == Some(reference) {
+            recorded = found;
+        }
+    }
+    Err(missing(recorded))
 }
 
 /// An artifact recording `inputs`: under the destination tag, else in the layout.
@@ -528,7 +603,7 @@ mod tests {
                 .collect()
         };
         assert_eq!(
-            names(steps(false, true, None)),
+            names(steps(Publishing::Both, false, true, None)),
             [
                 "detect", "restore", "build", "package", "store", "-push", "sign", "attest",
                 "save", "summary"
@@ -539,9 +614,28 @@ mod tests {
             digest: String::new(),
         };
         assert_eq!(
-            names(steps(true, false, Some(&pushed))),
+            names(steps(Publishing::Both, true, false, Some(&pushed))),
             [
                 "detect", "-restore", "-build", "-package", "store", "-push", "sign", "attest",
+                "-save", "summary"
+            ]
+        );
+        // The two halves of a split pipeline: no signing where project code runs, no
+        // project code where it is signed.
+        assert_eq!(
+            names(steps(Publishing::BuildOnly, false, true, None)),
+            [
+                "detect", "restore", "build", "package", "store", "-push", "-sign", "attest",
+                "save", "summary"
+            ]
+        );
+        let stored = Reuse::Layout {
+            manifest: Vec::new(),
+        };
+        assert_eq!(
+            names(steps(Publishing::PublishOnly, true, true, Some(&stored))),
+            [
+                "detect", "-restore", "-build", "-package", "store", "push", "sign", "attest",
                 "-save", "summary"
             ]
         );

@@ -160,6 +160,105 @@ fn kiln_version() -> String {
     env!("CARGO_PKG_VERSION").to_string()
 }
 
+/// The reusable workflow of `.github/workflows/kiln.yml`: the job that runs project code
+/// holds no signing identity and no write token; the one that signs runs no project
+/// code and takes the layout only at the digest the first job recorded.
+#[test]
+fn reusable_workflow_splits_build_from_publish() {
+    let ctx = TestContext::new();
+    let root = repo_root();
+    let workflow = std::fs::read_to_string(root.join(".github/workflows/kiln.yml")).unwrap();
+
+    // Its jobs and their permissions, read by a YAML parser.
+    let read = Command::new(peer_python())
+        .args([
+            "-c",
+            "import json, sys, ruamel.yaml; \
+             print(json.dumps(ruamel.yaml.YAML(typ='safe').load(sys.stdin)))",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(workflow.as_bytes())?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert_ok("ruamel.yaml", &read);
+    let parsed: serde_json::Value = serde_json::from_slice(&read.stdout).unwrap();
+    assert_eq!(parsed["permissions"], serde_json::json!({}));
+    let build = &parsed["jobs"]["build"];
+    let publish = &parsed["jobs"]["publish"];
+    assert_eq!(
+        build["permissions"],
+        serde_json::json!({"contents": "read"})
+    );
+    assert_eq!(publish["permissions"]["id-token"], "write");
+    assert_eq!(publish["permissions"]["packages"], "write");
+    let steps = |job: &serde_json::Value| job["steps"].as_array().unwrap().clone();
+    let kiln_step = |job: &serde_json::Value| {
+        steps(job)
+            .into_iter()
+            .find(|step| {
+                step["uses"]
+                    .as_str()
+                    .is_some_and(|uses| uses.starts_with("kiln-build/kiln/action@"))
+            })
+            .unwrap()
+    };
+    assert_eq!(kiln_step(build)["with"]["no-publish"], true);
+    assert_eq!(kiln_step(publish)["with"]["command"], "publish");
+    // No secret is handed to the build job; the publish job checks the digest first.
+    assert!(!serde_json::to_string(build).unwrap().contains("secrets."));
+    assert!(steps(publish).iter().any(|step| {
+        step["run"]
+            .as_str()
+            .is_some_and(|run| run.contains("sha256sum --check"))
+    }));
+
+    // actionlint checks every `with:` against action.yml (the action resolved from this
+    // checkout), zizmor audits it as a pedantic reviewer, and SchemaStore's schema.
+    let repo = ctx.path().join("repo");
+    copy_dir(&root.join("action"), &repo.join("action"));
+    std::fs::create_dir_all(repo.join(".github/workflows")).unwrap();
+    std::fs::write(
+        repo.join(".github/workflows/kiln.yml"),
+        workflow.replace(
+            "kiln-build/kiln/action@v0.1.0",
+            "./action # zizmor: ignore[self-repository]",
+        ),
+    )
+    .unwrap();
+    assert_ok(
+        "git init",
+        &Command::new("git")
+            .args(["init", "-q"])
+            .current_dir(&repo)
+            .output()
+            .unwrap(),
+    );
+    let lint = Command::new(peer_tool("actionlint"))
+        .arg(".github/workflows/kiln.yml")
+        .current_dir(&repo)
+        .output()
+        .unwrap();
+    assert_ok("actionlint", &lint);
+    let zizmor = Command::new(peer_tool("zizmor"))
+        .args(["--offline", "--no-progress", "--persona=pedantic"])
+        .arg(".github/workflows/kiln.yml")
+        .current_dir(&repo)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_ok("zizmor", &zizmor);
+    check_jsonschema(
+        "vendor.github-workflows",
+        &[&root.join(".github/workflows/kiln.yml")],
+    );
+}
+
 #[test]
 fn github_action_lints_clean_and_runs_kiln() {
     let ctx = TestContext::new();

@@ -24,6 +24,7 @@ import groovy.transform.Field
     push: '',
     force: false,
     requireIsolation: false,
+    noPublish: false,
     noPost: false,
     key: '',
     keyless: false,
@@ -70,6 +71,7 @@ import groovy.transform.Field
     [key: 'push', env: 'KILN_INPUT_PUSH'],
     [key: 'force', env: 'KILN_INPUT_FORCE'],
     [key: 'requireIsolation', env: 'KILN_INPUT_REQUIRE_ISOLATION'],
+    [key: 'noPublish', env: 'KILN_INPUT_NO_PUBLISH'],
     [key: 'noPost', env: 'KILN_INPUT_NO_POST'],
     [key: 'key', env: 'KILN_INPUT_KEY'],
     [key: 'keyless', env: 'KILN_INPUT_KEYLESS'],
@@ -107,6 +109,7 @@ set -- build --platform=jenkins --summary-file="$KILN_SUMMARY_DIR/kiln-summary.j
 [ -z "${KILN_INPUT_PUSH:-}" ] || set -- "$@" --push="$KILN_INPUT_PUSH"
 [ "${KILN_INPUT_FORCE:-}" != true ] || set -- "$@" --force
 [ "${KILN_INPUT_REQUIRE_ISOLATION:-}" != true ] || set -- "$@" --require-isolation
+[ "${KILN_INPUT_NO_PUBLISH:-}" != true ] || set -- "$@" --no-publish
 [ "${KILN_INPUT_NO_POST:-}" != true ] || set -- "$@" --no-post
 [ -z "${KILN_INPUT_KEY:-}" ] || set -- "$@" --key="$KILN_INPUT_KEY"
 [ "${KILN_INPUT_KEYLESS:-}" != true ] || set -- "$@" --keyless

@@ -281,6 +281,14 @@ pub fn wrapper_only() -> Vec<Input> {
     };
     vec![
         input(
+            "command",
+            "`build` (the whole pipeline, or only its first half with `no-publish`), or `publish`: push, sign and attest what a `no-publish` build stored, running no project code (flags `kiln publish` does not take must stay unset)",
+            Kind::String,
+            "build",
+            "KILN_INPUT_COMMAND",
+            &[GitHub],
+        ),
+        input(
             "version",
             "The kiln release to install",
             Kind::String,

@@ -1,11 +1,11 @@
 //! `kiln build`: plan, then run the pipeline (or print the plan with `--dry-run`).
 
-use kiln_cli::{BuildArgs, OutputFormat};
+use kiln_cli::{BuildArgs, OutputFormat, ReportArgs, SigningArgs};
 
 use super::{Printer, cache_options, registry_options};
 use crate::env::Env;
 use crate::error::Error;
-use crate::plan::{BuildOptions, Plan};
+use crate::plan::{BuildOptions, Plan, Publishing};
 use crate::sign::keyring::{KeylessMode, SigningOptions};
 
 pub async fn run(
@@ -16,6 +16,11 @@ pub async fn run(
 ) -> Result<u8, Error> {
     let settings = super::settings(&args.project, env)?;
     let options = BuildOptions {
+        publishing: if args.no_publish {
+            Publishing::BuildOnly
+        } else {
+            Publishing::Both
+        },
         push: args.push.clone(),
         force: args.force,
         require_isolation: args.require_isolation,
@@ -24,21 +29,10 @@ pub async fn run(
             &settings.env,
             args.push.as_deref().or(args.cache.cache.as_deref()),
         ),
-        signing: SigningOptions {
-            key: args.key.clone(),
-            keyless: if args.keyless {
-                KeylessMode::Always
-            } else if args.no_keyless {
-                KeylessMode::Never
-            } else {
-                KeylessMode::Auto
-            },
-            fulcio_url: Some(args.fulcio_url.clone()),
-            rekor_url: Some(args.rekor_url.clone()),
-        },
+        signing: signing_options(&args.signing),
         cache: cache_options(&args.cache, &settings.home)?,
-        summary_file: args.summary_file.clone(),
-        post: (!args.no_post).then_some(args.post.platform),
+        summary_file: args.report.summary_file.clone(),
+        post: post(&args.report),
         dry_run: args.dry_run,
     };
     let plan = Plan::compute(settings, options, printer).await?;
@@ -46,8 +40,38 @@ pub async fn run(
         super::plan::show(&plan, output, printer);
         return Ok(0);
     }
+    run_plan(plan, output, printer).await
+}
+
+/// Runs the pipeline and prints its summary.
+pub(super) async fn run_plan(
+    plan: Plan,
+    output: OutputFormat,
+    printer: &Printer,
+) -> Result<u8, Error> {
     let summary = crate::pipeline::run(plan, printer).await?;
     printer.info(&summary.to_string());
     super::data(output, printer, &summary);
     Ok(0)
+}
+
+/// `--key`, `--keyless`/`--no-keyless`, Fulcio and Rekor.
+pub(super) fn signing_options(args: &SigningArgs) -> SigningOptions {
+    SigningOptions {
+        key: args.key.clone(),
+        keyless: if args.keyless {
+            KeylessMode::Always
+        } else if args.no_keyless {
+            KeylessMode::Never
+        } else {
+            KeylessMode::Auto
+        },
+        fulcio_url: Some(args.fulcio_url.clone()),
+        rekor_url: Some(args.rekor_url.clone()),
+    }
+}
+
+/// Where the summary is posted; `None` is `--no-post`.
+pub(super) fn post(args: &ReportArgs) -> Option<Option<kiln_cli::Platform>> {
+    (!args.no_post).then_some(args.post.platform)
 }

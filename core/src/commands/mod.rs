@@ -10,6 +10,7 @@ mod cache;
 mod keygen;
 mod plan;
 mod printer;
+mod publish;
 mod pull;
 mod push;
 mod run;
@@ -87,6 +88,7 @@ async fn run(cli: Cli, env: Env, printer: &Printer) -> Result<u8, Error> {
     let output = cli.output;
     match cli.command {
         Command::Build(args) => build::run(args, env, output, printer).await,
+        Command::Publish(args) => publish::run(args, env, output, printer).await,
         Command::Plan(args) => plan::run(args, env, output, printer).await,
         Command::Run(args) => run::run(args, env, printer).await,
         Command::Push(args) => push::run(args, env, output, printer).await,

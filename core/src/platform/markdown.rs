@@ -75,21 +75,27 @@ pub fn rows(summary: &Summary) -> Vec<Row> {
         None => row("Image", code(&a.oci_reference)),
     }
     row("Digest", code(&a.digest));
-    let sig = &summary.signature;
-    row(
-        "Signature",
-        format!("{} by {}", code(&sig.tag), text(&sig.key)),
-    );
-    let att = &summary.attestation;
-    row(
-        "SBOM",
-        format!(
-            "CycloneDX, {} components, {} (attested as {})",
-            att.components,
-            code(&att.sbom_digest),
-            code(&att.tag)
+    match (&summary.signature, &summary.attestation) {
+        (Some(sig), Some(att)) => {
+            row(
+                "Signature",
+                format!("{} by {}", code(&sig.tag), text(&sig.key)),
+            );
+            row(
+                "SBOM",
+                format!(
+                    "CycloneDX, {} components, {} (attested as {})",
+                    att.components,
+                    code(&att.sbom_digest),
+                    code(&att.tag)
+                ),
+            );
+        }
+        _ => row(
+            "Signature",
+            "none yet: built with `--no-publish`; `kiln publish` signs and attests it".into(),
         ),
-    );
+    }
     row(
         "Artifact",
         format!(

@@ -80,7 +80,11 @@ impl Outputs {
                 None => summary.artifact.oci_reference.clone(),
             },
             digest: summary.artifact.digest.clone(),
-            sbom_digest: summary.attestation.sbom_digest.clone(),
+            sbom_digest: summary
+                .attestation
+                .as_ref()
+                .map(|att| att.sbom_digest.clone())
+                .unwrap_or_default(),
             cache_hit: summary
                 .cache
                 .as_ref()
@@ -440,13 +444,13 @@ pub(crate) mod tests {
             inputs_digest: format!("sha256:{}", "c".repeat(64)),
             skipped: false,
             push: None,
-            signature: SignatureSummary {
+            signature: Some(SignatureSummary {
                 tag: format!("sha256-{}.sig", "a".repeat(64)),
                 digest: format!("sha256:{}", "d".repeat(64)),
                 key: "kiln's local development key".into(),
                 reused: false,
-            },
-            attestation: AttestationSummary {
+            }),
+            attestation: Some(AttestationSummary {
                 tag: format!("sha256-{}.att", "a".repeat(64)),
                 digest: format!("sha256:{}", "e".repeat(64)),
                 predicate_type: "https://cyclonedx.org/bom".into(),
@@ -454,7 +458,7 @@ pub(crate) mod tests {
                 sbom_digest: format!("sha256:{}", "f".repeat(64)),
                 components: 12,
                 reused: false,
-            },
+            }),
             cache: None,
             stages: vec![StageTiming {
                 skipped: None,

@@ -189,6 +189,23 @@ impl Check for Verifier {
     }
 }
 
+/// The media type of a CycloneDX JSON document, as `cosign attach sbom` gives it.
+pub const CYCLONEDX_MEDIA_TYPE: &str = "application/vnd.cyclonedx+json";
+
+/// An unsigned SBOM attached under the artifact's `sha256-<hex>.sbom` tag, as
+/// `cosign attach sbom` does: what `kiln build --no-publish` leaves for `kiln publish`.
+pub fn sbom_attachment(digest: &str, document: Vec<u8>) -> Result<CosignArtifact, SignError> {
+    manifest::append(
+        cosign_tag(digest, "sbom")?,
+        None,
+        manifest::NewLayer {
+            bytes: document,
+            media_type: CYCLONEDX_MEDIA_TYPE,
+            annotations: std::collections::BTreeMap::new(),
+        },
+    )
+}
+
 /// A manifest cosign attaches to an artifact by tag, and the blobs it adds.
 #[derive(Debug, Clone)]
 pub struct CosignArtifact {

@@ -58,6 +58,14 @@ pub enum AttestError {
     DependenciesGone { path: PathBuf },
     #[error("Failed to sign the SBOM attestation")]
     Sign(#[from] sign::SignError),
+    #[error("The SBOM stored beside the artifact is not a JSON document")]
+    Stored(#[source] serde_json::Error),
+    #[error("Failed to read the SBOM stored under `{tag}`")]
+    ReadStored {
+        tag: String,
+        #[source]
+        source: crate::oci::layout::LayoutError,
+    },
     #[error("Failed to store the SBOM attestation")]
     Attach(#[from] AttachError),
     #[error("Failed to write the SBOM to `{}`", path.display())]
@@ -77,6 +85,10 @@ impl Diagnose for AttestError {
             }
             AttestError::Sign(err) => err.hint(),
             AttestError::Attach(err) => err.hint(),
+            AttestError::Stored(_) | AttestError::ReadStored { .. } => Some(
+                "build again with `kiln build --no-publish` and hand its layout over as it is"
+                    .into(),
+            ),
             AttestError::Write { .. } => {
                 Some("check that the project directory is writable".into())
             }
@@ -86,7 +98,10 @@ impl Diagnose for AttestError {
     fn blame(&self) -> Blame {
         match self {
             AttestError::Sbom(err) => err.blame(),
-            AttestError::DependenciesGone { .. } | AttestError::Write { .. } => Blame::User,
+            AttestError::DependenciesGone { .. }
+            | AttestError::Write { .. }
+            | AttestError::Stored(_)
+            | AttestError::ReadStored { .. } => Blame::User,
             AttestError::Sign(err) => err.blame(),
             AttestError::Attach(err) => err.blame(),
         }
@@ -111,26 +126,11 @@ pub async fn run(req: AttestRequest<'_>, reporter: &dyn Reporter) -> Result<Atte
 
     let (predicate, valid, base) = match ours {
         Some(statement) => (statement.predicate, existing, None),
-        None => {
-            reporter.step("Listing the artifact's components (CycloneDX SBOM)");
-            let document = match req.source {
-                SbomInputs::Rust(project) => sbom::rust(project, &req.sbom).await?,
-                SbomInputs::Python {
-                    deps_dir,
-                    project_dist,
-                } => {
-                    if !deps_dir.is_dir() {
-                        return Err(AttestError::DependenciesGone {
-                            path: deps_dir.clone(),
-                        });
-                    }
-                    sbom::python(deps_dir, project_dist.as_deref(), &req.sbom)?
-                }
-            };
-            let predicate: serde_json::Value =
-                serde_json::from_str(&document).expect("kiln's SBOM is JSON");
-            (predicate, None, existing)
-        }
+        None => (
+            document(req.source, &req.sbom, reporter).await?,
+            None,
+            existing,
+        ),
     };
 
     let entry = match valid {
@@ -155,21 +155,117 @@ pub async fn run(req: AttestRequest<'_>, reporter: &dyn Reporter) -> Result<Atte
     };
     let attached = attach(req.layout, req.registry, &tag, entry, reporter).await?;
 
-    let bytes = serde_json::to_vec(&predicate).expect("a JSON value serialises");
-    let write = |source| AttestError::Write {
-        path: req.sbom_path.clone(),
-        source,
-    };
-    if let Some(dir) = req.sbom_path.parent() {
-        std::fs::create_dir_all(dir).map_err(write)?;
-    }
-    kiln_cache::fsutil::write_atomic(&req.sbom_path, &bytes).map_err(write)?;
+    let (sbom_digest, components) = write_sbom(&predicate, &req.sbom_path)?;
     Ok(Attested {
         attached,
-        sbom_digest: crate::oci::digest(&bytes),
-        components: predicate["components"]
-            .as_array()
-            .map_or(0, |components| components.len()),
+        sbom_digest,
+        components,
         sbom_path: req.sbom_path,
     })
+}
+
+/// The SBOM document: listed from what the build left, or as stored.
+async fn document(
+    source: &SbomInputs,
+    sbom: &SbomInput<'_>,
+    reporter: &dyn Reporter,
+) -> Result<serde_json::Value, AttestError> {
+    reporter.step("Listing the artifact's components (CycloneDX SBOM)");
+    let document = match source {
+        SbomInputs::Rust(project) => sbom::rust(project, sbom).await?,
+        SbomInputs::Python {
+            deps_dir,
+            project_dist,
+        } => {
+            if !deps_dir.is_dir() {
+                return Err(AttestError::DependenciesGone {
+                    path: deps_dir.clone(),
+                });
+            }
+            sbom::python(deps_dir, project_dist.as_deref(), sbom)?
+        }
+        SbomInputs::Stored(bytes) => {
+            return serde_json::from_slice(bytes).map_err(AttestError::Stored);
+        }
+    };
+    Ok(serde_json::from_str(&document).expect("kiln's SBOM is JSON"))
+}
+
+/// Writes the SBOM next to the build; returns its digest and component count.
+fn write_sbom(
+    predicate: &serde_json::Value,
+    path: &std::path::Path,
+) -> Result<(String, usize), AttestError> {
+    let bytes = serde_json::to_vec(predicate).expect("a JSON value serialises");
+    let write = |source| AttestError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(write)?;
+    }
+    kiln_cache::fsutil::write_atomic(path, &bytes).map_err(write)?;
+    let components = predicate["components"]
+        .as_array()
+        .map_or(0, |components| components.len());
+    Ok((crate::oci::digest(&bytes), components))
+}
+
+/// What `kiln build --no-publish` stores for `kiln publish`.
+#[derive(Debug)]
+pub struct UnsignedRequest<'a> {
+    pub layout: &'a Layout,
+    pub sbom: SbomInput<'a>,
+    pub source: &'a SbomInputs,
+    pub sbom_path: PathBuf,
+}
+
+/// The SBOM stored unsigned.
+#[derive(Debug, Clone)]
+pub struct Unsigned {
+    /// `sha256-<hex>.sbom`, in the layout only.
+    pub tag: String,
+    pub sbom_digest: String,
+    pub components: usize,
+}
+
+/// `kiln build --no-publish`: lists the artifact's components and stores the SBOM,
+/// unsigned, in the layout under the artifact's `sha256-<hex>.sbom` tag.
+pub async fn store_unsigned(
+    req: UnsignedRequest<'_>,
+    reporter: &dyn Reporter,
+) -> Result<Unsigned, AttestError> {
+    let predicate = document(req.source, &req.sbom, reporter).await?;
+    let (sbom_digest, components) = write_sbom(&predicate, &req.sbom_path)?;
+    let bytes = serde_json::to_vec(&predicate).expect("a JSON value serialises");
+    let artifact = sign::sbom_attachment(req.sbom.artifact_digest, bytes)?;
+    let tag = artifact.tag.clone();
+    attach(req.layout, None, &tag, Entry::New(artifact), reporter).await?;
+    Ok(Unsigned {
+        tag,
+        sbom_digest,
+        components,
+    })
+}
+
+/// The SBOM `kiln build --no-publish` stored beside the artifact `digest`, if any.
+pub fn stored(layout: &Layout, digest: &str) -> Result<Option<Vec<u8>>, AttestError> {
+    let tag = sign::cosign_tag(digest, "sbom")?;
+    let read = |source| AttestError::ReadStored {
+        tag: tag.clone(),
+        source,
+    };
+    let Some((_, bytes)) = layout.tagged(&tag).map_err(read)? else {
+        return Ok(None);
+    };
+    let manifest: oci_client::manifest::OciImageManifest =
+        serde_json::from_slice(&bytes).map_err(AttestError::Stored)?;
+    let Some(layer) = manifest
+        .layers
+        .iter()
+        .find(|layer| layer.media_type == sign::CYCLONEDX_MEDIA_TYPE)
+    else {
+        return Ok(None);
+    };
+    layout.read_blob(&layer.digest).map(Some).map_err(read)
 }

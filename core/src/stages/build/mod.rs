@@ -319,6 +319,9 @@ pub enum SbomInputs {
         /// made; `None` for requirements-only apps.
         project_dist: Option<String>,
     },
+    /// The CycloneDX document `kiln build --no-publish` stored beside the artifact, which
+    /// `kiln publish` attests as it is.
+    Stored(Vec<u8>),
 }
 
 /// The result of a successful build.

@@ -479,30 +479,13 @@ async fn attest_artifact(
     outcomes: &mut Outcomes,
     reporter: &dyn Reporter,
 ) -> Result<(), Error> {
-    let Some(stored) = &outcomes.stored else {
-        return unreachable_order(Stage::Attest, Stage::Store);
-    };
-    let previous;
-    let (source, toolchain) = match &outcomes.built {
-        Some(built) => (&built.sbom, built.toolchain.as_str()),
-        None => {
-            previous = previous_sbom(plan, layout, &stored.manifest_digest)?;
-            (&previous, REUSED_TOOLCHAIN)
-        }
-    };
-    let repository = repository(plan, stored);
+    let sbom = SbomPlan::of(plan, layout, outcomes)?;
     let attested = attest::run(
         AttestRequest {
             layout,
             registry: plan.registry.as_ref(),
-            sbom: crate::sbom::SbomInput {
-                artifact_name: &repository,
-                artifact_version: outcomes.version.as_deref(),
-                artifact_digest: &stored.manifest_digest,
-                toolchain,
-                env: &plan.settings.env,
-            },
-            source,
+            sbom: sbom.input(plan, outcomes),
+            source: &sbom.source,
             sbom_path: plan.work_dir.join("sbom.cdx.json"),
             signer,
         },
@@ -519,6 +502,48 @@ async fn attest_artifact(
         reused: attested.attached.reused,
     });
     Ok(())
+}
+
+/// What the SBOM of the stored artifact is listed from, and what it names.
+struct SbomPlan<'a> {
+    stored: &'a Stored,
+    source: std::borrow::Cow<'a, SbomInputs>,
+    toolchain: &'a str,
+    repository: String,
+}
+
+impl<'a> SbomPlan<'a> {
+    fn of(plan: &Plan, layout: &Layout, outcomes: &'a Outcomes) -> Result<SbomPlan<'a>, Error> {
+        let Some(stored) = &outcomes.stored else {
+            return unreachable_order(Stage::Attest, Stage::Store);
+        };
+        let (source, toolchain) = match &outcomes.built {
+            Some(built) => (
+                std::borrow::Cow::Borrowed(&built.sbom),
+                built.toolchain.as_str(),
+            ),
+            None => (
+                std::borrow::Cow::Owned(previous_sbom(plan, layout, &stored.manifest_digest)?),
+                REUSED_TOOLCHAIN,
+            ),
+        };
+        Ok(SbomPlan {
+            stored,
+            source,
+            toolchain,
+            repository: repository(plan, stored),
+        })
+    }
+
+    fn input(&'a self, plan: &'a Plan, outcomes: &'a Outcomes) -> crate::sbom::SbomInput<'a> {
+        crate::sbom::SbomInput {
+            artifact_name: &self.repository,
+            artifact_version: outcomes.version.as_deref(),
+            artifact_digest: &self.stored.manifest_digest,
+            toolchain: self.toolchain,
+            env: &plan.settings.env,
+        }
+    }
 }
 
 /// What the SBOM of an artifact built by an earlier run lists: for `kiln publish`, the
@@ -546,29 +571,12 @@ async fn store_sbom(
     outcomes: &mut Outcomes,
     reporter: &dyn Reporter,
 ) -> Result<(), Error> {
-    let Some(stored) = &outcomes.stored else {
-        return unreachable_order(Stage::Attest, Stage::Store);
-    };
-    let previous;
-    let (source, toolchain) = match &outcomes.built {
-        Some(built) => (&built.sbom, built.toolchain.as_str()),
-        None => {
-            previous = previous_sbom(plan, layout, &stored.manifest_digest)?;
-            (&previous, REUSED_TOOLCHAIN)
-        }
-    };
-    let repository = repository(plan, stored);
+    let sbom = SbomPlan::of(plan, layout, outcomes)?;
     let unsigned = attest::store_unsigned(
         attest::UnsignedRequest {
             layout,
-            sbom: crate::sbom::SbomInput {
-                artifact_name: &repository,
-                artifact_version: outcomes.version.as_deref(),
-                artifact_digest: &stored.manifest_digest,
-                toolchain,
-                env: &plan.settings.env,
-            },
-            source,
+            sbom: sbom.input(plan, outcomes),
+            source: &sbom.source,
             sbom_path: plan.work_dir.join("sbom.cdx.json"),
         },
         reporter,

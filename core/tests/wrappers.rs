@@ -160,6 +160,30 @@ fn kiln_version() -> String {
     env!("CARGO_PKG_VERSION").to_string()
 }
 
+/// A git repository holding the action and `workflow` as `.github/workflows/kiln.yml`,
+/// which actionlint must pass (checking every `with:` against action.yml). Returns it.
+fn actionlint_in_repo(ctx: &TestContext, workflow: &str) -> PathBuf {
+    let repo = ctx.path().join("repo");
+    copy_dir(&repo_root().join("action"), &repo.join("action"));
+    std::fs::create_dir_all(repo.join(".github/workflows")).unwrap();
+    std::fs::write(repo.join(".github/workflows/kiln.yml"), workflow).unwrap();
+    assert_ok(
+        "git init",
+        &Command::new("git")
+            .args(["init", "-q"])
+            .current_dir(&repo)
+            .output()
+            .unwrap(),
+    );
+    let lint = Command::new(peer_tool("actionlint"))
+        .arg(".github/workflows/kiln.yml")
+        .current_dir(&repo)
+        .output()
+        .unwrap();
+    assert_ok("actionlint", &lint);
+    repo
+}
+
 /// The reusable workflow of `.github/workflows/kiln.yml`: the job that runs project code
 /// holds no signing identity and no write token; the one that signs runs no project
 /// code and takes the layout only at the digest the first job recorded.
@@ -220,31 +244,13 @@ fn reusable_workflow_splits_build_from_publish() {
 
     // actionlint checks every `with:` against action.yml (the action resolved from this
     // checkout), zizmor audits it as a pedantic reviewer, and SchemaStore's schema.
-    let repo = ctx.path().join("repo");
-    copy_dir(&root.join("action"), &repo.join("action"));
-    std::fs::create_dir_all(repo.join(".github/workflows")).unwrap();
-    std::fs::write(
-        repo.join(".github/workflows/kiln.yml"),
-        workflow.replace(
+    let repo = actionlint_in_repo(
+        &ctx,
+        &workflow.replace(
             "kiln-build/kiln/action@v0.1.0",
             "./action # zizmor: ignore[self-repository]",
         ),
-    )
-    .unwrap();
-    assert_ok(
-        "git init",
-        &Command::new("git")
-            .args(["init", "-q"])
-            .current_dir(&repo)
-            .output()
-            .unwrap(),
     );
-    let lint = Command::new(peer_tool("actionlint"))
-        .arg(".github/workflows/kiln.yml")
-        .current_dir(&repo)
-        .output()
-        .unwrap();
-    assert_ok("actionlint", &lint);
     let zizmor = Command::new(peer_tool("zizmor"))
         .args(["--offline", "--no-progress", "--persona=pedantic"])
         .arg(".github/workflows/kiln.yml")
@@ -267,28 +273,10 @@ fn github_action_lints_clean_and_runs_kiln() {
     // A repository that uses the action as the README shows: actionlint checks the
     // workflow's `with:` against action.yml (it resolves `./action` from the
     // repository root), zizmor audits both files.
-    let repo = ctx.path().join("repo");
-    copy_dir(&root.join("action"), &repo.join("action"));
-    std::fs::create_dir_all(repo.join(".github/workflows")).unwrap();
-    std::fs::copy(
-        root.join("tests/wrappers/github-workflow.yml"),
-        repo.join(".github/workflows/kiln.yml"),
-    )
-    .unwrap();
-    assert_ok(
-        "git init",
-        &Command::new("git")
-            .args(["init", "-q"])
-            .current_dir(&repo)
-            .output()
-            .unwrap(),
+    let repo = actionlint_in_repo(
+        &ctx,
+        &std::fs::read_to_string(root.join("tests/wrappers/github-workflow.yml")).unwrap(),
     );
-    let lint = Command::new(peer_tool("actionlint"))
-        .arg(".github/workflows/kiln.yml")
-        .current_dir(&repo)
-        .output()
-        .unwrap();
-    assert_ok("actionlint", &lint);
     // actionlint does read action.yml: an input it does not declare is an error.
     let workflow = std::fs::read_to_string(repo.join(".github/workflows/kiln.yml")).unwrap();
     std::fs::write(

@@ -11,7 +11,11 @@
 //!    manifest equals the restored one under the same key writes nothing at all
 //!    ([`SaveReport::unchanged`]).
 //! 3. A restore reads the exact key's manifest, else the newest key sharing the restore
-//!    prefix, validates it whole, then extracts each root's part into its directory.
+//!    prefix (one claiming to be saved in the future is ignored), validates it whole,
+//!    then extracts each root's part into its directory: only the entries the root's
+//!    [`Root::admit`] policy admits, so that a cache written by anyone else (another
+//!    branch's pipeline, a fork) cannot bring back what a save would never have taken,
+//!    such as `cargo-home/bin/cargo` or a `config.toml`.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -36,16 +40,28 @@ const WHOLE_FILE_MAX: u64 = 32 * 1024 * 1024;
 pub struct Root {
     pub name: String,
     pub dir: PathBuf,
+    /// What a save takes (it may depend on what is on disk, such as the `.crate` files
+    /// of the packages a lockfile names).
     pub selection: Selection,
+    /// What a restore brings back, whoever wrote the cache: a policy that does not depend
+    /// on what is on disk (cargo's downloads, never its `bin/` or `config.toml`).
+    pub admit: Selection,
 }
 
 impl Root {
+    /// A root whose restore admits everything: for caches only this machine writes.
     pub fn new(name: impl Into<String>, dir: impl Into<PathBuf>, selection: Selection) -> Root {
         Root {
             name: name.into(),
             dir: dir.into(),
             selection,
+            admit: Selection::all(),
         }
+    }
+
+    /// The same root, restoring only what `admit` admits.
+    pub fn admitting(self, admit: Selection) -> Root {
+        Root { admit, ..self }
     }
 }
 
@@ -105,6 +121,9 @@ pub struct RestoreReport {
     pub restored_key: Option<String>,
     /// What the extraction wrote and left alone (all zero on a miss).
     pub counts: ExtractCounts,
+    /// Entries of the manifest that no root's selection admits (paths as saved): a save
+    /// of these roots never takes them, so another writer put them there. Left out.
+    pub refused: Vec<String>,
     /// The manifest restored: pass it to the next save so unchanged files are not read
     /// again and an unchanged cache is not written.
     pub manifest: Option<Manifest>,
@@ -251,34 +270,43 @@ pub fn restore(
             hit: Hit::Miss,
             restored_key: None,
             counts: ExtractCounts::default(),
+            refused: Vec::new(),
             manifest: None,
         });
     };
     manifest.validate(options.max_total_bytes)?;
     let mut counts = ExtractCounts::default();
+    let mut refused = Vec::new();
     for root in roots {
-        let part = if root.name.is_empty() {
-            manifest.clone()
-        } else {
-            let prefix = format!("{}/", root.name);
-            let entries: Vec<Entry> = manifest
-                .entries
-                .iter()
-                .filter_map(|e| {
-                    let rel = e.path.strip_prefix(&prefix)?;
-                    Some(Entry {
-                        path: rel.to_owned(),
-                        ..e.clone()
-                    })
-                })
-                .collect();
-            if entries.is_empty() {
-                continue;
+        let prefix = format!("{}/", root.name);
+        let mut entries = Vec::new();
+        for entry in &manifest.entries {
+            let rel = if root.name.is_empty() {
+                entry.path.as_str()
+            } else {
+                match entry.path.strip_prefix(&prefix) {
+                    Some(rel) => rel,
+                    None => continue,
+                }
+            };
+            if root
+                .admit
+                .admits(std::path::Path::new(rel), entry.kind == EntryKind::Dir)
+            {
+                entries.push(Entry {
+                    path: rel.to_owned(),
+                    ..entry.clone()
+                });
+            } else {
+                refused.push(entry.path.clone());
             }
-            Manifest {
-                entries,
-                ..manifest.clone()
-            }
+        }
+        if entries.is_empty() {
+            continue;
+        }
+        let part = Manifest {
+            entries,
+            ..manifest.clone()
         };
         counts.add(&extract_on(store.parallelism(), &part, &root.dir, store)?);
     }
@@ -286,6 +314,7 @@ pub fn restore(
         hit,
         restored_key: Some(manifest.key.clone()),
         counts,
+        refused,
         manifest: Some(manifest),
     })
 }
@@ -298,7 +327,9 @@ pub fn lookup(store: &dyn Store, key: &CacheKey) -> Result<Option<(Hit, Manifest
         return Ok(Some((Hit::Exact, checked(&exact, manifest)?)));
     }
     let mut candidates = store.list_keys(&format!("{}-", key.restore_prefix()))?;
-    candidates.retain(|(name, _)| *name != exact);
+    // The time is the writer's claim: one from the future would win every partial hit.
+    let latest = now_ns().saturating_add(CLOCK_SKEW_NS);
+    candidates.retain(|(name, at)| *name != exact && *at <= latest);
     candidates.sort_by(|(a, at), (b, bt)| (bt, b).cmp(&(at, a)));
     let mut first_err = None;
     for (name, _) in candidates {
@@ -319,6 +350,15 @@ pub fn lookup(store: &dyn Store, key: &CacheKey) -> Result<Option<(Hit, Manifest
         Some(err) => Err(err),
         None => Ok(None),
     }
+}
+
+/// How far ahead of this clock a cache's save time may be and still count.
+const CLOCK_SKEW_NS: u64 = 10 * 60 * 1_000_000_000;
+
+fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
 /// A manifest must name the key it was found under (a store cannot swap caches).

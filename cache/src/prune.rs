@@ -26,7 +26,10 @@ use crate::walk::Selection;
 /// The subpaths of `CARGO_HOME` to save.
 pub const CARGO_HOME_PATHS: [&str; 3] = ["registry/index", "registry/cache", "git/db"];
 
-/// A selection of [`CARGO_HOME_PATHS`] (the missing ones are skipped by the save).
+/// A selection of [`CARGO_HOME_PATHS`] (the missing ones are skipped by the save). It is
+/// also what a restore of a cargo home admits, whoever saved it: cargo's downloads,
+/// never `bin/` (programs kiln and cargo run), `config.toml` (`build.rustc-wrapper`) or
+/// `credentials.toml`.
 pub fn cargo_home() -> Selection {
     Selection {
         include: Some(CARGO_HOME_PATHS.iter().map(PathBuf::from).collect()),
@@ -100,7 +103,11 @@ pub fn cargo_home_for(home: &Path, lock: &CargoLock) -> io::Result<Selection> {
         }
         include.push(index.join("config.json"));
         for (name, _) in &lock.registry {
-            include.push(index.join(".cache").join(sparse_index_path(name)));
+            // A name cargo would refuse (not ASCII) names no index file: skip it rather
+            // than fail the save.
+            if let Some(path) = sparse_index_path(name) {
+                include.push(index.join(".cache").join(path));
+            }
         }
     }
     for registry in subdirs(&home.join("registry/cache"))? {
@@ -121,14 +128,20 @@ pub fn cargo_home_for(home: &Path, lock: &CargoLock) -> io::Result<Selection> {
 }
 
 /// Where the sparse index keeps a crate: `1/a`, `2/ab`, `3/a/abc`, `se/rd/serde`.
-fn sparse_index_path(name: &str) -> PathBuf {
-    let lower = name.to_lowercase();
-    match lower.len() {
+/// `None` for a name that is not ASCII (or is empty): cargo allows no such package name,
+/// and slicing its bytes could split a character.
+fn sparse_index_path(name: &str) -> Option<PathBuf> {
+    if name.is_empty() || !name.is_ascii() {
+        return None;
+    }
+    let lower = name.to_ascii_lowercase();
+    let at = |range: std::ops::Range<usize>| lower.get(range).unwrap_or_default();
+    Some(match lower.len() {
         1 => Path::new("1").join(&lower),
         2 => Path::new("2").join(&lower),
-        3 => Path::new("3").join(&lower[..1]).join(&lower),
-        _ => Path::new(&lower[..2]).join(&lower[2..4]).join(&lower),
-    }
+        3 => Path::new("3").join(at(0..1)).join(&lower),
+        _ => Path::new(at(0..2)).join(at(2..4)).join(&lower),
+    })
 }
 
 /// True when every registry package of `lock` has its `.crate` in `home`: the
@@ -328,11 +341,15 @@ mod tests {
 
     #[test]
     fn sparse_index_paths() {
-        assert_eq!(sparse_index_path("a"), Path::new("1/a"));
-        assert_eq!(sparse_index_path("ab"), Path::new("2/ab"));
-        assert_eq!(sparse_index_path("abc"), Path::new("3/a/abc"));
+        assert_eq!(sparse_index_path("a").unwrap(), Path::new("1/a"));
+        assert_eq!(sparse_index_path("ab").unwrap(), Path::new("2/ab"));
+        assert_eq!(sparse_index_path("abc").unwrap(), Path::new("3/a/abc"));
+        // Not ASCII: no path, and no panic on a byte index inside a character.
+        assert_eq!(sparse_index_path("ñandú"), None);
+        assert_eq!(sparse_index_path("aé"), None);
+        assert_eq!(sparse_index_path(""), None);
         assert_eq!(
-            sparse_index_path("Serde_json"),
+            sparse_index_path("Serde_json").unwrap(),
             Path::new("se/rd/serde_json")
         );
     }

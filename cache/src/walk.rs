@@ -29,6 +29,22 @@ impl Selection {
     fn excludes(&self, rel: &Path) -> bool {
         self.exclude.iter().any(|e| rel.starts_with(e))
     }
+
+    /// Whether an entry at `rel` (relative to the root) is one this selection saves: under
+    /// an included path and not excluded, or a directory on the way to an included path.
+    /// A restore applies the same test, so that a cache written by anyone else brings
+    /// back nothing a save of this root would not have taken.
+    pub fn admits(&self, rel: &Path, is_dir: bool) -> bool {
+        if self.excludes(rel) {
+            return false;
+        }
+        match &self.include {
+            None => true,
+            Some(include) => include
+                .iter()
+                .any(|inc| rel.starts_with(inc) || (is_dir && inc.starts_with(rel))),
+        }
+    }
 }
 
 #[derive(Debug)]

@@ -280,3 +280,111 @@ fn target_drops_crates_no_longer_in_the_lockfile() {
         ]
     );
 }
+
+/// A cache someone else wrote (a pull request's pipeline, a fork) holding what kiln never
+/// saves: cargo's `bin/cargo` (which kiln runs next), a `config.toml` with a
+/// `rustc-wrapper`, and kiln's own componentize-py. A restore admits only cargo's
+/// downloads, says what it left out, and restores no root it was not asked for.
+#[test]
+fn a_poisoned_cache_restores_only_what_a_save_would_take() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (home, tools) = (tmp.path().join("home"), tmp.path().join("tools"));
+    write(
+        &home.join("registry/cache/index.crates.io-1/a-1.0.0.crate"),
+        "crate",
+    );
+    write(&home.join("bin/cargo"), "#!/bin/sh\necho pwned\n");
+    write(
+        &home.join("config.toml"),
+        "[build]\nrustc-wrapper = \"/tmp/x\"\n",
+    );
+    write(
+        &tools.join("componentize-py-0.25.1/bin/componentize-py"),
+        "pwned",
+    );
+    let store = LocalStore::new(tmp.path().join("store"));
+    // The attacker saves everything.
+    let poisoned = [
+        Root::new("cargo-home", &home, Selection::all()),
+        Root::new("tools", &tools, Selection::all()),
+    ];
+    kiln_cache::save(&store, &key("1"), &poisoned, None).unwrap();
+
+    // The trusted build restores cargo's home the way kiln does.
+    let home2 = tmp.path().join("home2");
+    let ours = [Root::new(
+        "cargo-home",
+        &home2,
+        prune::cargo_home_for(&home2, &Default::default()).unwrap(),
+    )
+    .admitting(prune::cargo_home())];
+    let report = kiln_cache::restore(&store, &key("1"), &ours, &RestoreOptions::default()).unwrap();
+    assert_eq!(report.hit, Hit::Exact);
+    assert!(
+        home2
+            .join("registry/cache/index.crates.io-1/a-1.0.0.crate")
+            .is_file()
+    );
+    assert!(!home2.join("bin").exists());
+    assert!(!home2.join("config.toml").exists());
+    assert!(!tmp.path().join("tools2").exists());
+    let mut refused = report.refused.clone();
+    refused.sort();
+    assert_eq!(
+        refused,
+        [
+            "cargo-home/bin",
+            "cargo-home/bin/cargo",
+            "cargo-home/config.toml"
+        ]
+    );
+}
+
+/// The save time of a cache is its writer's claim: one in the future does not win every
+/// partial hit from then on.
+#[test]
+fn a_save_time_in_the_future_is_ignored() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = LocalStore::new(tmp.path().join("store"));
+    let (honest, liar) = (tmp.path().join("honest"), tmp.path().join("liar"));
+    write(&honest.join("f"), "honest");
+    write(&liar.join("f"), "liar");
+    kiln_cache::save(
+        &store,
+        &key("1"),
+        &[Root::new("", &honest, Selection::all())],
+        None,
+    )
+    .unwrap();
+    kiln_cache::save(
+        &store,
+        &key("2"),
+        &[Root::new("", &liar, Selection::all())],
+        None,
+    )
+    .unwrap();
+    // Key 2's ref claims to be saved in the year 2500.
+    let reference = tmp.path().join(format!("store/refs/{}.json", key("2")));
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&fs::read(&reference).unwrap()).unwrap();
+    let field = json
+        .as_object()
+        .unwrap()
+        .keys()
+        .find(|k| k.contains("saved"))
+        .cloned()
+        .expect("the ref records when it was saved");
+    json[&field] = serde_json::json!(16_725_225_600_000_000_000u64);
+    fs::write(&reference, serde_json::to_vec(&json).unwrap()).unwrap();
+
+    let dst = tmp.path().join("dst");
+    let report = kiln_cache::restore(
+        &store,
+        &key("3"),
+        &[Root::new("", &dst, Selection::all())],
+        &RestoreOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(report.hit, Hit::Partial);
+    assert_eq!(fs::read_to_string(dst.join("f")).unwrap(), "honest");
+}

@@ -122,7 +122,7 @@ pub async fn run(mut plan: Plan, reporter: &dyn Reporter) -> Result<Summary, Err
             // Detection ran while the plan was computed.
             Stage::Detect => Ok(()),
             Stage::Restore => {
-                restore_caches(&mut plan, &mut outcomes, reporter).await;
+                restore_caches(&plan, &mut outcomes, reporter).await;
                 Ok(())
             }
             Stage::Build => build_project(&plan, &mut outcomes, reporter).await,
@@ -201,7 +201,7 @@ fn unreachable_order<T>(stage: Stage, needs: Stage) -> Result<T, Error> {
     })
 }
 
-async fn restore_caches(plan: &mut Plan, outcomes: &mut Outcomes, reporter: &dyn Reporter) {
+async fn restore_caches(plan: &Plan, outcomes: &mut Outcomes, reporter: &dyn Reporter) {
     let started = Instant::now();
     let Some(cache) = &plan.cache else {
         return;
@@ -231,8 +231,6 @@ async fn restore_caches(plan: &mut Plan, outcomes: &mut Outcomes, reporter: &dyn
             outcomes.cache_warnings.push(warning);
         }
     }
-    // componentize-py, to be provisioned when the plan was made, may have come back.
-    plan.language.after_restore();
     outcomes.restore_time = started.elapsed();
 }
 

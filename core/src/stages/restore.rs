@@ -44,7 +44,8 @@ pub struct KindRestored {
     pub bytes_restored: u64,
     /// The manifest restored, for the save's change detection.
     pub manifest: Option<Manifest>,
-    /// Why nothing was restored, when something went wrong.
+    /// Why nothing was restored when something went wrong, or what was left out of a
+    /// cache that held more than kiln saves.
     pub warning: Option<String>,
 }
 
@@ -125,6 +126,19 @@ pub async fn run(req: RestoreRequest, reporter: &dyn Reporter) -> Result<Restore
                     kiln_cli::output::human_size(report.counts.bytes_restored),
                     report.counts.files_unchanged
                 ));
+                // A save of these roots never takes them: someone else wrote this cache.
+                let warning = report.refused.first().map(|first| {
+                    format!(
+                        "cache: the {} cache {} held {} entries kiln never saves there \
+                         (such as `{first}`); they were left out",
+                        kind.kind.as_str(),
+                        report.restored_key.as_deref().unwrap_or_default(),
+                        report.refused.len()
+                    )
+                });
+                if let Some(warning) = &warning {
+                    reporter.warn(warning);
+                }
                 KindRestored {
                     kind: kind.kind,
                     key: kind.key.to_string(),
@@ -133,7 +147,7 @@ pub async fn run(req: RestoreRequest, reporter: &dyn Reporter) -> Result<Restore
                     files_restored: report.counts.files_restored,
                     bytes_restored: report.counts.bytes_restored,
                     manifest: report.manifest,
-                    warning: None,
+                    warning,
                 }
             }
             Err(err) => {

@@ -181,14 +181,6 @@ impl Language {
         }
     }
 
-    /// Takes in what a cache restore brought back (a provisioned tool, for Python).
-    pub fn after_restore(&mut self) {
-        match self {
-            Language::Rust { .. } => {}
-            Language::Python { toolchain, .. } => python::cache::after_restore(toolchain),
-        }
-    }
-
     /// What the SBOM of an artifact built earlier from this project lists: the build
     /// that made it left it in `work_dir`.
     pub fn previous_sbom_inputs(&self, work_dir: &Path) -> SbomInputs {

@@ -1,12 +1,13 @@
-//! What a Python build caches: pip's cache directory and kiln's componentize-py virtual
-//! environment, keyed on componentize-py's version, the host Python, kiln's tools
-//! directory and the project's name, OS and architecture, then the lockfiles.
+//! What a Python build caches: pip's cache directory, keyed on componentize-py's version,
+//! the host Python, kiln's tools directory and the project's name, OS and architecture,
+//! then the lockfiles. Never kiln's own tools: componentize-py is installed from its
+//! hash-pinned wheel (from pip's cache when it is there).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use kiln_cache::{CacheKey, CacheKind, KeyInputs, Root, Selection};
 
-use super::toolchain::{ComponentizePy, PythonToolchain, provisioned_venv, venv_bin};
+use super::toolchain::PythonToolchain;
 use crate::cache::KindPlan;
 use crate::settings::KilnHome;
 use crate::toolchain::COMPONENTIZE_PY_VERSION;
@@ -33,37 +34,12 @@ pub fn kinds(
         ],
         project: root.to_path_buf(),
     })?;
-    let mut roots = vec![Root::new("pip", home.pip_cache(), Selection::all())];
-    let venv = provisioned_venv(&tools);
-    // A venv whose python is a symlink to the host's cannot be restored (links out of a
-    // cache are refused): only venvs made with `--copies` are kept.
-    let linked = std::fs::symlink_metadata(venv_bin(&venv).join("python"))
-        .is_ok_and(|m| m.file_type().is_symlink());
-    if !linked {
-        let name = venv.file_name().map(PathBuf::from).unwrap_or_default();
-        roots.push(Root::new(
-            "tools",
-            &tools,
-            Selection {
-                include: Some(vec![name]),
-                exclude: Vec::new(),
-            },
-        ));
-    }
+    // pip's cache only: kiln's own tools are never restored from a cache someone else
+    // may have written; componentize-py is installed from its hash-pinned wheel.
+    let roots = vec![Root::new("pip", home.pip_cache(), Selection::all())];
     Ok(vec![KindPlan {
         kind: CacheKind::Pip,
         key,
         roots,
     }])
-}
-
-/// After a restore: componentize-py, to be provisioned when the plan was made, may have
-/// come back with the cache.
-pub fn after_restore(toolchain: &mut PythonToolchain) {
-    if let ComponentizePy::Provision { venv } = &toolchain.componentize_py {
-        let path = venv_bin(venv).join("componentize-py");
-        if path.is_file() {
-            toolchain.componentize_py = ComponentizePy::Found { path };
-        }
-    }
 }

@@ -6,7 +6,7 @@ use super::toolchain::venv_bin;
 use super::{Context, PythonBuildError, create_dir, io_error, write};
 use crate::process::Cmd;
 use crate::reporter::Reporter;
-use crate::toolchain::COMPONENTIZE_PY_VERSION;
+use crate::toolchain::{COMPONENTIZE_PY_SHA256, COMPONENTIZE_PY_VERSION};
 
 /// Creates the virtual environment with the pinned componentize-py, atomically: it is
 /// installed in a temporary sibling directory that is renamed into place when complete.
@@ -26,7 +26,7 @@ pub(super) async fn provision(
         venv: venv.to_path_buf(),
         source,
     };
-    // `--copies`: no link to the host's python, so the cache can carry the venv.
+    // `--copies`: no link to the host's python, so the venv can move into place.
     Cmd::new(python, ctx.env)
         .args(["-m", "venv", "--copies"])
         .arg(staging.path())
@@ -34,6 +34,16 @@ pub(super) async fn provision(
         .await
         .map_err(failed)?;
     let staged_bin = venv_bin(staging.path());
+    // Pinned by hash: pip's cache comes from a restored cache others may have written.
+    let pinned = staging.path().join("componentize-py.requirements");
+    let hashes: String = COMPONENTIZE_PY_SHA256
+        .iter()
+        .map(|hash| format!(" --hash=sha256:{hash}"))
+        .collect();
+    write(
+        &pinned,
+        format!("componentize-py=={COMPONENTIZE_PY_VERSION}{hashes}\n"),
+    )?;
     Cmd::new(staged_bin.join("python"), ctx.env)
         .env("PIP_CACHE_DIR", ctx.home.pip_cache())
         .args([
@@ -42,11 +52,16 @@ pub(super) async fn provision(
             "install",
             "--disable-pip-version-check",
             "--no-input",
+            "--require-hashes",
+            "--only-binary=:all:",
+            "--no-deps",
+            "-r",
         ])
-        .arg(format!("componentize-py=={COMPONENTIZE_PY_VERSION}"))
+        .arg(&pinned)
         .run(reporter)
         .await
         .map_err(failed)?;
+    let _ = std::fs::remove_file(&pinned);
 
     // pip wrote the staging path into the launcher's `#!` line: point it at the final one.
     let launcher = staged_bin.join("componentize-py");

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use kiln_cache::{CacheKey, CacheKind, KeyInputs, Root, prune};
+use kiln_cache::{CacheKey, CacheKind, KeyInputs, Root, Selection, prune};
 
 use super::{RustToolchain, TARGET};
 use crate::cache::KindPlan;
@@ -40,12 +40,16 @@ pub fn kinds(
     let local: Vec<&str> = lock.local.iter().map(String::as_str).collect();
     let mut target =
         prune::cargo_target_with(&project.target_dir, &local, Some(&lock.dependencies()))?;
-    target.include = Some(
-        ["release", TARGET, "CACHEDIR.TAG", ".rustc_info.json"]
-            .iter()
-            .map(PathBuf::from)
-            .collect(),
-    );
+    let target_dirs = Selection {
+        include: Some(
+            ["release", TARGET, "CACHEDIR.TAG", ".rustc_info.json"]
+                .iter()
+                .map(PathBuf::from)
+                .collect(),
+        ),
+        exclude: Vec::new(),
+    };
+    target.include = target_dirs.include.clone();
     Ok(vec![KindPlan {
         kind: CacheKind::Cargo,
         key,
@@ -54,8 +58,9 @@ pub fn kinds(
                 "cargo-home",
                 cargo_home,
                 prune::cargo_home_for(cargo_home, &lock)?,
-            ),
-            Root::new("target", &project.target_dir, target),
+            )
+            .admitting(prune::cargo_home()),
+            Root::new("target", &project.target_dir, target).admitting(target_dirs),
         ],
     }])
 }

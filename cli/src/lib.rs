@@ -265,7 +265,9 @@ pub struct SigningArgs {
     /// The cosign private key to sign with [default: $KILN_SIGNING_KEY (a path or the
     /// PEM), else keyless when the CI offers an OIDC token, else kiln's local development
     /// key]; its password is read from $KILN_SIGNING_PASSWORD (or $COSIGN_PASSWORD)
-    #[arg(long, value_name = "PATH")]
+    // A value starting with `-` is taken (and refused by kiln unechoed when it is a PEM):
+    // clap's own error would print the whole key.
+    #[arg(long, value_name = "PATH", allow_hyphen_values = true)]
     pub key: Option<PathBuf>,
 
     /// Sign keylessly (Fulcio and Rekor) or fail: needs an OIDC token ($SIGSTORE_ID_TOKEN,
@@ -399,9 +401,24 @@ pub struct RunArgs {
     #[arg(last = true)]
     pub args: Vec<String>,
 
-    /// Grant a host directory to the guest: `HOST::GUEST` or `HOST` (same path); repeatable
-    #[arg(long = "dir", value_name = "HOST::GUEST")]
+    /// Grant a host directory to the guest: `HOST::GUEST` or `HOST` (same path), read-only
+    /// unless it ends with `:rw` (`HOST::GUEST:rw`); repeatable
+    #[arg(long = "dir", value_name = "HOST::GUEST[:ro|:rw]")]
     pub dirs: Vec<DirGrant>,
+
+    /// Stop the guest after this long (`30s`, `5m`); it exits with 124
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub timeout: Option<std::time::Duration>,
+
+    /// The bytes each of the guest's memories may grow to; past it the guest exits with 137
+    /// [default: 2 GiB]
+    #[arg(long, value_name = "BYTES")]
+    pub max_memory: Option<usize>,
+
+    /// Stop the guest after about this many Wasm instructions (wasmtime fuel); it exits
+    /// with 124
+    #[arg(long, value_name = "N")]
+    pub fuel: Option<u64>,
 
     /// Give the guest an environment variable: `KEY=VALUE`, or `KEY` to pass the host's
     /// value; repeatable

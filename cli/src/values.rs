@@ -69,19 +69,27 @@ impl std::fmt::Display for Platform {
 pub struct DirGrant {
     pub host: PathBuf,
     pub guest: String,
+    /// `:rw`: the guest may write; read-only otherwise.
+    pub writable: bool,
 }
 
 impl FromStr for DirGrant {
     type Err = GrantParseError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (host, guest) = s.split_once("::").unwrap_or((s, s));
+        let (grant, writable) = match (s.strip_suffix(":rw"), s.strip_suffix(":ro")) {
+            (Some(grant), _) => (grant, true),
+            (None, Some(grant)) => (grant, false),
+            (None, None) => (s, false),
+        };
+        let (host, guest) = grant.split_once("::").unwrap_or((grant, grant));
         if host.is_empty() || guest.is_empty() {
             return Err(GrantParseError::Dir { arg: s.to_owned() });
         }
         Ok(Self {
             host: PathBuf::from(host),
             guest: guest.to_owned(),
+            writable,
         })
     }
 }
@@ -132,8 +140,16 @@ mod tests {
             "./data::/data".parse::<DirGrant>().unwrap(),
             DirGrant {
                 host: "./data".into(),
-                guest: "/data".into()
+                guest: "/data".into(),
+                writable: false,
             }
+        );
+        let rw = "./out::/out:rw".parse::<DirGrant>().unwrap();
+        assert_eq!((rw.guest.as_str(), rw.writable), ("/out", true));
+        let ro = "/srv:ro".parse::<DirGrant>().unwrap();
+        assert_eq!(
+            (ro.host.to_str(), ro.guest.as_str(), ro.writable),
+            (Some("/srv"), "/srv", false)
         );
         assert!("::/x".parse::<DirGrant>().is_err());
         assert_eq!(

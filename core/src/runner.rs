@@ -56,6 +56,82 @@ pub struct RunRequest {
     pub network: bool,
     /// Where compiled code is cached; `None` compiles every time and stores nothing.
     pub cache: Option<CodeCache>,
+    /// What the guest may consume before it is stopped.
+    pub limits: Limits,
+}
+
+/// The linear memory a guest may grow to when no `--max-memory` is given.
+pub const DEFAULT_MAX_MEMORY: usize = 2 << 30;
+
+/// What a guest may consume. Past a limit it is stopped with [`RunError::Limit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Wall-clock time from the start of the guest (epoch interruption, and for a guest
+    /// blocked in a host call, the call is abandoned).
+    pub timeout: Option<Duration>,
+    /// Bytes each linear memory may grow to.
+    pub max_memory: usize,
+    /// wasmtime fuel: roughly one unit per Wasm instruction.
+    pub fuel: Option<u64>,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            timeout: None,
+            max_memory: DEFAULT_MAX_MEMORY,
+            fuel: None,
+        }
+    }
+}
+
+/// The limit a guest went past.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Exceeded {
+    #[error("it ran longer than --timeout {}", humantime::format_duration(*.0))]
+    Timeout(Duration),
+    #[error("it used up its --fuel {0}")]
+    Fuel(u64),
+    #[error("it tried to grow its memory past --max-memory {0} bytes")]
+    Memory(usize),
+}
+
+impl Exceeded {
+    /// The exit status kiln ends with: 124 for time and fuel (as `timeout(1)` does),
+    /// 137 for memory (as the out-of-memory killer's SIGKILL shows).
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Exceeded::Timeout(_) | Exceeded::Fuel(_) => 124,
+            Exceeded::Memory(_) => 137,
+        }
+    }
+}
+
+/// The store's memory limiter: refuses growth past the cap with [`Exceeded::Memory`].
+struct MemoryCap(usize);
+
+impl wasmtime::ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.0 {
+            return Err(wasmtime::Error::new(Exceeded::Memory(self.0)));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        // A table element is a pointer or two: the same cap, counted in elements.
+        Ok(desired <= self.0 / 16)
+    }
 }
 
 /// The compiled-code cache: a directory, and the key that authenticates its entries.
@@ -147,6 +223,8 @@ pub enum RunError {
         #[source]
         source: BoxError,
     },
+    #[error("`{program}` was stopped: {limit}")]
+    Limit { program: String, limit: Exceeded },
     /// The guest trapped. This is not an exit status: the binary exits with 134 for
     /// it, as `wasmtime run` does.
     #[error("`{program}` trapped: {trap}{}", Backtrace(backtrace.as_deref()))]
@@ -203,6 +281,15 @@ impl Diagnose for RunError {
                  (componentize-py: `componentize-py -w wasi:cli/command`)"
                     .to_owned(),
             ),
+            Self::Limit { limit, .. } => Some(match limit {
+                Exceeded::Timeout(_) => "give it longer with `--timeout`, or find where it \
+                                         loops or waits"
+                    .to_owned(),
+                Exceeded::Fuel(_) => "give it more with `--fuel`".to_owned(),
+                Exceeded::Memory(_) => {
+                    "raise `--max-memory` if it really needs that much".to_owned()
+                }
+            }),
             Self::Trap { .. } => Some(
                 "set `WASMTIME_BACKTRACE_DETAILS=1` for file and line numbers, if the guest \
                  was built with debug info"
@@ -256,6 +343,7 @@ pub async fn run(req: RunRequest) -> Result<RunOutcome, RunError> {
         dirs,
         network,
         cache,
+        limits,
     } = req;
 
     let kind = if wasmparser::Parser::is_component(&wasm) {
@@ -272,7 +360,13 @@ pub async fn run(req: RunRequest) -> Result<RunOutcome, RunError> {
     // Before compiling, so that a mistyped `--dir` fails at once.
     let wasi = wasi_ctx(&program, &args, &env, &dirs, network)?;
 
-    let engine = Engine::new(&Config::new()).map_err(|e| RunError::Engine {
+    let mut config = Config::new();
+    // Both change the code wasmtime emits (and so the cache entry's engine hash): only on
+    // when asked for.
+    config
+        .epoch_interruption(limits.timeout.is_some())
+        .consume_fuel(limits.fuel.is_some());
+    let engine = Engine::new(&config).map_err(|e| RunError::Engine {
         source: e.into_boxed_dyn_error(),
     })?;
     tracing::debug!(elapsed = ?started.elapsed(), "engine ready");
@@ -296,9 +390,11 @@ pub async fn run(req: RunRequest) -> Result<RunOutcome, RunError> {
     };
 
     let (exit_code, startup) = match compiled {
-        Compiled::Module(module) => run_module(&engine, &module, wasi, &program, started).await?,
+        Compiled::Module(module) => {
+            run_module(&engine, &module, wasi, &program, limits, started).await?
+        }
         Compiled::Component(component) => {
-            run_component(&engine, &component, wasi, &program, started).await?
+            run_component(&engine, &component, wasi, &program, limits, started).await?
         }
     };
     tracing::debug!(exit_code, ?startup, elapsed = ?started.elapsed(), "guest finished");
@@ -324,7 +420,15 @@ fn wasi_ctx(
     }
     for dir in dirs {
         builder
-            .preopened_dir(&dir.host, &dir.guest, FsPerms::ReadWrite)
+            .preopened_dir(
+                &dir.host,
+                &dir.guest,
+                if dir.writable {
+                    FsPerms::ReadWrite
+                } else {
+                    FsPerms::ReadOnly
+                },
+            )
             .map_err(|e| RunError::Dir {
                 host: dir.host.clone(),
                 guest: dir.guest.clone(),
@@ -486,11 +590,14 @@ async fn run_module(
     module: &Module,
     mut wasi: WasiCtxBuilder,
     program: &str,
+    limits: Limits,
     started: Instant,
 ) -> Result<(i32, Duration), RunError> {
-    let mut linker = Linker::<WasiP1Ctx>::new(engine);
-    wasmtime_wasi::p1::add_to_linker_async(&mut linker, |cx| cx).map_err(|e| RunError::Engine {
-        source: e.into_boxed_dyn_error(),
+    let mut linker = Linker::<P1State>::new(engine);
+    wasmtime_wasi::p1::add_to_linker_async(&mut linker, |s| &mut s.wasi).map_err(|e| {
+        RunError::Engine {
+            source: e.into_boxed_dyn_error(),
+        }
     })?;
     let pre = linker.instantiate_pre(module).map_err(|e| RunError::Link {
         program: program.to_owned(),
@@ -502,11 +609,19 @@ async fn run_module(
         });
     }
 
-    let mut store = Store::new(engine, wasi.build_p1());
-    let instance = match pre.instantiate_async(&mut store).await {
+    let mut store = Store::new(
+        engine,
+        P1State {
+            wasi: wasi.build_p1(),
+            cap: MemoryCap(limits.max_memory),
+        },
+    );
+    store.limiter(|s| &mut s.cap);
+    let _watchdog = Watchdog::arm(&mut store, engine, limits)?;
+    let instance = match within(limits, pre.instantiate_async(&mut store)).await {
         Ok(instance) => instance,
         // A start function may already exit or trap.
-        Err(e) => return Ok((exit_code(e, program)?, started.elapsed())),
+        Err(e) => return Ok((exit_code(e, program, limits)?, started.elapsed())),
     };
     let start = instance
         .get_typed_func::<(), ()>(&mut store, START)
@@ -515,17 +630,73 @@ async fn run_module(
         })?;
     let startup = started.elapsed();
     tracing::debug!(?startup, "calling `_start`");
-    let code = match start.call_async(&mut store, ()).await {
+    let code = match within(limits, start.call_async(&mut store, ())).await {
         Ok(()) => 0,
-        Err(e) => exit_code(e, program)?,
+        Err(e) => exit_code(e, program, limits)?,
     };
     Ok((code, startup))
+}
+
+/// Store state for a core module: its WASI context and the memory cap.
+struct P1State {
+    wasi: WasiP1Ctx,
+    cap: MemoryCap,
 }
 
 /// Store state for a component: WASI 0.2 needs a resource table beside the context.
 struct P2State {
     ctx: WasiCtx,
     table: ResourceTable,
+    cap: MemoryCap,
+}
+
+/// Stops a guest at its time limit: a thread that advances the engine's epoch when the
+/// time is up (the guest, whose deadline is one epoch, traps at its next check), unless
+/// the guest finished first and this was dropped.
+struct Watchdog {
+    _cancel: Option<std::sync::mpsc::Sender<()>>,
+}
+
+impl Watchdog {
+    /// Gives the store its fuel and its epoch deadline, and starts the timer.
+    fn arm<T>(store: &mut Store<T>, engine: &Engine, limits: Limits) -> Result<Watchdog, RunError> {
+        if let Some(fuel) = limits.fuel {
+            store.set_fuel(fuel).map_err(|e| RunError::Engine {
+                source: e.into_boxed_dyn_error(),
+            })?;
+        }
+        let Some(timeout) = limits.timeout else {
+            return Ok(Watchdog { _cancel: None });
+        };
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_trap();
+        let (cancel, cancelled) = std::sync::mpsc::channel::<()>();
+        let engine = engine.clone();
+        std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = cancelled.recv_timeout(timeout)
+            {
+                engine.increment_epoch();
+            }
+        });
+        Ok(Watchdog {
+            _cancel: Some(cancel),
+        })
+    }
+}
+
+/// Runs `call` within the time limit: a guest waiting in a host call (reading a stdin
+/// that never ends) does not reach an epoch check, so the call itself is abandoned.
+async fn within<T>(
+    limits: Limits,
+    call: impl std::future::Future<Output = wasmtime::Result<T>>,
+) -> wasmtime::Result<T> {
+    match limits.timeout {
+        // The epoch trap comes first for a guest that computes; this is for one that waits.
+        Some(timeout) => tokio::time::timeout(timeout + Duration::from_millis(100), call)
+            .await
+            .unwrap_or_else(|_| Err(wasmtime::Error::new(Exceeded::Timeout(timeout)))),
+        None => call.await,
+    }
 }
 
 impl WasiView for P2State {
@@ -543,6 +714,7 @@ async fn run_component(
     component: &Component,
     mut wasi: WasiCtxBuilder,
     program: &str,
+    limits: Limits,
     started: Instant,
 ) -> Result<(i32, Duration), RunError> {
     let mut linker = ComponentLinker::<P2State>::new(engine);
@@ -563,26 +735,41 @@ async fn run_component(
     let state = P2State {
         ctx: wasi.build(),
         table: ResourceTable::new(),
+        cap: MemoryCap(limits.max_memory),
     };
     let mut store = Store::new(engine, state);
-    let command = match pre.instantiate_async(&mut store).await {
+    store.limiter(|s| &mut s.cap);
+    let _watchdog = Watchdog::arm(&mut store, engine, limits)?;
+    let command = match within(limits, pre.instantiate_async(&mut store)).await {
         Ok(command) => command,
-        Err(e) => return Ok((exit_code(e, program)?, started.elapsed())),
+        Err(e) => return Ok((exit_code(e, program, limits)?, started.elapsed())),
     };
     let startup = started.elapsed();
     tracing::debug!(?startup, "calling `wasi:cli/run`");
-    let code = match command.wasi_cli_run().call_run(&mut store).await {
+    let code = match within(limits, command.wasi_cli_run().call_run(&mut store)).await {
         Ok(Ok(())) => 0,
         Ok(Err(())) => 1,
-        Err(e) => exit_code(e, program)?,
+        Err(e) => exit_code(e, program, limits)?,
     };
     Ok((code, startup))
 }
 
 /// The exit code inside a guest's error, or the error it really is.
-fn exit_code(e: wasmtime::Error, program: &str) -> Result<i32, RunError> {
+fn exit_code(e: wasmtime::Error, program: &str, limits: Limits) -> Result<i32, RunError> {
     if let Some(exit) = e.downcast_ref::<I32Exit>() {
         return Ok(exit.0);
+    }
+    let exceeded = match (e.downcast_ref::<Exceeded>(), e.downcast_ref::<Trap>()) {
+        (Some(exceeded), _) => Some(*exceeded),
+        (None, Some(Trap::Interrupt)) => limits.timeout.map(Exceeded::Timeout),
+        (None, Some(Trap::OutOfFuel)) => limits.fuel.map(Exceeded::Fuel),
+        _ => None,
+    };
+    if let Some(limit) = exceeded {
+        return Err(RunError::Limit {
+            program: program.to_owned(),
+            limit,
+        });
     }
     if let Some(trap) = e.downcast_ref::<Trap>() {
         return Err(RunError::Trap {
@@ -826,7 +1013,77 @@ mod tests {
             dirs: Vec::new(),
             network: false,
             cache: None,
+            limits: Limits::default(),
         }
+    }
+
+    /// `loop br 0 end`: never returns.
+    const ENDLESS: [u8; 5] = [0x03, 0x40, 0x0c, 0x00, 0x0b];
+    /// `loop (memory.grow (i32.const 1)) drop br 0 end`: a page more, forever.
+    const GREEDY: [u8; 10] = [0x03, 0x40, 0x41, 0x01, 0x40, 0x00, 0x1a, 0x0c, 0x00, 0x0b];
+
+    fn limited(body: &[u8], limits: Limits) -> RunRequest {
+        RunRequest {
+            limits,
+            ..request(wasm::module(&[], START, body, &[]))
+        }
+    }
+
+    #[tokio::test]
+    async fn an_endless_guest_stops_at_its_timeout() {
+        let timeout = Duration::from_millis(300);
+        let limits = Limits {
+            timeout: Some(timeout),
+            ..Limits::default()
+        };
+        let started = Instant::now();
+        let err = run(limited(&ENDLESS, limits)).await.unwrap_err();
+        assert!(
+            matches!(err, RunError::Limit { limit: Exceeded::Timeout(t), .. } if t == timeout),
+            "{err}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(20));
+        assert!(err.to_string().contains("--timeout 300ms"), "{err}");
+        let RunError::Limit { limit, .. } = err else {
+            unreachable!()
+        };
+        assert_eq!(limit.exit_code(), 124);
+    }
+
+    #[tokio::test]
+    async fn an_endless_guest_stops_when_its_fuel_runs_out() {
+        let limits = Limits {
+            fuel: Some(100_000),
+            ..Limits::default()
+        };
+        let err = run(limited(&ENDLESS, limits)).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                RunError::Limit {
+                    limit: Exceeded::Fuel(100_000),
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_greedy_guest_stops_at_its_memory_cap() {
+        let limits = Limits {
+            max_memory: 1 << 20,
+            ..Limits::default()
+        };
+        let err = run(limited(&GREEDY, limits)).await.unwrap_err();
+        assert!(
+            matches!(err, RunError::Limit { limit: Exceeded::Memory(cap), .. } if cap == 1 << 20),
+            "{err}"
+        );
+        let RunError::Limit { limit, .. } = err else {
+            unreachable!()
+        };
+        assert_eq!(limit.exit_code(), 137);
     }
 
     /// A command whose `_start` runs `body` then exits with the `i32` it leaves.
@@ -1097,6 +1354,7 @@ mod tests {
             dirs: vec![DirGrant {
                 host: dir.path().join("absent"),
                 guest: "/data".to_owned(),
+                writable: false,
             }],
             ..request(exit_7())
         };

@@ -138,6 +138,32 @@ fn guests_get_no_files_or_environment_unless_granted() {
     assert_success(&granted);
     assert_eq!(stdout(&granted), "granted\n");
 
+    // A grant is read-only unless it says `:rw`.
+    let write = |grant: &str| {
+        ctx.run(&[
+            "run",
+            "rust-bin",
+            "--dir",
+            grant,
+            "--",
+            "--write",
+            "/data/new.txt",
+        ])
+    };
+    let read_only = write(&dir);
+    assert_exit(&read_only, 3);
+    assert!(
+        stderr(&read_only).contains("cannot write /data/new.txt"),
+        "{}",
+        stderr(&read_only)
+    );
+    assert!(!secret.join("new.txt").exists());
+    assert_success(&write(&format!("{dir}:rw")));
+    assert_eq!(
+        std::fs::read_to_string(secret.join("new.txt")).unwrap(),
+        "written by the guest\n"
+    );
+
     let no_env = ctx
         .kiln()
         .args(["run", "rust-bin"])

@@ -606,6 +606,20 @@ fn keygen_keys_sign_and_verify_and_no_secret_is_printed() {
         "the value was echoed"
     );
 
+    // The PEM itself passed to `--key` is refused without being echoed.
+    let out = ctx
+        .kiln()
+        .args(["build", project.to_str().unwrap(), "--force", "--key"])
+        .arg(&private)
+        .output()
+        .unwrap();
+    assert_refused(&out, "was given the private key itself");
+    assert!(common::stderr(&out).contains("KILN_SIGNING_KEY"));
+    assert!(
+        !common::stderr(&out).contains(private.lines().nth(1).unwrap()),
+        "the key was echoed"
+    );
+
     // The wrong password fails before anything is built, naming the cause.
     let out = ctx
         .kiln()

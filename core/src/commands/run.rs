@@ -60,6 +60,11 @@ pub async fn run(args: RunArgs, env: Env, printer: &Printer) -> Result<u8, Error
         dirs: args.dirs,
         network: args.net,
         cache: Some(code_cache(&env)?),
+        limits: runner::Limits {
+            timeout: args.timeout,
+            max_memory: args.max_memory.unwrap_or(runner::DEFAULT_MAX_MEMORY),
+            fuel: args.fuel,
+        },
     })
     .await;
     match outcome {
@@ -68,6 +73,10 @@ pub async fn run(args: RunArgs, env: Env, printer: &Printer) -> Result<u8, Error
         Err(err @ RunError::Trap { .. }) => {
             printer.error(&err.into());
             Ok(TRAP_EXIT_CODE)
+        }
+        Err(RunError::Limit { program, limit }) => {
+            printer.error(&RunError::Limit { program, limit }.into());
+            Ok(limit.exit_code())
         }
         Err(err) => Err(err.into()),
     }

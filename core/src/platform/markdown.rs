@@ -258,15 +258,24 @@ pub fn text(value: &str) -> String {
 }
 
 /// A phrase kiln wrote, which may mark names up as code (`` bin `app` of package `app` ``):
-/// its backticks are kept, HTML is escaped. A phrase without backticks is shown as code.
+/// each backtick pair becomes a code span of its own, and the text between them is
+/// escaped like [`text`], so a name from the project cannot close a span and write a
+/// link. Unpaired backticks make the whole phrase plain text. A phrase without backticks
+/// is shown as code.
 pub fn prose(value: &str) -> String {
     if !value.contains('`') {
         return code(value);
     }
-    one_line(value)
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    let line = one_line(value);
+    let parts: Vec<&str> = line.split('`').collect();
+    if parts.len().is_multiple_of(2) {
+        return text(&line);
+    }
+    parts
+        .iter()
+        .enumerate()
+        .map(|(i, part)| if i % 2 == 1 { code(part) } else { text(part) })
+        .collect()
 }
 
 /// A table cell: `|` would end it, even inside code.
@@ -325,6 +334,63 @@ mod tests {
         assert_eq!(code("two\nlines"), "`two lines`");
         assert_eq!(prose("bin `app` of <pkg>"), "bin `app` of &lt;pkg&gt;");
         assert_eq!(prose("app.py"), "`app.py`");
+    }
+
+    /// A link outside a code span: `[` and `](` that no backslash escapes. Code spans as
+    /// CommonMark reads them: a run of n backticks up to the next run of exactly n.
+    fn has_link(markdown: &str) -> bool {
+        let bytes = markdown.as_bytes();
+        let run = |at: usize| bytes[at..].iter().take_while(|&&b| b == b'`').count();
+        let (mut i, mut open) = (0, false);
+        while i < bytes.len() {
+            match bytes[i] {
+                b'\\' => i += 1,
+                b'`' => {
+                    let n = run(i);
+                    let mut j = i + n;
+                    let mut end = None;
+                    while j < bytes.len() {
+                        if bytes[j] == b'`' {
+                            let m = run(j);
+                            if m == n {
+                                end = Some(j + m);
+                                break;
+                            }
+                            j += m;
+                        } else {
+                            j += 1;
+                        }
+                    }
+                    i = end.unwrap_or(i + n);
+                    continue;
+                }
+                b'[' => open = true,
+                b']' if open && bytes.get(i + 1) == Some(&b'(') => return true,
+                _ => {}
+            }
+            i += 1;
+        }
+        false
+    }
+
+    #[test]
+    fn names_from_the_project_cannot_write_links() {
+        for hostile in [
+            "bin `x` [click](https://evil.example) of package `p`",
+            "entry `a` ](https://evil.example) `b`",
+            "`x` [a](https://evil.example)",
+            "odd ` [a](https://evil.example)",
+            "app[a](https://evil.example).py",
+            "``a`` [a](https://evil.example) ``",
+            "<a href=https://evil.example>x</a>",
+        ] {
+            for rendered in [prose(hostile), text(hostile), code(hostile)] {
+                assert!(!has_link(&rendered), "{hostile:?} rendered as {rendered:?}");
+            }
+            // Outside code spans, HTML is escaped.
+            assert!(!text(hostile).contains("<a "), "{}", text(hostile));
+        }
+        assert!(has_link("[a](b)"), "the checker finds links");
     }
 
     #[test]

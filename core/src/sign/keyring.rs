@@ -136,6 +136,11 @@ pub struct Keys<'a> {
 pub fn signer(key: Option<&Path>, keys: &Keys<'_>) -> Result<Signer, KeyringError> {
     let password = password(keys.env);
     let (pem, origin) = match key {
+        // The key itself on the command line is in every process listing, and would be
+        // echoed as a path: refused without repeating it.
+        Some(path) if looks_like_pem(&path.to_string_lossy()) => {
+            return Err(KeyringError::KeyInArguments);
+        }
         Some(path) => (read(path)?, KeyOrigin::File(path.to_path_buf())),
         None => match keys.env.var(crate::env::KILN_SIGNING_KEY) {
             Some(value) if looks_like_pem(&value) => (SecretString::from(value), KeyOrigin::Env),
@@ -341,6 +346,8 @@ pub enum KeyringError {
     NoVerifyKey,
     #[error("`{variable}` holds neither a PEM key nor the path of a file")]
     NotAKey { variable: &'static str },
+    #[error("`--key` was given the private key itself rather than the path of its file")]
+    KeyInArguments,
     #[error("Keyless signing needs an OIDC identity token, and none is offered")]
     NoToken,
     #[error("`--keyless` and a signing key (`--key` or `KILN_SIGNING_KEY`) exclude each other")]
@@ -354,6 +361,11 @@ impl Diagnose for KeyringError {
             KeyringError::Exists { .. } => Some(
                 "move the existing pair away, or pass `--output-dir` to write elsewhere".into(),
             ),
+            KeyringError::KeyInArguments => Some(format!(
+                "a command line is visible to every process on the machine: put the PEM in \
+                 `{}` (a CI secret) or in a file and pass its path",
+                crate::env::KILN_SIGNING_KEY
+            )),
             KeyringError::NotAKey { variable } => Some(format!(
                 "put the PEM itself (`-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----` …) or \
                  a file path in `{variable}`; a base64-encoded PEM must be decoded first"

@@ -132,7 +132,18 @@ impl ChunkSource for RegistryStore {
                 digest: chunk.digest.clone(),
             });
         };
-        let max = size.max(archive::CHUNK_MAX as u64 + 1024 * 1024);
+        // A chunk, compressed, is never much larger than the largest chunk: the size the
+        // cache's own manifest claims is the writer's word and does not raise the bound.
+        let max = archive::CHUNK_MAX as u64 + 1024 * 1024;
+        if size > max {
+            return Err(remote(
+                &format!("download chunk `{}`", chunk.digest),
+                crate::registry::RegistryError::TooLarge {
+                    what: format!("the chunk blob {blob}"),
+                    limit: format!("{max} bytes"),
+                },
+            ));
+        }
         let stored = self
             .handle
             .block_on(self.registry.pull_blob_bytes(&blob, max))

@@ -35,6 +35,14 @@ use credentials::{Credential, CredentialSource};
 /// The size of each upload request (GHCR's per-request cap).
 pub const CHUNK_SIZE: usize = 4 * 1024 * 1024;
 
+/// The largest manifest kiln reads: Wasm and cosign manifests take a few kilobytes.
+pub const MAX_MANIFEST_BYTES: usize = 4 << 20;
+/// The most layers kiln reads from one manifest: a Wasm artifact has one, a cosign
+/// `.sig` or `.att` one per signature.
+pub const MAX_LAYERS: usize = 1000;
+/// The most pages of a tag listing kiln follows (a thousand tags each).
+pub const MAX_TAG_PAGES: usize = 100;
+
 /// How kiln talks to registries.
 #[derive(Debug, Clone)]
 pub struct RegistryOptions {
@@ -350,6 +358,10 @@ impl Registry {
             })
             .await;
         match result {
+            Ok((bytes, _)) if bytes.len() > MAX_MANIFEST_BYTES => Err(RegistryError::TooLarge {
+                what: format!("the manifest of `{}`", self.reference.whole()),
+                limit: format!("{MAX_MANIFEST_BYTES} bytes"),
+            }),
             Ok((bytes, digest)) => Ok(Some((bytes.to_vec(), digest))),
             Err(RegistryError::Request { source, .. }) if is_not_found(&source) => Ok(None),
             Err(err) => Err(err),
@@ -387,6 +399,12 @@ impl Registry {
                 digest: digest.clone(),
                 source,
             })?;
+        if manifest.layers.len() > MAX_LAYERS {
+            return Err(RegistryError::TooLarge {
+                what: format!("the manifest {digest}"),
+                limit: format!("{MAX_LAYERS} layers"),
+            });
+        }
         for blob in std::iter::once(&manifest.config).chain(manifest.layers.iter()) {
             let path = layout.blob_path(&blob.digest)?;
             if path.is_file() {
@@ -403,14 +421,30 @@ impl Registry {
                     source,
                 },
             )?;
+            // Never more than the descriptor says: oci-client checks the digest only at
+            // the end, and a hostile registry could stream forever.
+            let size = u64::try_from(blob.size).unwrap_or_default();
+            let exceeded = std::sync::atomic::AtomicBool::new(false);
             self.retrying("download blob", || async {
-                let mut file = tokio::fs::File::create(tmp.path()).await?;
+                let file = tokio::fs::File::create(tmp.path()).await?;
+                let mut capped = Capped::new(file, size, &exceeded);
                 // oci-client checks the content against the descriptor's digest.
-                self.client
-                    .pull_blob(&self.reference, blob, &mut file)
+                match self
+                    .client
+                    .pull_blob(&self.reference, blob, &mut capped)
                     .await
+                {
+                    Err(_) if capped.exceeded() => Ok(()),
+                    other => other,
+                }
             })
             .await?;
+            if exceeded.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err(RegistryError::TooLarge {
+                    what: format!("the blob {}", blob.digest),
+                    limit: format!("the {size} bytes its descriptor gives"),
+                });
+            }
             tmp.persist(&path).map_err(|e| RegistryError::Io {
                 path: path.clone(),
                 source: e.error,
@@ -447,19 +481,26 @@ impl Registry {
 
     /// Downloads a blob of at most `max` bytes into memory, checked against `digest`.
     pub async fn pull_blob_bytes(&self, digest: &str, max: u64) -> Result<Vec<u8>, RegistryError> {
+        let exceeded = std::sync::atomic::AtomicBool::new(false);
         let data = self
             .retrying("download blob", || async {
-                let mut out = Vec::new();
-                self.client
-                    .pull_blob(&self.reference, digest, &mut out)
-                    .await?;
-                Ok(out)
+                // Stopped at `max` while it streams, not after it is all in memory.
+                let mut capped = Capped::new(Vec::new(), max, &exceeded);
+                match self
+                    .client
+                    .pull_blob(&self.reference, digest, &mut capped)
+                    .await
+                {
+                    Err(_) if capped.exceeded() => Ok(Vec::new()),
+                    Err(err) => Err(err),
+                    Ok(()) => Ok(capped.into_inner()),
+                }
             })
             .await?;
-        if data.len() as u64 > max {
-            return Err(RegistryError::Io {
-                path: PathBuf::from(digest),
-                source: std::io::Error::other(format!("blob is larger than {max} bytes")),
+        if exceeded.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(RegistryError::TooLarge {
+                what: format!("the blob {digest}"),
+                limit: format!("{max} bytes"),
             });
         }
         Ok(data)
@@ -470,7 +511,7 @@ impl Registry {
     pub async fn list_tags(&self) -> Result<Vec<String>, RegistryError> {
         const PAGE: usize = 1000;
         let mut tags: Vec<String> = Vec::new();
-        loop {
+        for _ in 0..MAX_TAG_PAGES {
             let last = tags.last().cloned();
             let page = self
                 .retrying("list tags", || {
@@ -484,11 +525,19 @@ impl Registry {
                 Err(err) => return Err(err),
             };
             let full = page.len() >= PAGE;
+            // A registry that ignores `last` sends the same page again.
+            if page.last().is_some() && page.last() == last.as_ref() {
+                break;
+            }
             tags.extend(page);
             if !full {
                 return Ok(tags);
             }
         }
+        Err(RegistryError::TooLarge {
+            what: format!("the tag list of `{}`", self.reference.whole()),
+            limit: format!("{MAX_TAG_PAGES} pages of {PAGE} tags, each after the last"),
+        })
     }
 
     /// Pushes manifest bytes of `media_type` under this reference's tag.
@@ -619,8 +668,72 @@ fn is_not_found(err: &OciDistributionError) -> bool {
     }
 }
 
+/// A writer that takes at most `left` bytes: past them it fails and says so, so that a
+/// registry streaming more than it promised is stopped while it streams.
+struct Capped<'a, W> {
+    inner: W,
+    left: u64,
+    exceeded: &'a std::sync::atomic::AtomicBool,
+}
+
+impl<'a, W> Capped<'a, W> {
+    fn new(inner: W, limit: u64, exceeded: &'a std::sync::atomic::AtomicBool) -> Self {
+        Capped {
+            inner,
+            left: limit,
+            exceeded,
+        }
+    }
+
+    fn exceeded(&self) -> bool {
+        self.exceeded.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn into_inner(self) -> W {
+        self.inner
+    }
+}
+
+impl<W: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Capped<'_, W> {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        if buf.len() as u64 > this.left {
+            this.exceeded
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            return std::task::Poll::Ready(Err(std::io::Error::other(
+                "more data than the registry promised",
+            )));
+        }
+        let written = std::pin::Pin::new(&mut this.inner).poll_write(cx, buf);
+        if let std::task::Poll::Ready(Ok(n)) = &written {
+            this.left -= *n as u64;
+        }
+        written
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
+    #[error("The registry sent more than kiln reads: {what} is larger than {limit}")]
+    TooLarge { what: String, limit: String },
     #[error("`{reference}` is not a valid image reference")]
     Reference {
         reference: String,
@@ -695,6 +808,11 @@ impl Diagnose for RegistryError {
                     .into(),
             ),
             RegistryError::Credentials(e) => e.hint(),
+            RegistryError::TooLarge { .. } => Some(
+                "a registry that sends more than the descriptors say is faulty or hostile: \
+                 check which registry this is, and that nothing sits between kiln and it"
+                    .into(),
+            ),
             RegistryError::CaFile { .. } => {
                 Some("point SSL_CERT_FILE at a PEM file of CA certificates".into())
             }
@@ -768,5 +886,151 @@ mod tests {
         }));
         assert!(is_unauthorized(&server(403)));
         assert!(is_not_found(&server(404)));
+    }
+
+    /// A fake registry for the faults a real one cannot be made to show: it serves
+    /// `/v2/`, and whatever the test mounts.
+    async fn fake() -> (wiremock::MockServer, String) {
+        use wiremock::matchers::{method, path};
+        let server = wiremock::MockServer::start().await;
+        wiremock::Mock::given(method("GET"))
+            .and(path("/v2/"))
+            .respond_with(wiremock::ResponseTemplate::new(200))
+            .mount(&server)
+            .await;
+        let host = server.address().to_string();
+        (server, host)
+    }
+
+    async fn connect(host: &str) -> Registry {
+        let reference = parse_reference(&format!("{host}/acme/app"), "1").unwrap();
+        Registry::connect(
+            reference,
+            RegistryOperation::Pull,
+            RegistryOptions {
+                insecure: vec![host.to_string()],
+                retries: 0,
+                ..RegistryOptions::default()
+            },
+        )
+        .await
+        .unwrap()
+    }
+
+    async fn serve_manifest(server: &wiremock::MockServer, manifest: &[u8]) {
+        use wiremock::matchers::{method, path};
+        wiremock::Mock::given(method("GET"))
+            .and(path("/v2/acme/app/manifests/1"))
+            .respond_with(
+                wiremock::ResponseTemplate::new(200)
+                    .insert_header("Content-Type", MANIFEST_MEDIA_TYPE)
+                    .insert_header("Docker-Content-Digest", crate::oci::digest(manifest))
+                    .set_body_bytes(manifest.to_vec()),
+            )
+            .mount(server)
+            .await;
+    }
+
+    fn manifest_with(layers: Vec<serde_json::Value>) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": MANIFEST_MEDIA_TYPE,
+            "config": {
+                "mediaType": "application/vnd.wasm.config.v0+json",
+                "digest": format!("sha256:{}", "c".repeat(64)),
+                "size": 2
+            },
+            "layers": layers,
+        }))
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_blob_longer_than_its_descriptor_is_cut_off_while_it_streams() {
+        use wiremock::matchers::{method, path_regex};
+        let (server, host) = fake().await;
+        let layer = serde_json::json!({
+            "mediaType": "application/wasm",
+            "digest": format!("sha256:{}", "a".repeat(64)),
+            "size": 16
+        });
+        serve_manifest(&server, &manifest_with(vec![layer])).await;
+        // Every blob is 8 MiB, whatever its descriptor says.
+        wiremock::Mock::given(method("GET"))
+            .and(path_regex("^/v2/acme/app/blobs/"))
+            .respond_with(wiremock::ResponseTemplate::new(200).set_body_bytes(vec![0u8; 8 << 20]))
+            .mount(&server)
+            .await;
+        let registry = connect(&host).await;
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::create(dir.path()).unwrap();
+        let err = registry
+            .pull(&layout, "app", &crate::reporter::Silent)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, RegistryError::TooLarge { limit, .. } if limit.contains("2 bytes")),
+            "{err}"
+        );
+        // Nothing of it was kept.
+        assert!(layout.index().unwrap().manifests.is_empty());
+
+        // In memory (a cache chunk): stopped at the cap, not after 8 MiB are held.
+        let err = registry
+            .pull_blob_bytes(&format!("sha256:{}", "b".repeat(64)), 1 << 20)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, RegistryError::TooLarge { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_manifest_of_ten_thousand_layers_is_refused_before_any_blob() {
+        let (server, host) = fake().await;
+        let layers = (0..10_000)
+            .map(|i| {
+                serde_json::json!({
+                    "mediaType": "application/wasm",
+                    "digest": format!("sha256:{i:064x}"),
+                    "size": 1
+                })
+            })
+            .collect();
+        serve_manifest(&server, &manifest_with(layers)).await;
+        let registry = connect(&host).await;
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::create(dir.path()).unwrap();
+        let err = registry
+            .pull(&layout, "app", &crate::reporter::Silent)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("1000 layers"), "{err}");
+        let asked_for_blobs = server
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .any(|r| r.url.path().contains("/blobs/"));
+        assert!(!asked_for_blobs);
+    }
+
+    #[tokio::test]
+    async fn an_endless_tag_list_ends() {
+        use wiremock::matchers::{method, path};
+        let (server, host) = fake().await;
+        // A thousand tags, the same ones, whatever `last` asks for.
+        let tags: Vec<String> = (0..1000).map(|i| format!("t{i:04}")).collect();
+        wiremock::Mock::given(method("GET"))
+            .and(path("/v2/acme/app/tags/list"))
+            .respond_with(
+                wiremock::ResponseTemplate::new(200)
+                    .set_body_json(serde_json::json!({"name": "acme/app", "tags": tags})),
+            )
+            .mount(&server)
+            .await;
+        let registry = connect(&host).await;
+        let err = registry.list_tags().await.unwrap_err();
+        assert!(matches!(err, RegistryError::TooLarge { .. }), "{err}");
+        let pages = server.received_requests().await.unwrap().len();
+        assert!(pages <= MAX_TAG_PAGES + 2, "{pages} requests");
     }
 }

@@ -11,9 +11,10 @@
 //! 1. leaves the CI's user, PID and mount namespaces (`unshare(2)` via `nix`), mapping the
 //!    caller to root inside the user namespace (which is no power outside it) so files
 //!    the step writes keep the caller as their owner;
-//! 2. starts the namespace's PID 1 (kiln again, `--init`), which mounts a fresh `/proc` (only the build's own
-//!    processes are visible), lays an empty read-only tmpfs over each hidden directory and
-//!    an empty file over each hidden file, and dies with kiln (`PR_SET_PDEATHSIG`);
+//! 2. starts the namespace's PID 1 (kiln again, `--init`), which mounts a fresh `/proc`
+//!    (only the build's own processes are visible), lays an empty read-only tmpfs over
+//!    each hidden directory and an empty read-only file over each hidden file, and dies
+//!    with kiln (`PR_SET_PDEATHSIG`);
 //! 3. starts the step itself, reaps every orphan, and exits with the step's status; the
 //!    helper passes it on. The network is kept: dependencies download.
 //!
@@ -24,8 +25,6 @@
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-
-use serde::Serialize;
 
 use crate::diagnose::Diagnose;
 
@@ -38,9 +37,8 @@ pub const HELPER: &str = "__isolate";
 /// The exit status of a helper that could not set up the isolation.
 pub(crate) const SETUP_FAILED: i32 = 125;
 
-/// How the build steps of a run were isolated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "lowercase")]
+/// How the build steps of a run were isolated (the summary's `build.isolation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IsolationKind {
     /// Own user, PID and mount namespaces, a fresh `/proc`, secrets hidden.
     Namespaces,
@@ -70,8 +68,8 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    /// No isolation (tests of builders, and platforms without namespaces).
-    pub fn none() -> Sandbox {
+    /// No isolation: where namespaces are not available.
+    fn none() -> Sandbox {
         Sandbox {
             kind: IsolationKind::None,
             unavailable: None,
@@ -115,11 +113,6 @@ impl Sandbox {
     /// Why isolation is off, when kiln tried and could not.
     pub fn unavailable(&self) -> Option<&str> {
         self.unavailable.as_deref()
-    }
-
-    /// The paths hidden from isolated steps.
-    pub fn hidden(&self) -> &[PathBuf] {
-        &self.hidden
     }
 
     /// The program and arguments that run `program args` isolated, or `None` when this

@@ -40,10 +40,14 @@ impl Layout {
         if !root.join(OCI_LAYOUT_FILE).is_file() {
             layout.write_atomic(OCI_LAYOUT_FILE, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
         }
-        if !root.join(INDEX_FILE).is_file() {
-            let empty = empty_index();
-            layout.write_atomic(INDEX_FILE, &to_json(&empty))?;
-        }
+        // Under the index lock: another kiln may be tagging into a layout it just made,
+        // and an empty index written over its one would lose the tag.
+        layout.locked(|| {
+            if !root.join(INDEX_FILE).is_file() {
+                layout.write_atomic(INDEX_FILE, &to_json(&empty_index()))?;
+            }
+            Ok(())
+        })?;
         Ok(layout)
     }
 
@@ -148,6 +152,29 @@ impl Layout {
                 digest: manifest_digest.to_string(),
             });
         }
+        self.locked(|| {
+            let mut index = self.index()?;
+            index
+                .manifests
+                .retain(|entry| ref_name(entry) != Some(name));
+            index.manifests.push(ImageIndexEntry {
+                media_type: MANIFEST_MEDIA_TYPE.to_string(),
+                digest: manifest_digest.to_string(),
+                size: manifest_size as i64,
+                platform: None,
+                annotations: Some(BTreeMap::from([(
+                    annotations::REF_NAME.to_string(),
+                    name.to_string(),
+                )])),
+                artifact_type: artifact_type.map(str::to_string),
+            });
+            self.write_atomic(INDEX_FILE, &to_json(&index))
+        })
+    }
+
+    /// Runs `f` holding the layout's `index.json` lock (an advisory file lock, which
+    /// other kiln processes writing the same layout take too).
+    fn locked<T>(&self, f: impl FnOnce() -> Result<T, LayoutError>) -> Result<T, LayoutError> {
         let lock_path = self.root.join("index.json.lock");
         let io = |source| LayoutError::Io {
             path: lock_path.clone(),
@@ -160,24 +187,9 @@ impl Layout {
             .open(&lock_path)
             .map_err(io)?;
         lock.lock().map_err(io)?;
-        let mut index = self.index()?;
-        index
-            .manifests
-            .retain(|entry| ref_name(entry) != Some(name));
-        index.manifests.push(ImageIndexEntry {
-            media_type: MANIFEST_MEDIA_TYPE.to_string(),
-            digest: manifest_digest.to_string(),
-            size: manifest_size as i64,
-            platform: None,
-            annotations: Some(BTreeMap::from([(
-                annotations::REF_NAME.to_string(),
-                name.to_string(),
-            )])),
-            artifact_type: artifact_type.map(str::to_string),
-        });
-        self.write_atomic(INDEX_FILE, &to_json(&index))?;
+        let result = f();
         drop(lock);
-        Ok(())
+        result
     }
 
     /// Finds the manifest tagged `name`; with no name, the layout's only manifest.
@@ -332,6 +344,42 @@ impl Diagnose for LayoutError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Making a layout writes its empty `index.json` under the index lock: a kiln that
+    /// is tagging into the same new layout (holding the lock) does not have its index
+    /// replaced by an empty one.
+    #[test]
+    fn a_new_layout_waits_for_the_index_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("oci");
+        fs::create_dir_all(&root).unwrap();
+        let held = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(root.join("index.json.lock"))
+            .unwrap();
+        held.lock().unwrap();
+        let creator = {
+            let root = root.clone();
+            std::thread::spawn(move || Layout::create(&root).map(|_| ()))
+        };
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(
+            !root.join(INDEX_FILE).exists(),
+            "index.json was written without the lock"
+        );
+        held.unlock().unwrap();
+        creator.join().unwrap().unwrap();
+        assert!(
+            Layout::open(&root)
+                .unwrap()
+                .index()
+                .unwrap()
+                .manifests
+                .is_empty()
+        );
+    }
 
     #[test]
     fn blobs_round_trip_and_detect_corruption() {

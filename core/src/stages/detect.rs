@@ -496,6 +496,18 @@ fn parse_entry(root: &Path, spec: &str, origin: &str) -> Result<PythonEntry, Det
                 path: root.join(path),
             });
         }
+        // The script is copied into the artifact: it must be the project's own file,
+        // not `/etc/…`, `../…`, or a link out of the project.
+        let inside = std::fs::canonicalize(root.join(&path))
+            .ok()
+            .zip(std::fs::canonicalize(root).ok())
+            .is_some_and(|(file, root)| file.starts_with(root));
+        if path.is_absolute() || !inside {
+            return Err(DetectError::EntryOutside {
+                spec: spec.to_string(),
+                origin: origin.to_string(),
+            });
+        }
         return Ok(PythonEntry::Script { path });
     }
     if !is_dotted_name(spec) {
@@ -634,6 +646,8 @@ pub enum DetectError {
     InvalidEntry { spec: String, origin: String },
     #[error("Entry point `{}` does not exist", path.display())]
     EntryNotFound { path: PathBuf },
+    #[error("Entry point `{spec}` from {origin} is outside the project")]
+    EntryOutside { spec: String, origin: String },
     #[error("Several packages have a `__main__.py`: {}", entries.join(", "))]
     SeveralEntries { entries: Vec<String> },
 }
@@ -705,6 +719,9 @@ impl Diagnose for DetectError {
             DetectError::SeveralEntries { .. } => {
                 "choose one with `--entry PACKAGE` or `[python] entry` in kiln.toml".into()
             }
+            DetectError::EntryOutside { .. } => "a script entry is a path inside the project \
+                                                 (no absolute path, `..`, or link out of it)"
+                .into(),
         })
     }
 }
@@ -857,6 +874,30 @@ mod tests {
         assert!(matches!(
             parse_entry(dir.path(), "missing.py", "x"),
             Err(DetectError::EntryNotFound { .. })
+        ));
+    }
+
+    #[test]
+    fn a_script_entry_stays_inside_the_project() {
+        let outer = tempfile::tempdir().unwrap();
+        let root = outer.path().join("app");
+        std::fs::create_dir(&root).unwrap();
+        std::fs::write(outer.path().join("secret.py"), "print('outside')").unwrap();
+        std::fs::write(root.join("main.py"), "print('inside')").unwrap();
+        std::os::unix::fs::symlink(outer.path().join("secret.py"), root.join("link.py")).unwrap();
+        let absolute = outer.path().join("secret.py");
+        for spec in ["../secret.py", "link.py", absolute.to_str().unwrap()] {
+            assert!(
+                matches!(
+                    parse_entry(&root, spec, "kiln.toml"),
+                    Err(DetectError::EntryOutside { .. })
+                ),
+                "{spec}"
+            );
+        }
+        assert!(matches!(
+            parse_entry(&root, "main.py", "kiln.toml"),
+            Ok(PythonEntry::Script { .. })
         ));
     }
 

@@ -136,8 +136,11 @@ fn post(ctx: &TestContext, summary: &Path, vars: &[(&str, String)]) -> Output {
 /// Comments (GitHub) or notes (GitLab) on one pull or merge request, by id.
 #[derive(Clone, Default)]
 struct Thread {
-    items: Arc<Mutex<Vec<(u64, String)>>>,
+    items: Arc<Mutex<Vec<(u64, String, String)>>>,
 }
+
+/// The user the fake API says the token belongs to.
+const TOKEN_USER: &str = "kiln-bot";
 
 impl Thread {
     fn bodies(&self) -> Vec<String> {
@@ -145,7 +148,7 @@ impl Thread {
             .lock()
             .unwrap()
             .iter()
-            .map(|(_, b)| b.clone())
+            .map(|(_, b, _)| b.clone())
             .collect()
     }
 
@@ -155,21 +158,27 @@ impl Thread {
                 .lock()
                 .unwrap()
                 .iter()
-                .map(|(id, body)| json!({ "id": id, "body": body, "system": false }))
+                .map(|(id, body, author)| {
+                    json!({ "id": id, "body": body, "system": false, "user": {"login": author} })
+                })
                 .collect(),
         )
     }
 
     fn create(&self, body: String) -> Value {
+        self.create_by(TOKEN_USER, body)
+    }
+
+    fn create_by(&self, author: &str, body: String) -> Value {
         let mut items = self.items.lock().unwrap();
         let id = 1000 + items.len() as u64;
-        items.push((id, body.clone()));
+        items.push((id, body.clone(), author.to_string()));
         json!({ "id": id, "body": body })
     }
 
     fn update(&self, id: u64, body: String) -> Option<Value> {
         let mut items = self.items.lock().unwrap();
-        let item = items.iter_mut().find(|(i, _)| *i == id)?;
+        let item = items.iter_mut().find(|(i, _, _)| *i == id)?;
         item.1 = body.clone();
         Some(json!({ "id": id, "body": body }))
     }
@@ -215,6 +224,12 @@ async fn fake_github(thread: &Thread) -> MockServer {
         thread: thread.clone(),
         action,
     };
+    Mock::given(method("GET"))
+        .and(path("/api/v3/user"))
+        .and(auth())
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"login": TOKEN_USER})))
+        .mount(&server)
+        .await;
     Mock::given(method("GET"))
         .and(path(comments))
         .and(auth())
@@ -283,7 +298,9 @@ async fn requests(server: &MockServer, verb: &str) -> usize {
 async fn github_comment_is_created_once_then_updated_in_place() {
     let ctx = TestContext::new();
     let thread = Thread::default();
-    thread.create("LGTM, a human comment".into());
+    thread.create_by("reviewer", "LGTM, a human comment".into());
+    // Someone else pasted kiln's marker: not kiln's comment to take over.
+    thread.create_by("mallory", format!("{MARKER_HELLO}\nfake summary"));
     let server = fake_github(&thread).await;
     let env = github_env(&ctx, &server.uri());
 
@@ -292,13 +309,13 @@ async fn github_comment_is_created_once_then_updated_in_place() {
     assert_success(&out);
     assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
     let bodies = thread.bodies();
-    assert_eq!(bodies.len(), 2, "one comment created: {bodies:?}");
-    assert!(bodies[1].starts_with(MARKER_HELLO), "{}", bodies[1]);
-    assert!(bodies[1].contains(&"a".repeat(64)), "{}", bodies[1]);
+    assert_eq!(bodies.len(), 3, "one comment created: {bodies:?}");
+    assert!(bodies[2].starts_with(MARKER_HELLO), "{}", bodies[2]);
+    assert!(bodies[2].contains(&"a".repeat(64)), "{}", bodies[2]);
     assert!(
-        bodies[1].contains("registry.example/acme/hello:1.2.3@sha256:"),
+        bodies[2].contains("registry.example/acme/hello:1.2.3@sha256:"),
         "{}",
-        bodies[1]
+        bodies[2]
     );
 
     // A later run of the same job: the same comment, now with the new digest.
@@ -306,11 +323,12 @@ async fn github_comment_is_created_once_then_updated_in_place() {
     let out = post(&ctx, &second, &env);
     assert_success(&out);
     let bodies = thread.bodies();
-    assert_eq!(bodies.len(), 2, "updated, not duplicated: {bodies:?}");
-    assert!(bodies[1].starts_with(MARKER_HELLO));
-    assert!(bodies[1].contains(&"d".repeat(64)), "{}", bodies[1]);
-    assert!(!bodies[1].contains(&"a".repeat(64)));
+    assert_eq!(bodies.len(), 3, "updated, not duplicated: {bodies:?}");
+    assert!(bodies[2].starts_with(MARKER_HELLO));
+    assert!(bodies[2].contains(&"d".repeat(64)), "{}", bodies[2]);
+    assert!(!bodies[2].contains(&"a".repeat(64)));
     assert_eq!(bodies[0], "LGTM, a human comment");
+    assert_eq!(bodies[1], format!("{MARKER_HELLO}\nfake summary"));
     assert_eq!(requests(&server, "POST").await, 1);
     assert_eq!(requests(&server, "PATCH").await, 1);
 
@@ -318,10 +336,10 @@ async fn github_comment_is_created_once_then_updated_in_place() {
     let other = write_summary(&ctx, "other.json", &summary("other", 'e', false));
     assert_success(&post(&ctx, &other, &env));
     let bodies = thread.bodies();
-    assert_eq!(bodies.len(), 3, "{bodies:?}");
-    assert!(bodies[2].starts_with("<!-- kiln-summary: other -->"));
+    assert_eq!(bodies.len(), 4, "{bodies:?}");
+    assert!(bodies[3].starts_with("<!-- kiln-summary: other -->"));
     assert!(
-        bodies[1].contains(&"d".repeat(64)),
+        bodies[2].contains(&"d".repeat(64)),
         "hello's comment untouched"
     );
 

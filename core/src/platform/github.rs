@@ -165,7 +165,17 @@ struct IssueComment {
     id: u64,
     #[serde(default)]
     body: Option<String>,
+    #[serde(default)]
+    user: Option<Login>,
 }
+
+#[derive(Debug, serde::Deserialize)]
+struct Login {
+    login: String,
+}
+
+/// Who a GitHub Actions `GITHUB_TOKEN` comments as (it may not ask `GET /user`).
+const ACTIONS_BOT: &str = "github-actions[bot]";
 
 /// Creates or updates kiln's comment for this artifact on `pr`.
 async fn comment(summary: &Summary, env: &Env, pr: &PullRequest) -> Result<String, PostError> {
@@ -211,9 +221,16 @@ async fn comment(summary: &Summary, env: &Env, pr: &PullRequest) -> Result<Strin
         .await
         .map_err(failed(listed.clone()))?;
     let comments = crab.all_pages(first).await.map_err(failed(listed))?;
-    let existing = comments
-        .iter()
-        .find(|c| c.body.as_deref().is_some_and(|b| b.contains(&marker)));
+    // The marker is text anyone can paste: only a comment of the token's own user is
+    // kiln's to update.
+    let own: String = match crab.get::<Login, _, ()>("/user", None).await {
+        Ok(user) => user.login,
+        Err(_) => ACTIONS_BOT.to_string(),
+    };
+    let existing = comments.iter().find(|c| {
+        c.user.as_ref().is_some_and(|u| u.login == own)
+            && c.body.as_deref().is_some_and(|b| b.contains(&marker))
+    });
     match existing {
         Some(existing) => {
             let _: serde_json::Value = crab

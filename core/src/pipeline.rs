@@ -778,7 +778,8 @@ fn keep_out_of_git(kiln_dir: &std::path::Path) {
 /// to sign with, registry and git credentials, and the CI's files that reach later steps.
 fn secrets(plan: &Plan) -> Vec<PathBuf> {
     let env = &plan.settings.env;
-    let mut paths = vec![plan.settings.home.signing()];
+    // kiln's keys, and the compiled code `kiln run` maps as native code.
+    let mut paths = vec![plan.settings.home.signing(), plan.settings.home.compiled()];
     paths.extend(plan.options.signing.key.clone());
     // `KILN_SIGNING_KEY` is a path or the PEM itself.
     paths.extend(

@@ -3,8 +3,9 @@
 //! 1. Tells a core module from a component by its header.
 //! 2. Loads the compiled code from the cache
 //!    (`cache_dir/<engine-hash>/<digest-hex>.cwasm`) or compiles it and stores it there
-//!    (temp file + rename). Each entry ends with an HMAC-SHA256, under a key only kiln
-//!    reads, over the artifact digest and the code: an entry someone else wrote (another
+//!    (temp file + rename). Beside each entry is an HMAC-SHA256 (`.cwasm.mac`), under a
+//!    key only kiln reads, over the artifact digest and the code, checked as the file
+//!    streams by before wasmtime maps it: an entry someone else wrote (another
 //!    program's code, an earlier untrusted build's plant) is recompiled, never mapped. An
 //!    unusable cache entry is logged and replaced.
 //! 3. Builds the guest's WASI context: host stdin/stdout/stderr, `argv`, and only the
@@ -149,19 +150,15 @@ impl fmt::Debug for CodeCache {
     }
 }
 
-/// The length of the MAC at the end of a cache entry.
-const MAC_LEN: usize = 32;
-
 impl CodeCache {
-    /// The MAC that binds `code` to the artifact `digest`.
-    fn mac(&self, digest: &str, code: &[u8]) -> hmac::Hmac<Sha256> {
+    /// The MAC that binds the code fed to it next to the artifact `digest`.
+    fn mac(&self, digest: &str) -> hmac::Hmac<Sha256> {
         use hmac::Mac;
         let mut mac = <hmac::Hmac<Sha256> as Mac>::new_from_slice(&self.key)
             .expect("HMAC takes a key of any length");
         mac.update(b"kiln compiled code v1\0");
         mac.update(digest.as_bytes());
         mac.update(b"\0");
-        mac.update(code);
         mac
     }
 }
@@ -524,63 +521,91 @@ fn load_or_compile(
     Ok((compiled, CompileSource::Compiled))
 }
 
+impl CacheEntry {
+    /// The entry's MAC, beside it: `<digest hex>.cwasm.mac`.
+    fn mac_path(&self) -> PathBuf {
+        self.path.with_extension("cwasm.mac")
+    }
+}
+
 /// Loads a cache entry written by [`store_cached`] for this artifact, once its MAC
 /// checks out.
 #[allow(unsafe_code)]
 fn load_cached(engine: &Engine, kind: Kind, entry: &CacheEntry) -> wasmtime::Result<Compiled> {
     use hmac::Mac;
-    let bytes = std::fs::read(&entry.path)?;
-    let Some(split) = bytes.len().checked_sub(MAC_LEN) else {
-        wasmtime::bail!("it is too short to carry kiln's MAC");
-    };
-    let (code, tag) = bytes.split_at(split);
-    if entry
-        .cache
-        .mac(&entry.digest, code)
-        .verify_slice(tag)
-        .is_err()
-    {
+    use std::io::Read;
+    let tag = std::fs::read(entry.mac_path())?;
+    // Streamed: a component's code is tens of megabytes, mapped below rather than read.
+    let mut mac = entry.cache.mac(&entry.digest);
+    let mut file = std::fs::File::open(&entry.path)?;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        mac.update(&buf[..n]);
+    }
+    if mac.verify_slice(&tag).is_err() {
         wasmtime::bail!(
             "its MAC does not match: kiln did not write it for {}",
             entry.digest
         );
     }
-    // SAFETY: `deserialize` trusts the bytes to be wasmtime's own output for this
-    // artifact and makes them executable. The MAC, under a key only kiln reads (0600 in
-    // its private home, hidden from build steps), proves kiln wrote exactly these bytes
-    // for this digest, and they are checked and loaded from one copy in memory, so the
-    // file cannot change in between. wasmtime still checks the header against this
-    // engine, and the file name carries the engine's compatibility hash.
-    unsafe {
+    // Mapped through the descriptor just read, so a rename over the entry in between
+    // cannot put other code under the checked MAC.
+    #[cfg(target_os = "linux")]
+    let mapped = {
+        use std::os::fd::AsRawFd;
+        PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()))
+    };
+    #[cfg(not(target_os = "linux"))]
+    let mapped = entry.path.clone();
+    // SAFETY: `deserialize_file` trusts the file to be wasmtime's own output and maps it
+    // as executable code. The MAC, under a key only kiln reads (0600 in its private home,
+    // hidden from build steps), proves kiln wrote exactly these bytes for this digest,
+    // and on Linux the file mapped is the open file checked. Only kiln writes this
+    // directory (private to the user, hidden from build steps), always as a new file
+    // renamed into place, so a checked file's bytes do not change under the mapping.
+    // wasmtime still checks its header against this engine, and the file name carries
+    // the engine's compatibility hash.
+    let loaded = unsafe {
         match kind {
-            Kind::Module => Module::deserialize(engine, code).map(Compiled::Module),
-            Kind::Component => Component::deserialize(engine, code).map(Compiled::Component),
+            Kind::Module => Module::deserialize_file(engine, &mapped).map(Compiled::Module),
+            Kind::Component => {
+                Component::deserialize_file(engine, &mapped).map(Compiled::Component)
+            }
         }
-    }
+    };
+    drop(file);
+    loaded
 }
 
-/// Writes `compiled` and its MAC to the entry atomically: a temp file in the same
-/// directory, then a rename over whatever was there.
+/// Writes `compiled`, then its MAC, to the entry: each a temp file in the same
+/// directory renamed over whatever was there. A reader that sees the new code with the
+/// old MAC (or none) recompiles.
 fn store_cached(compiled: &Compiled, entry: &CacheEntry) -> Result<(), BoxError> {
     use hmac::Mac;
-    let mut bytes = compiled.serialize().map_err(|e| e.into_boxed_dyn_error())?;
-    let tag = entry
-        .cache
-        .mac(&entry.digest, &bytes)
-        .finalize()
-        .into_bytes();
-    bytes.extend_from_slice(&tag);
+    let bytes = compiled.serialize().map_err(|e| e.into_boxed_dyn_error())?;
+    let mut mac = entry.cache.mac(&entry.digest);
+    mac.update(&bytes);
+    let tag = mac.finalize().into_bytes();
     let dir = entry
         .path
         .parent()
         .ok_or("cache path has no parent directory")?;
     std::fs::create_dir_all(dir)?;
-    let mut file = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .suffix(".cwasm")
-        .tempfile_in(dir)?;
-    file.write_all(&bytes)?;
-    file.persist(&entry.path).map_err(|e| e.error)?;
+    for (path, content) in [
+        (entry.path.clone(), &bytes[..]),
+        (entry.mac_path(), &tag[..]),
+    ] {
+        let mut file = tempfile::Builder::new()
+            .prefix(".tmp-")
+            .suffix(".cwasm")
+            .tempfile_in(dir)?;
+        file.write_all(content)?;
+        file.persist(&path).map_err(|e| e.error)?;
+    }
     Ok(())
 }
 
@@ -1174,10 +1199,10 @@ mod tests {
             (second.compiled, second.exit_code),
             (CompileSource::Cached, 7)
         );
-        // Nothing but the entry: the temp file was renamed, not left behind.
+        // Nothing but the entry and its MAC: the temp files were renamed, not left behind.
         assert_eq!(
             std::fs::read_dir(entry.parent().unwrap()).unwrap().count(),
-            1
+            2
         );
     }
 
@@ -1202,6 +1227,11 @@ mod tests {
         let other_entry = cached_entry(cache.path(), &req(other).digest);
         let entry = cached_entry(cache.path(), &req(exit_7()).digest);
         std::fs::copy(&other_entry, &entry).unwrap();
+        std::fs::copy(
+            other_entry.with_extension("cwasm.mac"),
+            entry.with_extension("cwasm.mac"),
+        )
+        .unwrap();
 
         let outcome = run(req(exit_7())).await.unwrap();
         assert_eq!(

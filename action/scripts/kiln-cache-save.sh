@@ -23,6 +23,8 @@ set -- cache save --after-failure
 [ -z "${KILN_INPUT_CACHE:-}" ] || set -- "$@" --cache="$KILN_INPUT_CACHE"
 [ "${KILN_INPUT_NO_CACHE:-}" != true ] || set -- "$@" --no-cache
 [ -z "${KILN_INPUT_CACHE_PREFIX:-}" ] || set -- "$@" --cache-prefix="$KILN_INPUT_CACHE_PREFIX"
+[ -z "${KILN_INPUT_CACHE_SCOPE:-}" ] || set -- "$@" --cache-scope="$KILN_INPUT_CACHE_SCOPE"
+[ -z "${KILN_INPUT_CACHE_READ_SCOPE:-}" ] || set -- "$@" --cache-read-scope="$KILN_INPUT_CACHE_READ_SCOPE"
 [ -z "${KILN_INPUT_INSECURE_REGISTRY:-}" ] || set -- "$@" --insecure-registry="$KILN_INPUT_INSECURE_REGISTRY"
 [ -z "${KILN_INPUT_REGISTRY_TIMEOUT:-}" ] || set -- "$@" --registry-timeout="$KILN_INPUT_REGISTRY_TIMEOUT"
 [ -z "${KILN_INPUT_REGISTRY_RETRIES:-}" ] || set -- "$@" --registry-retries="$KILN_INPUT_REGISTRY_RETRIES"

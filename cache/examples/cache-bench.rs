@@ -30,6 +30,7 @@ fn main() {
     std::fs::write(project.path().join("Cargo.lock"), key).unwrap();
     let key = CacheKey::compute(&KeyInputs {
         prefix: "bench".into(),
+        scope: kiln_cache::Scope::default(),
         kind: CacheKind::Cargo,
         toolchains: vec![],
         project: project.path().to_path_buf(),

@@ -1,10 +1,12 @@
 //! kiln-cache: the keys, archive format and local store of kiln's persisted pip and
 //! cargo caches.
 //!
-//! A key names one saved cache: `PREFIX-KIND-OS-ARCH-TOOLCHAINS-LOCKHASH`. Restoring
-//! looks for the exact key first, then for the newest entry that shares
-//! [`CacheKey::restore_prefix`] (everything but the lockfile hash): a partial hit that
-//! still saves most downloads.
+//! A key names one saved cache: `SCOPE-PREFIX-KIND-OS-ARCH-TOOLCHAINS-LOCKHASH`, where the
+//! [`Scope`] says whose it is (a branch, a pull request, a protected ref). Restoring
+//! looks for the exact key first, in the build's own scope and then in the scopes it
+//! trusts, then for the newest entry that shares [`CacheKey::restore_prefix`] (everything
+//! but the lockfile hash) in the same order: a partial hit that still saves most
+//! downloads. A save only ever writes the build's own scope.
 //!
 //! A saved cache is a JSON [`Manifest`] plus content-defined, content-addressed zstd
 //! chunks ([`archive`]). [`save`] and [`restore`] work through any [`Store`] (chunks,
@@ -51,7 +53,7 @@ mod walk;
 pub use archive::{ChunkRef, Entry, EntryKind, Manifest};
 pub use error::Error;
 pub use extract::{ChunkSource, ExtractCounts, extract};
-pub use key::{CacheKey, CacheKind, KeyInputs, MAX_PREFIX};
+pub use key::{CacheKey, CacheKind, KeyInputs, MAX_PREFIX, Scope};
 pub use local::LocalStore;
 pub use ops::{Hit, RestoreOptions, RestoreReport, Root, SaveReport, lookup, restore, save};
 pub use store::{MAX_MANIFEST_BYTES, Store};

@@ -320,30 +320,36 @@ pub fn restore(
 }
 
 /// The exact key's manifest, else the newest readable one sharing the restore prefix,
-/// without restoring it (a save in another process uses it as its `previous`).
+/// without restoring it (a save in another process uses it as its `previous`). Each is
+/// looked for in the key's own scope first, then in the scopes it trusts
+/// ([`CacheKey::read_order`]); nothing outside them is ever read.
 pub fn lookup(store: &dyn Store, key: &CacheKey) -> Result<Option<(Hit, Manifest)>, Error> {
-    let exact = key.to_string();
-    if let Some(manifest) = store.get_manifest(&exact)? {
-        return Ok(Some((Hit::Exact, checked(&exact, manifest)?)));
+    let scopes = key.read_order();
+    for (exact, _) in &scopes {
+        if let Some(manifest) = store.get_manifest(exact)? {
+            return Ok(Some((Hit::Exact, checked(exact, manifest)?)));
+        }
     }
-    let mut candidates = store.list_keys(&format!("{}-", key.restore_prefix()))?;
     // The time is the writer's claim: one from the future would win every partial hit.
     let latest = now_ns().saturating_add(CLOCK_SKEW_NS);
-    candidates.retain(|(name, at)| *name != exact && *at <= latest);
-    candidates.sort_by(|(a, at), (b, bt)| (bt, b).cmp(&(at, a)));
     let mut first_err = None;
-    for (name, _) in candidates {
-        // A damaged candidate should not hide an older good one.
-        match store.get_manifest(&name).and_then(|m| match m {
-            Some(m) => checked(&name, m).map(Some),
-            None => Ok(None),
-        }) {
-            Ok(Some(manifest)) => return Ok(Some((Hit::Partial, manifest))),
-            Ok(None) => {}
-            Err(err) if err.is_corrupt_cache() => {
-                first_err.get_or_insert(err);
+    for (exact, prefix) in &scopes {
+        let mut candidates = store.list_keys(&format!("{prefix}-"))?;
+        candidates.retain(|(name, at)| name != exact && *at <= latest);
+        candidates.sort_by(|(a, at), (b, bt)| (bt, b).cmp(&(at, a)));
+        for (name, _) in candidates {
+            // A damaged candidate should not hide an older good one.
+            match store.get_manifest(&name).and_then(|m| match m {
+                Some(m) => checked(&name, m).map(Some),
+                None => Ok(None),
+            }) {
+                Ok(Some(manifest)) => return Ok(Some((Hit::Partial, manifest))),
+                Ok(None) => {}
+                Err(err) if err.is_corrupt_cache() => {
+                    first_err.get_or_insert(err);
+                }
+                Err(err) => return Err(err),
             }
-            Err(err) => return Err(err),
         }
     }
     match first_err {

@@ -16,6 +16,7 @@ fn saved_files(root: &Path, selection: &kiln_cache::Selection) -> Vec<String> {
     let tmp = tempfile::tempdir().unwrap();
     let key = CacheKey::compute(&KeyInputs {
         prefix: "prune".into(),
+        scope: kiln_cache::Scope::default(),
         kind: CacheKind::Cargo,
         toolchains: vec![],
         project: tmp.path().to_path_buf(),
@@ -117,6 +118,7 @@ fn manifest_is_versioned_json() {
     let tmp = tempfile::tempdir().unwrap();
     let key = CacheKey::compute(&KeyInputs {
         prefix: "fmt".into(),
+        scope: kiln_cache::Scope::default(),
         kind: CacheKind::Pip,
         toolchains: vec![],
         project: tmp.path().to_path_buf(),

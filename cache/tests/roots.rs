@@ -13,6 +13,7 @@ fn key(lock: &str) -> CacheKey {
     fs::write(project.path().join("Cargo.lock"), lock).unwrap();
     CacheKey::compute(&KeyInputs {
         prefix: "roots".into(),
+        scope: kiln_cache::Scope::default(),
         kind: CacheKind::Cargo,
         toolchains: vec!["t".into()],
         project: project.path().to_path_buf(),

@@ -8,15 +8,20 @@ use std::path::{Path, PathBuf};
 use kiln_cache::archive::{self, Chunking, MANIFEST_VERSION};
 use kiln_cache::{
     CacheKey, CacheKind, ChunkRef, Entry, EntryKind, Error, Hit, KeyInputs, LocalStore, Manifest,
-    RestoreOptions, Selection,
+    RestoreOptions, Scope, Selection,
 };
 
 /// A key whose lockfile holds `lock`; `toolchain` changes the restore prefix.
 fn key(lock: &str, toolchain: &str) -> CacheKey {
+    scoped_key(lock, toolchain, Scope::default())
+}
+
+fn scoped_key(lock: &str, toolchain: &str, scope: Scope) -> CacheKey {
     let project = tempfile::tempdir().unwrap();
     fs::write(project.path().join("Cargo.lock"), lock).unwrap();
     CacheKey::compute(&KeyInputs {
         prefix: "test".into(),
+        scope,
         kind: CacheKind::Cargo,
         toolchains: vec![toolchain.into()],
         project: project.path().to_path_buf(),
@@ -199,6 +204,75 @@ fn partial_hit_picks_the_newest_key_with_the_prefix() {
         .unwrap();
     assert_eq!(miss.hit, Hit::Miss);
     assert!(!tmp.path().join("none").exists());
+}
+
+#[test]
+fn a_pull_requests_save_is_never_restored_on_main_but_mains_is_on_the_pull_request() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = LocalStore::new(tmp.path().join("store"));
+    let src = tmp.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    let main = || Scope::new("refs/heads/main");
+    let pr = || Scope::new("refs/pull/9").reading("refs/heads/main");
+
+    // A pull request saves a poisoned cache under main's exact lockfile and a newer one.
+    fs::write(src.join("which"), "poison").unwrap();
+    for lock in ["same", "newer"] {
+        store
+            .save(&scoped_key(lock, "t", pr()), &src, &Selection::all())
+            .unwrap();
+    }
+    for lock in ["same", "unseen"] {
+        let report = store
+            .restore(
+                &scoped_key(lock, "t", main()),
+                &tmp.path().join("main"),
+                &RestoreOptions::default(),
+            )
+            .unwrap();
+        assert_eq!(
+            report.hit,
+            Hit::Miss,
+            "main restored {:?}",
+            report.restored_key
+        );
+    }
+    assert!(!tmp.path().join("main").exists());
+
+    // Main's own save is what the pull request falls back to, exact before partial.
+    fs::write(src.join("which"), "main").unwrap();
+    store
+        .save(&scoped_key("other", "t", main()), &src, &Selection::all())
+        .unwrap();
+    let report = store
+        .restore(
+            &scoped_key("other", "t", pr()),
+            &tmp.path().join("pr"),
+            &RestoreOptions::default(),
+        )
+        .unwrap();
+    assert_eq!(report.hit, Hit::Exact);
+    assert_eq!(
+        report.restored_key,
+        Some(scoped_key("other", "t", main()).to_string())
+    );
+    assert_eq!(
+        fs::read_to_string(tmp.path().join("pr/which")).unwrap(),
+        "main"
+    );
+    // Its own partial hit comes before main's.
+    let report = store
+        .restore(
+            &scoped_key("unseen", "t", pr()),
+            &tmp.path().join("pr2"),
+            &RestoreOptions::default(),
+        )
+        .unwrap();
+    assert_eq!(report.hit, Hit::Partial);
+    assert_eq!(
+        report.restored_key,
+        Some(scoped_key("newer", "t", pr()).to_string())
+    );
 }
 
 #[test]

@@ -36,6 +36,11 @@ pub const KILN_CACHE: &str = "KILN_CACHE";
 pub const KILN_NO_CACHE: &str = "KILN_NO_CACHE";
 /// `kiln build --cache-prefix`: the first part of every cache key (default `kiln`).
 pub const KILN_CACHE_PREFIX: &str = "KILN_CACHE_PREFIX";
+/// `kiln build --cache-scope`: the trust scope caches are saved under (default: from the
+/// CI, e.g. the branch or pull request).
+pub const KILN_CACHE_SCOPE: &str = "KILN_CACHE_SCOPE";
+/// `kiln build --cache-read-scope`, comma-separated: scopes restores may also read.
+pub const KILN_CACHE_READ_SCOPES: &str = "KILN_CACHE_READ_SCOPES";
 /// Which Rust toolchain to build with: `auto` (default), `rustup` or `build-std`.
 pub const KILN_RUST_TOOLCHAIN: &str = "KILN_RUST_TOOLCHAIN";
 /// A wasi-libc sysroot (with `libc.a` and `crt1-command.o`) for std built from source.

@@ -93,9 +93,28 @@ pub struct CacheArgs {
     #[arg(long, env = crate::env::KILN_NO_CACHE, value_parser = clap::builder::FalseyValueParser::new())]
     pub no_cache: bool,
 
-    /// The first part of every cache key: give jobs that build differently their own
+    #[command(flatten)]
+    pub naming: CacheNamingArgs,
+}
+
+/// What a cache key says beside the project: the job's prefix and whose cache it is.
+#[derive(Debug, Clone, Default, Args)]
+pub struct CacheNamingArgs {
+    /// The first part of every cache key after its scope: give jobs that build
+    /// differently their own
     #[arg(long, value_name = "PREFIX", env = crate::env::KILN_CACHE_PREFIX, default_value = "kiln")]
     pub cache_prefix: String,
+
+    /// The trust scope caches are saved under; restores read it and the scopes it
+    /// trusts [default: from the CI: GitHub's ref or pull request, GitLab's protected or
+    /// unprotected ref, Jenkins' branch or change]
+    #[arg(long, value_name = "SCOPE", env = crate::env::KILN_CACHE_SCOPE)]
+    pub cache_scope: Option<String>,
+
+    /// A scope restores may also read after the build's own (repeatable; the base
+    /// branch a pull request's build falls back to)
+    #[arg(long, value_name = "SCOPE", env = crate::env::KILN_CACHE_READ_SCOPES, value_delimiter = ',')]
+    pub cache_read_scope: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -119,9 +138,8 @@ pub struct CacheKeyArgs {
     #[arg(long, value_enum)]
     pub kind: Option<CacheKindArg>,
 
-    /// The first part of every cache key
-    #[arg(long, value_name = "PREFIX", env = crate::env::KILN_CACHE_PREFIX, default_value = "kiln")]
-    pub cache_prefix: String,
+    #[command(flatten)]
+    pub naming: CacheNamingArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -335,6 +335,11 @@ pub struct Summary {
 pub struct CacheSummary {
     /// Where caches are kept: a directory, or `REGISTRY/REPOSITORY`.
     pub store: String,
+    /// The trust scope saves went to (`refs/heads/main`, `refs/pull/12`,
+    /// `gitlab-protected`); restores read it first.
+    pub scope: String,
+    /// The scopes restores may also read, in order (a pull request's base branch).
+    pub read_scopes: Vec<String>,
     /// One per cache the project has (`cargo` for Rust, `pip` for Python).
     pub kinds: Vec<CacheKindSummary>,
     pub restore_seconds: f64,

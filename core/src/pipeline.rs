@@ -601,11 +601,7 @@ async fn save_caches(plan: &Plan, failed: bool, outcomes: &mut Outcomes, reporte
     // Selections depend on what the build left on disk: computed again now.
     let kinds = plan
         .language
-        .cache_kinds(
-            &plan.project,
-            plan.options.cache.prefix(),
-            &plan.settings.home,
-        )
+        .cache_kinds(&plan.project, &plan.options.cache, &plan.settings.home)
         .unwrap_or_else(|_| cache.kinds.clone());
     let to_save: Vec<KindPlan> = kinds
         .iter()
@@ -653,6 +649,8 @@ async fn save_caches(plan: &Plan, failed: bool, outcomes: &mut Outcomes, reporte
     }
     outcomes.cache = Some(CacheSummary {
         store: cache.location.to_string(),
+        scope: plan.options.cache.scope.name.clone(),
+        read_scopes: plan.options.cache.scope.reads.clone(),
         kinds: kinds
             .iter()
             .map(|kind| {

@@ -222,7 +222,7 @@ impl Plan {
         let cache = options.cache.location.clone().map(|location| {
             let mut warnings = Vec::new();
             let kinds = language
-                .cache_kinds(&project, options.cache.prefix(), &settings.home)
+                .cache_kinds(&project, &options.cache, &settings.home)
                 .unwrap_or_else(|err| {
                     warnings.push(format!(
                         "cache: failed to compute the cache keys: {}",

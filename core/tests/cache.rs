@@ -130,7 +130,11 @@ fn cargo_cache_in_a_directory_makes_the_second_build_offline() {
         iso.home().join("cache").to_str().unwrap()
     );
     let key = kind["key"].as_str().unwrap().to_owned();
-    assert!(key.starts_with("kiln-cargo-"), "{key}");
+    assert!(
+        key.starts_with("local.") && key.contains("-kiln-cargo-"),
+        "{key}"
+    );
+    assert_eq!(first["cache"]["scope"], "local");
 
     iso.wipe_outside_the_store(&project);
     let (second, log) = iso.build(&project, &[], &[("CARGO_NET_OFFLINE", "true")]);
@@ -413,8 +417,41 @@ fn no_cache_and_cache_key() {
     );
     assert_success(&out);
     let key = String::from_utf8(out.stdout).unwrap();
-    assert!(key.trim().starts_with("kiln-cargo-"), "{key}");
+    assert!(key.trim().contains("-kiln-cargo-"), "{key}");
     assert_eq!(key.lines().count(), 1);
+
+    // The scope comes from the CI: a GitHub pull request's keys are its own.
+    let scoped = |extra: &[&str], env: &[(&str, &str)]| {
+        let mut args = vec!["cache", "key", project.to_str().unwrap(), "--kind", "cargo"];
+        args.extend_from_slice(extra);
+        let out = iso.run(&args, env);
+        assert_success(&out);
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let pull = scoped(
+        &[],
+        &[
+            ("KILN_PLATFORM", "github"),
+            ("GITHUB_EVENT_NAME", "pull_request"),
+            ("GITHUB_REF", "refs/pull/5/merge"),
+        ],
+    );
+    assert!(pull.starts_with("pull-5."), "{pull}");
+    let branch = scoped(
+        &[],
+        &[
+            ("KILN_PLATFORM", "github"),
+            ("GITHUB_EVENT_NAME", "push"),
+            ("GITHUB_REF", "refs/heads/main"),
+        ],
+    );
+    assert!(branch.starts_with("main."), "{branch}");
+    // Only the scope differs.
+    assert_eq!(
+        pull.split_once('.').unwrap().1.split_once('-').unwrap().1,
+        branch.split_once('.').unwrap().1.split_once('-').unwrap().1
+    );
+    assert!(scoped(&["--cache-scope", "nightly"], &[]).starts_with("nightly."));
 
     let out = iso.run(
         &[
@@ -432,13 +469,9 @@ fn no_cache_and_cache_key() {
     let keys: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(keys[0]["kind"], "cargo");
     let other = keys[0]["key"].as_str().unwrap();
-    assert!(other.starts_with("job-7-cargo-"), "{other}");
-    // Same toolchain and lockfiles: only the prefix differs.
-    assert_eq!(
-        other.strip_prefix("job-7"),
-        key.trim().strip_prefix("kiln"),
-        "{keys:#}"
-    );
+    assert!(other.contains("-job-7-cargo-"), "{other}");
+    // Same scope, toolchain and lockfiles: only the prefix differs.
+    assert_eq!(other.replace("-job-7-", "-kiln-"), key.trim(), "{keys:#}");
     assert!(keys[0]["restore_prefix"].as_str().unwrap().ends_with('-'));
     let paths = keys[0]["paths"].as_array().unwrap();
     assert!(
@@ -503,7 +536,7 @@ fn a_failed_build_past_its_downloads_still_saves_the_cargo_cache() {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     assert_eq!(refs.len(), 1, "{refs:?}");
-    assert!(refs[0].starts_with("kiln-cargo-"), "{refs:?}");
+    assert!(refs[0].contains("-kiln-cargo-"), "{refs:?}");
     assert!(!log.contains("warning: cache"), "{log}");
 
     // A CI post step after the failure applies the same rule: the cargo cache, whose

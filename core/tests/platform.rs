@@ -85,6 +85,8 @@ fn summary(name: &str, digest_hex: char, pushed: bool) -> Value {
         "cache": if pushed {
             json!({
                 "store": "/cache",
+                "scope": "refs/heads/main",
+                "read_scopes": [],
                 "kinds": [{
                     "kind": "cargo",
                     "key": "cargo-abc",

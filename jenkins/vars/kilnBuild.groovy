@@ -34,6 +34,8 @@ import groovy.transform.Field
     cache: '',
     noCache: false,
     cachePrefix: 'kiln',
+    cacheScope: '',
+    cacheReadScope: '',
     insecureRegistry: '',
     registryTimeout: 60,
     registryRetries: 4,
@@ -81,6 +83,8 @@ import groovy.transform.Field
     [key: 'cache', env: 'KILN_INPUT_CACHE'],
     [key: 'noCache', env: 'KILN_INPUT_NO_CACHE'],
     [key: 'cachePrefix', env: 'KILN_INPUT_CACHE_PREFIX'],
+    [key: 'cacheScope', env: 'KILN_INPUT_CACHE_SCOPE'],
+    [key: 'cacheReadScope', env: 'KILN_INPUT_CACHE_READ_SCOPE'],
     [key: 'insecureRegistry', env: 'KILN_INPUT_INSECURE_REGISTRY'],
     [key: 'registryTimeout', env: 'KILN_INPUT_REGISTRY_TIMEOUT'],
     [key: 'registryRetries', env: 'KILN_INPUT_REGISTRY_RETRIES'],
@@ -119,6 +123,8 @@ set -- build --platform=jenkins --summary-file="$KILN_SUMMARY_DIR/kiln-summary.j
 [ -z "${KILN_INPUT_CACHE:-}" ] || set -- "$@" --cache="$KILN_INPUT_CACHE"
 [ "${KILN_INPUT_NO_CACHE:-}" != true ] || set -- "$@" --no-cache
 [ -z "${KILN_INPUT_CACHE_PREFIX:-}" ] || set -- "$@" --cache-prefix="$KILN_INPUT_CACHE_PREFIX"
+[ -z "${KILN_INPUT_CACHE_SCOPE:-}" ] || set -- "$@" --cache-scope="$KILN_INPUT_CACHE_SCOPE"
+[ -z "${KILN_INPUT_CACHE_READ_SCOPE:-}" ] || set -- "$@" --cache-read-scope="$KILN_INPUT_CACHE_READ_SCOPE"
 [ -z "${KILN_INPUT_INSECURE_REGISTRY:-}" ] || set -- "$@" --insecure-registry="$KILN_INPUT_INSECURE_REGISTRY"
 [ -z "${KILN_INPUT_REGISTRY_TIMEOUT:-}" ] || set -- "$@" --registry-timeout="$KILN_INPUT_REGISTRY_TIMEOUT"
 [ -z "${KILN_INPUT_REGISTRY_RETRIES:-}" ] || set -- "$@" --registry-retries="$KILN_INPUT_REGISTRY_RETRIES"

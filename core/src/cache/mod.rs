@@ -12,7 +12,7 @@ pub mod registry;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use kiln_cache::{CacheKey, CacheKind, LocalStore, Root, Store};
+use kiln_cache::{CacheKey, CacheKind, LocalStore, Root, Scope, Store};
 use oci_client::{Reference, RegistryOperation};
 
 use crate::registry::{Registry, RegistryError, RegistryOptions};
@@ -67,9 +67,50 @@ pub struct CacheOptions {
     pub location: Option<CacheLocation>,
     /// `--cache-prefix` (empty means [`DEFAULT_PREFIX`]).
     pub prefix: String,
+    /// Whose caches this build's are.
+    pub scope: Scope,
 }
 
 impl CacheOptions {
+    /// `--cache-prefix`, `--cache-scope` and `--cache-read-scope` at `location`. The
+    /// scope is the CI's ([`crate::platform::cache_scope`]) unless `--cache-scope` names
+    /// one, which then reads only itself and the `--cache-read-scope`s.
+    pub fn named(
+        location: Option<CacheLocation>,
+        naming: &kiln_cli::CacheNamingArgs,
+        env: &crate::env::Env,
+    ) -> CacheOptions {
+        let scope = match naming.cache_scope.as_deref().filter(|s| !s.is_empty()) {
+            Some(name) => Scope::new(name),
+            None => crate::platform::cache_scope(env),
+        };
+        CacheOptions {
+            location,
+            prefix: naming.cache_prefix.clone(),
+            scope: naming
+                .cache_read_scope
+                .iter()
+                .filter(|s| !s.is_empty())
+                .fold(scope, |scope, other| scope.reading(other.as_str())),
+        }
+    }
+
+    /// What a key is computed from, for a cache of `kind` with these `toolchains`.
+    pub fn key_inputs(
+        &self,
+        kind: CacheKind,
+        toolchains: Vec<String>,
+        project: &Path,
+    ) -> kiln_cache::KeyInputs {
+        kiln_cache::KeyInputs {
+            prefix: self.prefix().to_string(),
+            scope: self.scope.clone(),
+            kind,
+            toolchains,
+            project: project.to_path_buf(),
+        }
+    }
+
     /// The prefix keys start with.
     pub fn prefix(&self) -> &str {
         if self.prefix.is_empty() {

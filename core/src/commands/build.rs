@@ -30,7 +30,7 @@ pub async fn run(
             args.push.as_deref().or(args.cache.cache.as_deref()),
         ),
         signing: signing_options(&args.signing),
-        cache: cache_options(&args.cache, &settings.home)?,
+        cache: cache_options(&args.cache, &settings.home, &settings.env)?,
         summary_file: args.report.summary_file.clone(),
         post: post(&args.report),
         dry_run: args.dry_run,

@@ -7,7 +7,7 @@ use kiln_cli::output::CacheKeyOutput;
 use kiln_cli::{CacheCommand, CacheKindArg, CacheRunArgs, CacheSaveArgs, OutputFormat};
 
 use super::{Printer, cache_options, registry_options};
-use crate::cache::{CacheLocation, KindPlan};
+use crate::cache::{CacheLocation, CacheOptions, KindPlan};
 use crate::diagnose::one_line;
 use crate::env::Env;
 use crate::error::Error;
@@ -31,7 +31,8 @@ pub async fn run(
                 CacheKindArg::Pip => CacheKind::Pip,
                 CacheKindArg::Cargo => CacheKind::Cargo,
             });
-            let all = kinds(&plan, &args.cache_prefix)?;
+            let options = CacheOptions::named(None, &args.naming, &plan.settings.env);
+            let all = kinds(&plan, &options)?;
             let selected: Vec<&KindPlan> = all
                 .iter()
                 .filter(|k| wanted.is_none_or(|w| w == k.kind))
@@ -90,11 +91,18 @@ pub async fn run(
             )
             .await;
             let summary = match restored {
-                Ok(outcome) => cache_summary(&location, &kinds, Some(&outcome), None),
+                Ok(outcome) => cache_summary(
+                    &plan.options.cache.scope,
+                    &location,
+                    &kinds,
+                    Some(&outcome),
+                    None,
+                ),
                 Err(err) => {
                     let warning = format!("cache: {}; nothing restored", one_line(&err));
                     printer.warn(&warning);
-                    let mut summary = cache_summary(&location, &kinds, None, None);
+                    let mut summary =
+                        cache_summary(&plan.options.cache.scope, &location, &kinds, None, None);
                     summary.warnings.push(warning);
                     summary
                 }
@@ -131,11 +139,18 @@ pub async fn run(
             )
             .await;
             let summary = match saved {
-                Ok(outcome) => cache_summary(&location, &kinds, None, Some(&outcome)),
+                Ok(outcome) => cache_summary(
+                    &plan.options.cache.scope,
+                    &location,
+                    &kinds,
+                    None,
+                    Some(&outcome),
+                ),
                 Err(err) => {
                     let warning = format!("cache: {}; nothing saved", one_line(&err));
                     printer.warn(&warning);
-                    let mut summary = cache_summary(&location, &kinds, None, None);
+                    let mut summary =
+                        cache_summary(&plan.options.cache.scope, &location, &kinds, None, None);
                     summary.warnings.push(warning);
                     summary
                 }
@@ -155,7 +170,7 @@ async fn cache_plan(
     let settings = super::settings(&args.project, env)?;
     let options = BuildOptions {
         registry: registry_options(&args.registry, &settings.env, args.cache.cache.as_deref()),
-        cache: cache_options(&args.cache, &settings.home)?,
+        cache: cache_options(&args.cache, &settings.home, &settings.env)?,
         ..BuildOptions::default()
     };
     let location = options
@@ -163,19 +178,14 @@ async fn cache_plan(
         .location
         .clone()
         .unwrap_or_else(|| CacheLocation::default_dir(&settings.home));
-    let prefix = options.cache.prefix.clone();
     let plan = Plan::compute(settings, options, printer).await?;
-    let kinds = kinds(&plan, &prefix)?;
+    let kinds = kinds(&plan, &plan.options.cache)?;
     Ok((plan, location, kinds))
 }
 
-fn kinds(plan: &Plan, prefix: &str) -> Result<Vec<KindPlan>, Error> {
-    let options = crate::cache::CacheOptions {
-        location: None,
-        prefix: prefix.to_string(),
-    };
+fn kinds(plan: &Plan, options: &CacheOptions) -> Result<Vec<KindPlan>, Error> {
     plan.language
-        .cache_kinds(&plan.project, options.prefix(), &plan.settings.home)
+        .cache_kinds(&plan.project, options, &plan.settings.home)
         .map_err(|source| Error::Io {
             what: "compute the cache keys".into(),
             source,
@@ -183,6 +193,7 @@ fn kinds(plan: &Plan, prefix: &str) -> Result<Vec<KindPlan>, Error> {
 }
 
 fn cache_summary(
+    scope: &kiln_cache::Scope,
     location: &CacheLocation,
     kinds: &[KindPlan],
     restored: Option<&restore::Restored>,
@@ -201,6 +212,8 @@ fn cache_summary(
         .collect();
     CacheSummary {
         store: location.to_string(),
+        scope: scope.name.clone(),
+        read_scopes: scope.reads.clone(),
         kinds,
         restore_seconds: 0.0,
         save_seconds: 0.0,

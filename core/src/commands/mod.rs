@@ -136,8 +136,8 @@ fn registry_options(args: &RegistryArgs, env: &Env, primary: Option<&str>) -> Re
     }
 }
 
-/// `--cache`, `--no-cache` and `--cache-prefix`.
-fn cache_options(args: &CacheArgs, home: &KilnHome) -> Result<CacheOptions, Error> {
+/// `--cache`, `--no-cache` and the key's naming (`--cache-prefix`, `--cache-scope`).
+fn cache_options(args: &CacheArgs, home: &KilnHome, env: &Env) -> Result<CacheOptions, Error> {
     let location = if args.no_cache {
         None
     } else {
@@ -146,10 +146,7 @@ fn cache_options(args: &CacheArgs, home: &KilnHome) -> Result<CacheOptions, Erro
             None => CacheLocation::default_dir(home),
         })
     };
-    Ok(CacheOptions {
-        location,
-        prefix: args.cache_prefix.clone(),
-    })
+    Ok(CacheOptions::named(location, &args.naming, env))
 }
 
 /// Prints `json` on stdout when `--output json` asked for data.

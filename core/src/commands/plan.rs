@@ -17,13 +17,19 @@ pub async fn run(
     let settings = super::settings(&args, env)?;
     // What `kiln build` would do with the same environment: caching as it would be.
     let options = BuildOptions {
-        cache: CacheOptions {
-            location: (!settings.env.flag(crate::env::KILN_NO_CACHE))
-                .then(|| CacheLocation::default_dir(&settings.home)),
-            prefix: settings
-                .env
-                .var(crate::env::KILN_CACHE_PREFIX)
-                .unwrap_or_default(),
+        cache: {
+            let env = &settings.env;
+            let naming = kiln_cli::CacheNamingArgs {
+                cache_prefix: env.var(crate::env::KILN_CACHE_PREFIX).unwrap_or_default(),
+                cache_scope: env.var(crate::env::KILN_CACHE_SCOPE),
+                cache_read_scope: env
+                    .var(crate::env::KILN_CACHE_READ_SCOPES)
+                    .map(|list| list.split(',').map(str::to_string).collect())
+                    .unwrap_or_default(),
+            };
+            let location = (!env.flag(crate::env::KILN_NO_CACHE))
+                .then(|| CacheLocation::default_dir(&settings.home));
+            CacheOptions::named(location, &naming, env)
         },
         dry_run: true,
         ..BuildOptions::default()

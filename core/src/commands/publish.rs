@@ -25,10 +25,7 @@ pub async fn run(
         registry: registry_options(&args.registry, &settings.env, args.push.as_deref()),
         signing: signing_options(&args.signing),
         // Caches belong to the build job.
-        cache: CacheOptions {
-            location: None,
-            prefix: String::new(),
-        },
+        cache: CacheOptions::default(),
         summary_file: args.report.summary_file.clone(),
         post: post(&args.report),
         ..BuildOptions::default()

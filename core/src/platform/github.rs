@@ -35,6 +35,10 @@ pub const GITHUB_REPOSITORY: &str = "GITHUB_REPOSITORY";
 pub const GITHUB_API_URL: &str = "GITHUB_API_URL";
 /// The job's token, when the workflow passes it to kiln.
 pub const GITHUB_TOKEN: &str = "GITHUB_TOKEN";
+/// The ref the run is for: `refs/heads/B`, `refs/tags/T`, `refs/pull/N/merge`.
+pub const GITHUB_REF: &str = "GITHUB_REF";
+/// A pull request's base branch, on pull request events.
+pub const GITHUB_BASE_REF: &str = "GITHUB_BASE_REF";
 
 const DEFAULT_API_URL: &str = "https://api.github.com";
 const TOKEN_NAMES: &str = "KILN_GITHUB_TOKEN or GITHUB_TOKEN";
@@ -107,6 +111,57 @@ impl std::fmt::Display for PullRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{}#{}", self.owner, self.repo, self.number)
     }
+}
+
+/// Whose caches this run's are, as actions/cache scopes them, only stricter: a run saves
+/// under its ref and restores from it, then from the default branch. A pull request's
+/// run (also on `pull_request_target`, which has the base branch's ref but may build the
+/// pull request's code) saves under `refs/pull/N` and reads its base branch, then the
+/// default branch; it can never save where a branch's run restores from.
+pub fn cache_scope(env: &Env) -> kiln_cache::Scope {
+    use kiln_cache::Scope;
+    let event = event_json(env);
+    let pull = env
+        .get(GITHUB_REF)
+        .and_then(|r| r.strip_prefix("refs/pull/"))
+        .and_then(|rest| rest.split('/').next())
+        .map(str::to_string);
+    let scope = if pull.is_some()
+        || matches!(
+            env.get(GITHUB_EVENT_NAME),
+            Some("pull_request" | "pull_request_target")
+        ) {
+        let number = pull
+            .or_else(|| {
+                let number = event.as_ref()?.pointer("/pull_request/number")?;
+                Some(number.as_u64()?.to_string())
+            })
+            .unwrap_or_else(|| "unknown".into());
+        let scope = Scope::new(format!("refs/pull/{number}"));
+        match env.get(GITHUB_BASE_REF).filter(|b| !b.is_empty()) {
+            Some(base) => scope.reading(format!("refs/heads/{base}")),
+            None => scope,
+        }
+    } else {
+        Scope::new(
+            env.get(GITHUB_REF)
+                .filter(|r| !r.is_empty())
+                .unwrap_or("github"),
+        )
+    };
+    let default_branch = event
+        .as_ref()
+        .and_then(|e| e.pointer("/repository/default_branch")?.as_str());
+    match default_branch {
+        Some(branch) => scope.reading(format!("refs/heads/{branch}")),
+        None => scope,
+    }
+}
+
+/// The event payload, when there is one and it parses.
+fn event_json(env: &Env) -> Option<serde_json::Value> {
+    let text = std::fs::read_to_string(env.path(GITHUB_EVENT_PATH)?).ok()?;
+    serde_json::from_str(&text).ok()
 }
 
 /// The pull request this run is for, when the event is one.
@@ -306,6 +361,60 @@ mod tests {
             output_line("note", "one\ntwo"),
             line,
             "the delimiter is random"
+        );
+    }
+
+    #[test]
+    fn cache_scopes_follow_the_ref_and_keep_pull_requests_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let event = dir.path().join("event.json");
+        std::fs::write(
+            &event,
+            r#"{"pull_request":{"number":42},"repository":{"default_branch":"trunk"}}"#,
+        )
+        .unwrap();
+        let scope = |vars: &[(&str, &str)]| {
+            let mut all: Vec<(&str, String)> =
+                vars.iter().map(|(k, v)| (*k, v.to_string())).collect();
+            all.push((GITHUB_EVENT_PATH, event.display().to_string()));
+            let scope = cache_scope(&Env::from_pairs(all));
+            (scope.name, scope.reads)
+        };
+        let pr = (
+            "refs/pull/42".to_string(),
+            vec!["refs/heads/dev".to_string(), "refs/heads/trunk".to_string()],
+        );
+        assert_eq!(
+            scope(&[
+                (GITHUB_EVENT_NAME, "pull_request"),
+                (GITHUB_REF, "refs/pull/42/merge"),
+                (GITHUB_BASE_REF, "dev"),
+            ]),
+            pr
+        );
+        // `pull_request_target` runs with the base branch's ref: still the pull request's.
+        assert_eq!(
+            scope(&[
+                (GITHUB_EVENT_NAME, "pull_request_target"),
+                (GITHUB_REF, "refs/heads/dev"),
+                (GITHUB_BASE_REF, "dev"),
+            ]),
+            pr
+        );
+        assert_eq!(
+            scope(&[(GITHUB_EVENT_NAME, "push"), (GITHUB_REF, "refs/tags/v1")]),
+            (
+                "refs/tags/v1".to_string(),
+                vec!["refs/heads/trunk".to_string()]
+            )
+        );
+        // The default branch reads only itself.
+        assert_eq!(
+            scope(&[
+                (GITHUB_EVENT_NAME, "push"),
+                (GITHUB_REF, "refs/heads/trunk")
+            ]),
+            ("refs/heads/trunk".to_string(), vec![])
         );
     }
 

@@ -24,6 +24,18 @@ use crate::summary::Summary;
 pub const GITLAB_CI: &str = "GITLAB_CI";
 /// The merge request's number within its project, in merge request pipelines.
 pub const CI_MERGE_REQUEST_IID: &str = "CI_MERGE_REQUEST_IID";
+/// `true` when the pipeline's ref is protected.
+pub const CI_COMMIT_REF_PROTECTED: &str = "CI_COMMIT_REF_PROTECTED";
+
+/// Whose caches this pipeline's are, as GitLab separates its own: protected refs'
+/// pipelines and all others never share a cache, either way.
+pub fn cache_scope(env: &Env) -> kiln_cache::Scope {
+    if env.get(CI_COMMIT_REF_PROTECTED) == Some("true") {
+        kiln_cache::Scope::new("gitlab-protected")
+    } else {
+        kiln_cache::Scope::new("gitlab-unprotected")
+    }
+}
 /// The project's numeric id.
 pub const CI_PROJECT_ID: &str = "CI_PROJECT_ID";
 /// The REST API's root, `https://HOST/api/v4`.

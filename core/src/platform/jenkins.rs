@@ -20,6 +20,31 @@ pub const MARKDOWN_FILE: &str = "kiln-summary.md";
 /// The JSON summary's file name.
 pub const JSON_FILE: &str = "kiln-summary.json";
 
+/// A multibranch pipeline's branch, or `PR-N` for a change request.
+pub const BRANCH_NAME: &str = "BRANCH_NAME";
+/// A change request's (pull or merge request's) id.
+pub const CHANGE_ID: &str = "CHANGE_ID";
+/// The branch a change request targets.
+pub const CHANGE_TARGET: &str = "CHANGE_TARGET";
+
+/// Whose caches this build's are: a multibranch pipeline's branch, or its change
+/// request, which also reads the branch it targets; a single-branch job has one scope.
+pub fn cache_scope(env: &Env) -> kiln_cache::Scope {
+    use kiln_cache::Scope;
+    let nonempty = |name| env.get(name).filter(|v: &&str| !v.is_empty());
+    match (nonempty(CHANGE_ID), nonempty(BRANCH_NAME)) {
+        (Some(id), _) => {
+            let scope = Scope::new(format!("change/{id}"));
+            match nonempty(CHANGE_TARGET) {
+                Some(target) => scope.reading(format!("refs/heads/{target}")),
+                None => scope,
+            }
+        }
+        (None, Some(branch)) => Scope::new(format!("refs/heads/{branch}")),
+        (None, None) => Scope::new("jenkins"),
+    }
+}
+
 /// Where the summary files go.
 pub fn summary_dir(env: &Env) -> PathBuf {
     env.path(crate::env::KILN_SUMMARY_DIR)

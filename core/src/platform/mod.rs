@@ -54,6 +54,19 @@ pub fn detect(env: &Env) -> Platform {
     }
 }
 
+/// Whose caches this run's are (see [`kiln_cache::Scope`]): from the CI it runs in, as
+/// each platform's module says; Tekton has no such notion (the Task takes a
+/// `cache-scope` parameter), and a machine with no CI has one scope.
+pub fn cache_scope(env: &Env) -> kiln_cache::Scope {
+    match detect(env) {
+        Platform::GitHub => github::cache_scope(env),
+        Platform::GitLab => gitlab::cache_scope(env),
+        Platform::Jenkins => jenkins::cache_scope(env),
+        Platform::Tekton => kiln_cache::Scope::new("tekton"),
+        Platform::Local => kiln_cache::Scope::default(),
+    }
+}
+
 /// The values every wrapper exposes, under the names of the GitHub Action's outputs (and
 /// `KILN_<NAME>` in GitLab's dotenv, Tekton's results, Jenkins' JSON).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -511,6 +524,8 @@ pub(crate) mod tests {
         };
         let mut cache = CacheSummary {
             store: "/cache".into(),
+            scope: "local".into(),
+            read_scopes: Vec::new(),
             kinds: vec![kind(CacheHit::Exact)],
             restore_seconds: 0.0,
             save_seconds: 0.0,

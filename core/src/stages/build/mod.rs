@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::cache::KindPlan;
+use crate::cache::{CacheOptions, KindPlan};
 use crate::diagnose::{Blame, Diagnose};
 use crate::env::Env;
 use crate::isolation::Sandbox;
@@ -157,16 +157,16 @@ impl Language {
     pub fn cache_kinds(
         &self,
         project: &Project,
-        prefix: &str,
+        options: &CacheOptions,
         home: &KilnHome,
     ) -> std::io::Result<Vec<KindPlan>> {
         match self {
             Language::Rust {
                 project: rust,
                 toolchains,
-            } => rust::cache::kinds(rust, toolchains, &project.name, prefix, home),
+            } => rust::cache::kinds(rust, toolchains, &project.name, options, home),
             Language::Python { toolchain, .. } => {
-                python::cache::kinds(toolchain, &project.root, &project.name, prefix, home)
+                python::cache::kinds(toolchain, &project.root, &project.name, options, home)
             }
         }
     }

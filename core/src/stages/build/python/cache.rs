@@ -5,10 +5,10 @@
 
 use std::path::Path;
 
-use kiln_cache::{CacheKey, CacheKind, KeyInputs, Root, Selection};
+use kiln_cache::{CacheKey, CacheKind, Root, Selection};
 
 use super::toolchain::PythonToolchain;
-use crate::cache::KindPlan;
+use crate::cache::{CacheOptions, KindPlan};
 use crate::settings::KilnHome;
 use crate::toolchain::COMPONENTIZE_PY_VERSION;
 
@@ -17,23 +17,22 @@ pub fn kinds(
     toolchain: &PythonToolchain,
     root: &Path,
     name: &str,
-    prefix: &str,
+    options: &CacheOptions,
     home: &KilnHome,
 ) -> std::io::Result<Vec<KindPlan>> {
     let python =
         std::fs::canonicalize(&toolchain.python).unwrap_or_else(|_| toolchain.python.clone());
     let tools = home.tools();
-    let key = CacheKey::compute(&KeyInputs {
-        prefix: prefix.into(),
-        kind: CacheKind::Pip,
-        toolchains: vec![
+    let key = CacheKey::compute(&options.key_inputs(
+        CacheKind::Pip,
+        vec![
             format!("componentize-py {COMPONENTIZE_PY_VERSION}"),
             format!("python {}", python.display()),
             format!("tools {}", tools.display()),
             format!("project {name}"),
         ],
-        project: root.to_path_buf(),
-    })?;
+        root,
+    ))?;
     // pip's cache only: kiln's own tools are never restored from a cache someone else
     // may have written; componentize-py is installed from its hash-pinned wheel.
     let roots = vec![Root::new("pip", home.pip_cache(), Selection::all())];

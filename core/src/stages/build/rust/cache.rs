@@ -4,10 +4,10 @@
 
 use std::path::PathBuf;
 
-use kiln_cache::{CacheKey, CacheKind, KeyInputs, Root, Selection, prune};
+use kiln_cache::{CacheKey, CacheKind, Root, Selection, prune};
 
 use super::{RustToolchain, TARGET};
-use crate::cache::KindPlan;
+use crate::cache::{CacheOptions, KindPlan};
 use crate::project::RustProject;
 use crate::settings::KilnHome;
 
@@ -17,7 +17,7 @@ pub fn kinds(
     project: &RustProject,
     toolchains: &[RustToolchain],
     name: &str,
-    prefix: &str,
+    options: &CacheOptions,
     home: &KilnHome,
 ) -> std::io::Result<Vec<KindPlan>> {
     let mut identity = vec![format!("target {TARGET}"), format!("project {name}")];
@@ -29,12 +29,11 @@ pub fn kinds(
             RustToolchain::BuildStd { version, .. } => format!("{version} build-std"),
         });
     }
-    let key = CacheKey::compute(&KeyInputs {
-        prefix: prefix.into(),
-        kind: CacheKind::Cargo,
-        toolchains: identity,
-        project: project.workspace_root.clone(),
-    })?;
+    let key = CacheKey::compute(&options.key_inputs(
+        CacheKind::Cargo,
+        identity,
+        &project.workspace_root,
+    ))?;
     let lock = prune::CargoLock::read(&project.workspace_root.join("Cargo.lock"))?;
     let cargo_home = home.cargo_home();
     let local: Vec<&str> = lock.local.iter().map(String::as_str).collect();

@@ -59,8 +59,20 @@ fn write_renamed(path: &Path, bytes: &[u8], sync: bool) -> io::Result<()> {
     Ok(())
 }
 
+/// Moves a written temporary file to `path` durably: syncs its content, renames it over
+/// `path`, then syncs the directory, so after a crash `path` is the whole new file or
+/// what was there before (a blob an index is about to name, a downloaded layer).
+pub fn persist_synced(tmp: tempfile::NamedTempFile, path: &Path) -> io::Result<()> {
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => sync_dir(dir),
+        _ => sync_dir(Path::new(".")),
+    }
+}
+
 /// Makes a rename in `dir` durable (Unix only: elsewhere a directory cannot be opened).
-fn sync_dir(dir: &Path) -> io::Result<()> {
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
     #[cfg(unix)]
     {
         fs::File::open(dir)?.sync_all()

@@ -1,9 +1,10 @@
 //! `kiln verify` and `kiln run --verify`: is this the artifact that was signed, with the
 //! SBOM that was attested, and does that SBOM pass the policy?
 //!
-//! 1. Takes the artifact in a layout (`kiln verify` copies one from a registry, with its
-//!    `.sig` and `.att`, into a scratch layout first, every blob checked against its
-//!    digest on the way).
+//! 1. Takes the artifact in a layout (`kiln verify` copies one from a registry into a
+//!    scratch layout first, every blob checked against its digest on the way: the
+//!    manifest and its `.sig`, whose signature must verify ([`check_signature`]) before
+//!    any layer is fetched, then the layers and the `.att`).
 //! 2. Checks the artifact's own content: the manifest, the config and every layer must
 //!    hash to the digests that name them, so a changed byte anywhere is caught.
 //! 3. Checks the `sha256-<hex>.sig` signature with the public key, or keylessly: a Fulcio
@@ -50,15 +51,14 @@ pub struct VerifiedSbom {
     pub licenses: BTreeSet<String>,
 }
 
-/// Verifies the artifact `digest` in `layout`, with its `.sig` and `.att` there.
-pub fn verify_in_layout(
+/// Checks the `.sig` in `layout` signs the manifest `digest`; needs nothing of the
+/// artifact but its digest, so a registry's artifact is checked before its layers are
+/// fetched, as cosign does. Returns the signature's tag.
+pub fn check_signature(
     layout: &Layout,
     digest: &str,
     key: &Verifier,
-    policy: &Policy,
-) -> Result<Verified, VerifyFailure> {
-    check_content(layout, digest)?;
-
+) -> Result<String, VerifyFailure> {
     let signature_tag = sign::cosign_tag(digest, "sig").map_err(|_| VerifyFailure::NotSha256 {
         digest: digest.to_string(),
     })?;
@@ -68,6 +68,18 @@ pub fn verify_in_layout(
     })?;
     sign::verify_signature(&signature, layout, digest, key)
         .map_err(|source| VerifyFailure::Signature { source })?;
+    Ok(signature_tag)
+}
+
+/// Verifies the artifact `digest` in `layout`, with its `.sig` and `.att` there.
+pub fn verify_in_layout(
+    layout: &Layout,
+    digest: &str,
+    key: &Verifier,
+    policy: &Policy,
+) -> Result<Verified, VerifyFailure> {
+    check_content(layout, digest)?;
+    let signature_tag = check_signature(layout, digest, key)?;
 
     let att_tag = sign::cosign_tag(digest, "att").expect("checked above");
     let statement = match tagged(layout, &att_tag)? {

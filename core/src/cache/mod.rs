@@ -127,6 +127,44 @@ pub struct KindPlan {
     pub kind: CacheKind,
     pub key: CacheKey,
     pub roots: Vec<Root>,
+    /// The tool's own lock files over those directories, taken in this order (cargo's
+    /// `.package-cache`, then `.package-cache-mutate`).
+    pub locks: Vec<PathBuf>,
+}
+
+impl KindPlan {
+    /// Takes the tool's own locks (`flock`, as the tool does): exclusive while a restore
+    /// writes into its directories, shared while a save reads them, so a build sharing
+    /// the directory (two jobs on one runner, one `CARGO_HOME`) waits instead of
+    /// reading half-restored files. Held until the files are dropped.
+    pub fn lock(&self, exclusive: bool) -> Result<Vec<std::fs::File>, kiln_cache::Error> {
+        self.locks
+            .iter()
+            .map(|path| {
+                let failed = |source| kiln_cache::Error::Write {
+                    path: path.clone(),
+                    source,
+                };
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir).map_err(failed)?;
+                }
+                let file = std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .open(path)
+                    .map_err(failed)?;
+                if exclusive {
+                    file.lock()
+                } else {
+                    file.lock_shared()
+                }
+                .map_err(failed)?;
+                Ok(file)
+            })
+            .collect()
+    }
 }
 
 /// A store, opened for reading (restore) or writing (save).

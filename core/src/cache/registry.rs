@@ -20,6 +20,10 @@ pub const CHUNK_MEDIA_TYPE: &str = "application/vnd.kiln.cache.chunk.v1+zstd";
 /// Annotations of a cache manifest in a registry.
 pub const KEY_ANNOTATION: &str = "dev.kiln.cache.key";
 pub const SAVED_AT_ANNOTATION: &str = "dev.kiln.cache.saved-at-ns";
+/// The most a chunk blob may be: a chunk, compressed, is never much larger than the
+/// largest chunk. The size the cache's own manifest claims is the writer's word and does
+/// not raise the bound.
+pub const MAX_CHUNK_BLOB: u64 = archive::CHUNK_MAX as u64 + 1024 * 1024;
 
 /// A cache store in an OCI registry repository.
 ///
@@ -132,9 +136,7 @@ impl ChunkSource for RegistryStore {
                 digest: chunk.digest.clone(),
             });
         };
-        // A chunk, compressed, is never much larger than the largest chunk: the size the
-        // cache's own manifest claims is the writer's word and does not raise the bound.
-        let max = archive::CHUNK_MAX as u64 + 1024 * 1024;
+        let max = MAX_CHUNK_BLOB;
         if size > max {
             return Err(remote(
                 &format!("download chunk `{}`", chunk.digest),

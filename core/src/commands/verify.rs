@@ -6,10 +6,11 @@ use kiln_cli::{OutputFormat, PolicyArgs, VerifyArgs};
 use super::{Printer, registry_options};
 use crate::env::Env;
 use crate::error::Error;
-use crate::registry::{Registry, RegistryOptions};
+use crate::registry::{Registry, RegistryError, RegistryOptions};
 use crate::reporter::Reporter as _;
 use crate::settings::KilnHome;
 use crate::sign::Verifier;
+use crate::sign::attached;
 use crate::sign::keyring::Keys;
 use crate::verify::{self, Policy, Verified};
 use oci_client::RegistryOperation;
@@ -180,8 +181,21 @@ async fn verify(
             let registry =
                 Registry::connect(reference, RegistryOperation::Pull, registry_options).await?;
             let silent = crate::reporter::Silent;
-            let digest = registry.pull(&layout, "artifact", &silent).await?;
-            crate::sign::attached::pull(&layout, &registry, &digest, &silent).await?;
+            // As cosign: the signature on the manifest digest first, the layers only
+            // once it verifies, so an unsigned or forged artifact costs one manifest.
+            let manifest =
+                registry
+                    .fetch_image_manifest()
+                    .await?
+                    .ok_or_else(|| RegistryError::NotFound {
+                        reference: registry.reference().whole(),
+                    })?;
+            let digest = manifest.digest.clone();
+            attached::pull_these(&layout, &registry, &digest, &["sig"], &silent).await?;
+            verify::check_signature(&layout, &digest, key)?;
+            registry.pull_blobs(&layout, &manifest, &silent).await?;
+            registry.store_manifest(&layout, "artifact", &manifest)?;
+            attached::pull_these(&layout, &registry, &digest, &["att"], &silent).await?;
             Ok(verify::verify_in_layout(&layout, &digest, key, policy)?)
         }
     }
@@ -190,6 +204,58 @@ async fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_signature_is_checked_before_any_layer_is_fetched() {
+        use crate::registry::fake::{fake, manifest_with, serve_manifest};
+        let (server, host) = fake().await;
+        let layer = format!("sha256:{}", "a".repeat(64));
+        serve_manifest(
+            &server,
+            &manifest_with(vec![serde_json::json!({
+                "mediaType": "application/wasm",
+                "digest": layer,
+                "size": 1 << 30
+            })]),
+        )
+        .await;
+        // No `.sig` (the fake answers 404 to the rest).
+        let (_, public) = crate::sign::tests::key_pair();
+        let reference = crate::registry::parse_reference(&format!("{host}/acme/app"), "1").unwrap();
+        let options = RegistryOptions {
+            insecure: vec![host.clone()],
+            retries: 0,
+            ..RegistryOptions::default()
+        };
+        let err = verify(
+            Source::Registry(reference),
+            None,
+            &Verifier::Key(public.clone()),
+            &Policy::default(),
+            options,
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(&err, Error::Verify(verify::VerifyFailure::Unsigned { .. })),
+            "{err}"
+        );
+        let requested: Vec<String> = server
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.url.path().to_string())
+            .collect();
+        assert!(
+            requested.iter().any(|p| p.contains(".sig")),
+            "{requested:?}"
+        );
+        assert!(
+            !requested.iter().any(|p| p.contains("/blobs/")),
+            "{requested:?}"
+        );
+    }
 
     #[test]
     fn registry_references_are_told_from_local_targets() {

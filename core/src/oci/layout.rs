@@ -106,7 +106,7 @@ impl Layout {
                 actual,
             });
         }
-        tmp.persist(&path).map_err(|e| io(e.error))?;
+        kiln_cache::fsutil::persist_synced(tmp, &path).map_err(io)?;
         Ok(())
     }
 
@@ -418,6 +418,45 @@ mod tests {
             layout.tag("x", &missing, 1, None),
             Err(LayoutError::MissingBlob { .. })
         ));
+    }
+
+    /// Two kilns storing into one layout at once (two `kiln build`s of a monorepo's
+    /// projects into the shared `.kiln/oci`): every tag of both survives.
+    #[test]
+    fn concurrent_writers_keep_every_tag() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("oci");
+        let writers: Vec<_> = (0..4)
+            .map(|w| {
+                let root = root.clone();
+                std::thread::spawn(move || {
+                    for i in 0..25 {
+                        // Each opens (or makes) the layout as a fresh process would.
+                        let layout = Layout::create(&root).unwrap();
+                        let manifest = format!("{{\"w\":{w},\"i\":{i}}}");
+                        let digest = layout.put_blob(manifest.as_bytes()).unwrap();
+                        layout
+                            .tag(
+                                &format!("app-{w}:{i}"),
+                                &digest,
+                                manifest.len() as u64,
+                                None,
+                            )
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.join().unwrap();
+        }
+        let layout = Layout::open(&root).unwrap();
+        assert_eq!(layout.index().unwrap().manifests.len(), 100);
+        for w in 0..4 {
+            for i in 0..25 {
+                layout.resolve(Some(&format!("app-{w}:{i}"))).unwrap();
+            }
+        }
     }
 
     #[test]

@@ -43,6 +43,15 @@ pub const MAX_LAYERS: usize = 1000;
 /// The most pages of a tag listing kiln follows (a thousand tags each).
 pub const MAX_TAG_PAGES: usize = 100;
 
+/// An image manifest as a registry sent it, checked against its digest.
+#[derive(Debug, Clone)]
+pub struct FetchedManifest {
+    pub bytes: Vec<u8>,
+    /// `sha256:<hex>` of `bytes`.
+    pub digest: String,
+    pub manifest: OciImageManifest,
+}
+
 /// How kiln talks to registries.
 #[derive(Debug, Clone)]
 pub struct RegistryOptions {
@@ -391,11 +400,30 @@ impl Registry {
         name: &str,
         reporter: &dyn Reporter,
     ) -> Result<Option<String>, RegistryError> {
-        let Some((manifest_bytes, digest)) = self.fetch_manifest().await? else {
+        let Some(manifest) = self.fetch_image_manifest().await? else {
             return Ok(None);
         };
+        self.pull_blobs(layout, &manifest, reporter).await?;
+        self.store_manifest(layout, name, &manifest).map(Some)
+    }
+
+    /// The image manifest the reference points at, parsed, bounded and checked against
+    /// its digest, with nothing downloaded but the manifest itself: what `kiln verify`
+    /// checks the signature against before fetching any layer.
+    pub async fn fetch_image_manifest(&self) -> Result<Option<FetchedManifest>, RegistryError> {
+        let Some((bytes, sent)) = self.fetch_manifest().await? else {
+            return Ok(None);
+        };
+        let digest = crate::oci::digest(&bytes);
+        if digest != sent {
+            return Err(RegistryError::DigestMismatch {
+                what: "manifest".into(),
+                sent,
+                stored: digest,
+            });
+        }
         let manifest: OciImageManifest =
-            serde_json::from_slice(&manifest_bytes).map_err(|source| RegistryError::Manifest {
+            serde_json::from_slice(&bytes).map_err(|source| RegistryError::Manifest {
                 digest: digest.clone(),
                 source,
             })?;
@@ -405,6 +433,22 @@ impl Registry {
                 limit: format!("{MAX_LAYERS} layers"),
             });
         }
+        Ok(Some(FetchedManifest {
+            bytes,
+            digest,
+            manifest,
+        }))
+    }
+
+    /// Downloads the config and layers of `fetched` the layout lacks, each checked
+    /// against its digest and cut off at its descriptor's size.
+    pub async fn pull_blobs(
+        &self,
+        layout: &Layout,
+        fetched: &FetchedManifest,
+        reporter: &dyn Reporter,
+    ) -> Result<(), RegistryError> {
+        let manifest = &fetched.manifest;
         for blob in std::iter::once(&manifest.config).chain(manifest.layers.iter()) {
             let path = layout.blob_path(&blob.digest)?;
             if path.is_file() {
@@ -445,21 +489,32 @@ impl Registry {
                     limit: format!("the {size} bytes its descriptor gives"),
                 });
             }
-            tmp.persist(&path).map_err(|e| RegistryError::Io {
+            kiln_cache::fsutil::persist_synced(tmp, &path).map_err(|source| RegistryError::Io {
                 path: path.clone(),
-                source: e.error,
+                source,
             })?;
         }
-        let stored = layout.put_blob(&manifest_bytes)?;
-        if stored != digest {
+        Ok(())
+    }
+
+    /// Stores `fetched` in the layout, tagged `name`, once its blobs are there. Returns
+    /// its digest.
+    pub fn store_manifest(
+        &self,
+        layout: &Layout,
+        name: &str,
+        fetched: &FetchedManifest,
+    ) -> Result<String, RegistryError> {
+        let stored = layout.put_blob(&fetched.bytes)?;
+        if stored != fetched.digest {
             return Err(RegistryError::DigestMismatch {
                 what: "manifest".into(),
-                sent: digest,
+                sent: fetched.digest.clone(),
                 stored,
             });
         }
-        layout.tag(name, &stored, manifest_bytes.len() as u64, None)?;
-        Ok(Some(stored))
+        layout.tag(name, &stored, fetched.bytes.len() as u64, None)?;
+        Ok(stored)
     }
 
     /// Whether the repository has the blob `digest` (a HEAD request).
@@ -856,8 +911,72 @@ impl Diagnose for RegistryError {
     }
 }
 
+/// A fake registry (wiremock) for the faults a real one cannot be made to show, shared
+/// by the tests of everything that talks to registries.
+#[cfg(test)]
+pub(crate) mod fake {
+    use super::*;
+
+    /// Starts one: it serves `/v2/`, and whatever the test mounts. Returns its host.
+    pub(crate) async fn fake() -> (wiremock::MockServer, String) {
+        use wiremock::matchers::{method, path};
+        let server = wiremock::MockServer::start().await;
+        wiremock::Mock::given(method("GET"))
+            .and(path("/v2/"))
+            .respond_with(wiremock::ResponseTemplate::new(200))
+            .mount(&server)
+            .await;
+        let host = server.address().to_string();
+        (server, host)
+    }
+
+    pub(crate) async fn connect(host: &str) -> Registry {
+        let reference = parse_reference(&format!("{host}/acme/app"), "1").unwrap();
+        Registry::connect(
+            reference,
+            RegistryOperation::Pull,
+            RegistryOptions {
+                insecure: vec![host.to_string()],
+                retries: 0,
+                ..RegistryOptions::default()
+            },
+        )
+        .await
+        .unwrap()
+    }
+
+    pub(crate) async fn serve_manifest(server: &wiremock::MockServer, manifest: &[u8]) {
+        use wiremock::matchers::{method, path};
+        wiremock::Mock::given(method("GET"))
+            .and(path("/v2/acme/app/manifests/1"))
+            .respond_with(
+                wiremock::ResponseTemplate::new(200)
+                    .insert_header("Content-Type", MANIFEST_MEDIA_TYPE)
+                    .insert_header("Docker-Content-Digest", crate::oci::digest(manifest))
+                    .set_body_bytes(manifest.to_vec()),
+            )
+            .mount(server)
+            .await;
+    }
+
+    pub(crate) fn manifest_with(layers: Vec<serde_json::Value>) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": MANIFEST_MEDIA_TYPE,
+            "config": {
+                "mediaType": "application/vnd.wasm.config.v0+json",
+                "digest": format!("sha256:{}", "c".repeat(64)),
+                "size": 2
+            },
+            "layers": layers,
+        }))
+        .unwrap()
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::fake::{connect, fake, manifest_with, serve_manifest};
     use super::*;
 
     #[test]
@@ -886,63 +1005,6 @@ mod tests {
         }));
         assert!(is_unauthorized(&server(403)));
         assert!(is_not_found(&server(404)));
-    }
-
-    /// A fake registry for the faults a real one cannot be made to show: it serves
-    /// `/v2/`, and whatever the test mounts.
-    async fn fake() -> (wiremock::MockServer, String) {
-        use wiremock::matchers::{method, path};
-        let server = wiremock::MockServer::start().await;
-        wiremock::Mock::given(method("GET"))
-            .and(path("/v2/"))
-            .respond_with(wiremock::ResponseTemplate::new(200))
-            .mount(&server)
-            .await;
-        let host = server.address().to_string();
-        (server, host)
-    }
-
-    async fn connect(host: &str) -> Registry {
-        let reference = parse_reference(&format!("{host}/acme/app"), "1").unwrap();
-        Registry::connect(
-            reference,
-            RegistryOperation::Pull,
-            RegistryOptions {
-                insecure: vec![host.to_string()],
-                retries: 0,
-                ..RegistryOptions::default()
-            },
-        )
-        .await
-        .unwrap()
-    }
-
-    async fn serve_manifest(server: &wiremock::MockServer, manifest: &[u8]) {
-        use wiremock::matchers::{method, path};
-        wiremock::Mock::given(method("GET"))
-            .and(path("/v2/acme/app/manifests/1"))
-            .respond_with(
-                wiremock::ResponseTemplate::new(200)
-                    .insert_header("Content-Type", MANIFEST_MEDIA_TYPE)
-                    .insert_header("Docker-Content-Digest", crate::oci::digest(manifest))
-                    .set_body_bytes(manifest.to_vec()),
-            )
-            .mount(server)
-            .await;
-    }
-
-    fn manifest_with(layers: Vec<serde_json::Value>) -> Vec<u8> {
-        serde_json::to_vec(&serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": MANIFEST_MEDIA_TYPE,
-            "config": {
-                "mediaType": "application/vnd.wasm.config.v0+json",
-                "digest": format!("sha256:{}", "c".repeat(64)),
-                "size": 2
-            },
-            "layers": layers,
-        }))
-        .unwrap()
     }
 
     #[tokio::test]
@@ -981,6 +1043,76 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, RegistryError::TooLarge { .. }), "{err}");
+    }
+
+    /// A server that answers any request with `len` bytes of zeros, counting what it
+    /// managed to send before the client hung up.
+    async fn endless(len: u64) -> (String, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = sent.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let counter = counter.clone();
+                tokio::spawn(async move {
+                    let mut request = [0u8; 4096];
+                    let _ = stream.read(&mut request).await;
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\
+                         Content-Length: {len}\r\n\r\n"
+                    );
+                    if stream.write_all(head.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    let zeros = vec![0u8; 1 << 20];
+                    let mut left = len;
+                    while left > 0 {
+                        let n = left.min(zeros.len() as u64);
+                        let Ok(n_usize) = usize::try_from(n) else {
+                            return;
+                        };
+                        if stream.write_all(&zeros[..n_usize]).await.is_err() {
+                            return;
+                        }
+                        left -= n;
+                        counter.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                    }
+                });
+            }
+        });
+        (address, sent)
+    }
+
+    #[tokio::test]
+    async fn a_four_gib_chunk_is_cut_off_at_the_chunk_bound() {
+        use wiremock::matchers::{method, path_regex};
+        let (server, host) = fake().await;
+        // Blobs are redirected, as registries send them to object storage, to a server
+        // that streams 4 GiB.
+        let (endless, sent) = endless(4 << 30).await;
+        wiremock::Mock::given(method("GET"))
+            .and(path_regex("^/v2/acme/app/blobs/"))
+            .respond_with(
+                wiremock::ResponseTemplate::new(307)
+                    .insert_header("Location", format!("http://{endless}/chunk")),
+            )
+            .mount(&server)
+            .await;
+        let registry = connect(&host).await;
+        let bound = crate::cache::registry::MAX_CHUNK_BLOB;
+        let err = registry
+            .pull_blob_bytes(&format!("sha256:{}", "d".repeat(64)), bound)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, RegistryError::TooLarge { limit, .. } if limit.contains(&bound.to_string())),
+            "{err}"
+        );
+        // Stopped near the bound: what the sockets buffered, not gigabytes.
+        let sent = sent.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(sent < bound + (64 << 20), "{sent} bytes were sent");
     }
 
     #[tokio::test]

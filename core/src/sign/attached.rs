@@ -151,7 +151,7 @@ pub async fn push(
     reporter: &dyn Reporter,
 ) -> Result<Vec<String>, RegistryError> {
     let mut pushed = Vec::new();
-    for tag in tags(digest) {
+    for tag in tags(digest, &SUFFIXES) {
         let Some((manifest_digest, _)) = layout.tagged(&tag)? else {
             continue;
         };
@@ -172,8 +172,19 @@ pub async fn pull(
     digest: &str,
     reporter: &dyn Reporter,
 ) -> Result<Vec<String>, RegistryError> {
+    pull_these(layout, registry, digest, &SUFFIXES, reporter).await
+}
+
+/// [`pull`] of the attachments with these suffixes only (`["sig"]`).
+pub async fn pull_these(
+    layout: &Layout,
+    registry: &Registry,
+    digest: &str,
+    suffixes: &[&str],
+    reporter: &dyn Reporter,
+) -> Result<Vec<String>, RegistryError> {
     let mut pulled = Vec::new();
-    for tag in tags(digest) {
+    for tag in tags(digest, suffixes) {
         let found = registry
             .at_tag(&tag)
             .pull_if_exists(layout, &tag, reporter)
@@ -185,8 +196,8 @@ pub async fn pull(
     Ok(pulled)
 }
 
-fn tags(digest: &str) -> impl Iterator<Item = String> + '_ {
-    SUFFIXES
+fn tags<'a>(digest: &'a str, suffixes: &'a [&str]) -> impl Iterator<Item = String> + 'a {
+    suffixes
         .iter()
         .filter_map(move |suffix| super::cosign_tag(digest, suffix).ok())
 }

@@ -271,10 +271,21 @@ fn ensure_local_pair(dir: &Path) -> Result<(), KeyringError> {
         source,
     })?;
     write_pair(tmp.path(), &SecretString::from(""))?;
+    // Durable before it is in place: a crash never leaves an empty key file behind.
+    for file in [PRIVATE_KEY_FILE, PUBLIC_KEY_FILE] {
+        let path = tmp.path().join(file);
+        std::fs::File::open(&path)
+            .and_then(|f| f.sync_all())
+            .map_err(|source| KeyringError::Io { path, source })?;
+    }
     match std::fs::rename(tmp.path(), dir) {
         Ok(()) => {
             // The directory is now `dir`; nothing is left to clean up.
             let _ = tmp.keep();
+            kiln_cache::fsutil::sync_dir(parent).map_err(|source| KeyringError::Io {
+                path: parent.to_path_buf(),
+                source,
+            })?;
             tracing::info!(dir = %dir.display(), "made kiln's local development signing key");
             Ok(())
         }

@@ -100,6 +100,7 @@ pub async fn run(req: RestoreRequest, reporter: &dyn Reporter) -> Result<Restore
         let store = store.clone();
         let task_kind = kind.clone();
         let result = tokio::task::spawn_blocking(move || {
+            let _locks = task_kind.lock(true)?;
             kiln_cache::restore(
                 store.as_ref(),
                 &task_kind.key,
@@ -173,4 +174,57 @@ pub async fn run(req: RestoreRequest, reporter: &dyn Reporter) -> Result<Restore
         outcome.kinds.push(restored);
     }
     Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use kiln_cache::{CacheKey, CacheKind, KeyInputs, Root, Scope, Selection};
+
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_restore_waits_for_cargos_package_cache_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let cargo_home = dir.path().join("cargo");
+        let lock = cargo_home.join(".package-cache");
+        let kind = KindPlan {
+            kind: CacheKind::Cargo,
+            key: CacheKey::compute(&KeyInputs {
+                prefix: "t".into(),
+                scope: Scope::default(),
+                kind: CacheKind::Cargo,
+                toolchains: Vec::new(),
+                project: dir.path().to_path_buf(),
+            })
+            .unwrap(),
+            roots: vec![Root::new("cargo-home", &cargo_home, Selection::all())],
+            locks: vec![lock.clone()],
+        };
+        // A cargo downloading into the same home holds its lock.
+        std::fs::create_dir_all(&cargo_home).unwrap();
+        let held = std::fs::File::create(&lock).unwrap();
+        held.lock().unwrap();
+        let request = RestoreRequest {
+            location: CacheLocation::Dir(dir.path().join("store")),
+            kinds: vec![kind],
+            registry: RegistryOptions::default(),
+            local: dir.path().join("local"),
+        };
+        let restore = tokio::spawn(async move {
+            let outcome = run(request, &crate::reporter::Silent).await.unwrap();
+            (Instant::now(), outcome)
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let released = Instant::now();
+        drop(held);
+        let (finished, outcome) = restore.await.unwrap();
+        assert!(
+            finished >= released,
+            "the restore did not wait for the lock"
+        );
+        assert_eq!(outcome.kinds[0].hit, Hit::Miss);
+        assert_eq!(outcome.kinds[0].warning, None);
+    }
 }

@@ -99,6 +99,7 @@ pub async fn run(req: SaveRequest, reporter: &dyn Reporter) -> Result<Saved, Sav
         let store = store.clone();
         let task_kind = kind.clone();
         let result = tokio::task::spawn_blocking(move || {
+            let _locks = task_kind.lock(false)?;
             let previous = match previous {
                 Some(previous) => {
                     // A registry store learns which blobs hold a manifest's chunks by

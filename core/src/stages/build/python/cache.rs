@@ -40,5 +40,7 @@ pub fn kinds(
         kind: CacheKind::Pip,
         key,
         roots,
+        // pip keeps no lock over its cache: its writes are atomic renames.
+        locks: Vec::new(),
     }])
 }

@@ -61,6 +61,12 @@ pub fn kinds(
             .admitting(prune::cargo_home()),
             Root::new("target", &project.target_dir, target).admitting(target_dirs),
         ],
+        // cargo's package cache locks (`cache_lock.rs`): exclusive on both is cargo's
+        // own `MutateExclusive`; older cargos know only the first.
+        locks: vec![
+            cargo_home.join(".package-cache"),
+            cargo_home.join(".package-cache-mutate"),
+        ],
     }])
 }
 

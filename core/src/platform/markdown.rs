@@ -225,6 +225,10 @@ pub fn truncate(markdown: String, limit: usize) -> String {
 /// Inline code, with a fence longer than any backtick run inside.
 pub fn code(value: &str) -> String {
     let value = one_line(value);
+    // "``" is no code span, but two backticks shown as they are.
+    if value.is_empty() {
+        return String::new();
+    }
     let mut longest = 0;
     let mut run = 0;
     for c in value.chars() {
@@ -315,6 +319,130 @@ mod tests {
             md.contains(".sig` by kiln's local development key |"),
             "{md}"
         );
+    }
+
+    /// A CommonMark reader with GitHub's extensions, as GitHub and GitLab render.
+    fn parse(markdown: &str) -> Vec<pulldown_cmark::Event<'_>> {
+        use pulldown_cmark::{Options, Parser};
+        let options = Options::ENABLE_TABLES
+            | Options::ENABLE_STRIKETHROUGH
+            | Options::ENABLE_TASKLISTS
+            | Options::ENABLE_FOOTNOTES;
+        Parser::new_ext(markdown, options).collect()
+    }
+
+    /// What a reader sees of `events`, without whitespace (which Markdown may trim);
+    /// `Err` names any markup other than text and code spans.
+    fn seen(events: &[pulldown_cmark::Event<'_>]) -> Result<String, String> {
+        use pulldown_cmark::{Event, Tag, TagEnd};
+        let mut out = String::new();
+        for event in events {
+            match event {
+                Event::Text(t) | Event::Code(t) => out.push_str(t),
+                Event::Start(Tag::Paragraph | Tag::TableCell | Tag::TableRow | Tag::TableHead)
+                | Event::Start(Tag::Table(_))
+                | Event::End(
+                    TagEnd::Paragraph
+                    | TagEnd::TableCell
+                    | TagEnd::TableRow
+                    | TagEnd::TableHead
+                    | TagEnd::Table,
+                ) => {}
+                other => return Err(format!("{other:?}")),
+            }
+        }
+        Ok(out.chars().filter(|c| !c.is_whitespace()).collect())
+    }
+
+    fn squeezed(value: &str) -> String {
+        one_line(value)
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect()
+    }
+
+    /// Strings built from what Markdown and HTML read as markup (whole constructs and
+    /// their pieces), and anything else.
+    fn hostile() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        const PIECES: &[&str] = &[
+            "[x](http://e)",
+            "![i](x)",
+            "<http://e>",
+            "<b>",
+            "</b>",
+            "<img src=x>",
+            "<!--",
+            "-->",
+            "`",
+            "``",
+            "*e*",
+            "**",
+            "_e_",
+            "~~s~~",
+            "# h",
+            "\n- l",
+            "\n1. l",
+            "&amp;",
+            "&#96;",
+            "&lt;",
+            "\\",
+            "|",
+            "[^1]",
+            "[ ]",
+            "[",
+            "](",
+            ")",
+            "]",
+            "(",
+            "!",
+            ":",
+            "www.e.com",
+            " ",
+            "\t",
+            "\r",
+            "a",
+            "é",
+            "=",
+            "---",
+        ];
+        prop_oneof![
+            4 => proptest::collection::vec(proptest::sample::select(PIECES), 0..12)
+                .prop_map(|pieces| pieces.concat()),
+            1 => any::<String>(),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// Whatever a project or registry names itself, escaped by `text`, `code` or
+        /// `prose` it reads back as the same characters and never as a link, an image,
+        /// HTML, emphasis, a heading or a line break; in a table cell it stays one cell.
+        #[test]
+        fn hostile_values_read_back_as_themselves(value in hostile()) {
+            let backticks = value.matches('`').count();
+            let in_prose = if backticks % 2 == 0 { value.replace('`', "") } else { value.clone() };
+            for (name, escaped, expected) in [
+                ("text", text(&value), squeezed(&value)),
+                ("code", code(&value), squeezed(&value)),
+                ("prose", prose(&value), squeezed(&in_prose)),
+            ] {
+                let line = format!("a {escaped} z");
+                let read = seen(&parse(&line));
+                proptest::prop_assert_eq!(
+                    read.clone(), Ok(format!("a{expected}z")), "{} of {:?} is {:?}", name, value, line
+                );
+                let table = format!("| k | v |\n|---|---|\n| a | {} |\n", cell(&escaped));
+                let events = parse(&table);
+                let cells = events
+                    .iter()
+                    .filter(|e| matches!(e, pulldown_cmark::Event::Start(pulldown_cmark::Tag::TableCell)))
+                    .count();
+                proptest::prop_assert_eq!(cells, 4, "{} of {:?} in {:?}", name, value, table);
+                proptest::prop_assert!(seen(&events).is_ok(), "{} of {:?} in {:?}: {:?}", name, value, table, seen(&events));
+            }
+        }
     }
 
     #[test]

@@ -26,14 +26,20 @@ use crate::walk::Selection;
 /// The subpaths of `CARGO_HOME` to save.
 pub const CARGO_HOME_PATHS: [&str; 3] = ["registry/index", "registry/cache", "git/db"];
 
+/// What of a git database under `git/db/` is never cached: its `config` (where
+/// `core.sshCommand`, `core.fsmonitor` or a filter driver would run a program), `hooks/`
+/// and `info/`. cargo opens a database without them and fetches into it as before.
+pub const GIT_DB_EXCLUDED: [&str; 3] = ["git/db/*/config", "git/db/*/hooks", "git/db/*/info"];
+
 /// A selection of [`CARGO_HOME_PATHS`] (the missing ones are skipped by the save). It is
 /// also what a restore of a cargo home admits, whoever saved it: cargo's downloads,
-/// never `bin/` (programs kiln and cargo run), `config.toml` (`build.rustc-wrapper`) or
-/// `credentials.toml`.
+/// never `bin/` (programs kiln and cargo run), `config.toml` (`build.rustc-wrapper`),
+/// `credentials.toml`, or a git database's configuration and hooks
+/// ([`GIT_DB_EXCLUDED`]).
 pub fn cargo_home() -> Selection {
     Selection {
         include: Some(CARGO_HOME_PATHS.iter().map(PathBuf::from).collect()),
-        exclude: Vec::new(),
+        exclude: GIT_DB_EXCLUDED.iter().map(PathBuf::from).collect(),
     }
 }
 
@@ -123,7 +129,7 @@ pub fn cargo_home_for(home: &Path, lock: &CargoLock) -> io::Result<Selection> {
     include.dedup();
     Ok(Selection {
         include: Some(include),
-        exclude: Vec::new(),
+        exclude: GIT_DB_EXCLUDED.iter().map(PathBuf::from).collect(),
     })
 }
 

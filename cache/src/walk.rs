@@ -16,7 +16,8 @@ pub struct Selection {
     /// Subpaths to save (files or directories); `None` saves the whole root. Missing
     /// subpaths are skipped.
     pub include: Option<Vec<PathBuf>>,
-    /// Subpaths left out, with everything under them.
+    /// Subpaths left out, with everything under them; a `*` component stands for any
+    /// one component (`git/db/*/hooks`).
     pub exclude: Vec<PathBuf>,
 }
 
@@ -27,7 +28,13 @@ impl Selection {
     }
 
     fn excludes(&self, rel: &Path) -> bool {
-        self.exclude.iter().any(|e| rel.starts_with(e))
+        self.exclude.iter().any(|pattern| {
+            let mut path = rel.components();
+            pattern.components().all(|want| {
+                path.next()
+                    .is_some_and(|got| want.as_os_str() == "*" || want == got)
+            })
+        })
     }
 
     /// Whether an entry at `rel` (relative to the root) is one this selection saves: under

@@ -185,6 +185,9 @@ fn cargo_home_keeps_only_what_the_lockfile_names() {
         format!("registry/cache/{reg}/rand-0.8.0.crate"),
         format!("registry/src/{reg}/serde-1.0.0/src/lib.rs"),
         "git/db/dep-0123/HEAD".to_string(),
+        "git/db/dep-0123/objects/pack/p.pack".to_string(),
+        "git/db/dep-0123/config".to_string(),
+        "git/db/dep-0123/hooks/post-checkout".to_string(),
     ] {
         write(&home.join(rel), "x");
     }
@@ -203,6 +206,10 @@ source = "registry+https://github.com/rust-lang/crates.io-index"
 name = "log"
 version = "0.4.0"
 source = "sparse+https://index.crates.io/"
+[[package]]
+name = "dep"
+version = "0.1.0"
+source = "git+file:///dep#0123"
 "#,
     )
     .unwrap();
@@ -224,6 +231,8 @@ source = "sparse+https://index.crates.io/"
     assert_eq!(
         files,
         [
+            "git/db/dep-0123/HEAD",
+            "git/db/dep-0123/objects/pack/p.pack",
             "registry/cache/R/log-0.4.0.crate",
             "registry/cache/R/serde-1.0.0.crate",
             "registry/index/R/.cache/3/l/log",
@@ -295,6 +304,12 @@ fn a_poisoned_cache_restores_only_what_a_save_would_take() {
         "crate",
     );
     write(&home.join("bin/cargo"), "#!/bin/sh\necho pwned\n");
+    write(&home.join("git/db/dep-1/HEAD"), "ref: refs/heads/main\n");
+    write(
+        &home.join("git/db/dep-1/config"),
+        "[core]\n\tsshCommand = /tmp/x\n",
+    );
+    write(&home.join("git/db/dep-1/hooks/post-checkout"), "pwned");
     write(
         &home.join("config.toml"),
         "[build]\nrustc-wrapper = \"/tmp/x\"\n",
@@ -327,6 +342,9 @@ fn a_poisoned_cache_restores_only_what_a_save_would_take() {
             .is_file()
     );
     assert!(!home2.join("bin").exists());
+    assert!(home2.join("git/db/dep-1/HEAD").is_file());
+    assert!(!home2.join("git/db/dep-1/config").exists());
+    assert!(!home2.join("git/db/dep-1/hooks").exists());
     assert!(!home2.join("config.toml").exists());
     assert!(!tmp.path().join("tools2").exists());
     let mut refused = report.refused.clone();
@@ -336,7 +354,10 @@ fn a_poisoned_cache_restores_only_what_a_save_would_take() {
         [
             "cargo-home/bin",
             "cargo-home/bin/cargo",
-            "cargo-home/config.toml"
+            "cargo-home/config.toml",
+            "cargo-home/git/db/dep-1/config",
+            "cargo-home/git/db/dep-1/hooks",
+            "cargo-home/git/db/dep-1/hooks/post-checkout",
         ]
     );
 }

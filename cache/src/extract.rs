@@ -153,9 +153,12 @@ fn ensure_dir(
     if ready.contains(dir) {
         return Ok(());
     }
-    let ends = dir.match_indices('/').map(|(i, _)| i).chain([dir.len()]);
-    for end in ends {
-        let prefix = &dir[..end];
+    // `dir` and its ancestors (`a/b/c`, `a/b`, `a`), walked from the top down.
+    let mut prefixes: Vec<&str> =
+        std::iter::successors(Some(dir), |d| d.rsplit_once('/').map(|(parent, _)| parent))
+            .collect();
+    prefixes.reverse();
+    for prefix in prefixes {
         if ready.contains(prefix) {
             continue;
         }

@@ -75,7 +75,7 @@ fn scope_tag(name: &str) -> String {
     };
     format!(
         "{readable}.{}",
-        hex::encode(&Sha256::digest(name.as_bytes())[..6])
+        hex_prefix(&Sha256::digest(name.as_bytes()), 6)
     )
 }
 
@@ -205,11 +205,16 @@ fn lockfile_hash(project: &Path, files: &[&str]) -> std::io::Result<String> {
             Err(err) => return Err(err),
         }
     }
-    Ok(hex::encode(&hasher.finalize()[..8]))
+    Ok(hex_prefix(&hasher.finalize(), 8))
 }
 
 fn short_hash(bytes: &[u8]) -> String {
-    hex::encode(&Sha256::digest(bytes)[..4])
+    hex_prefix(&Sha256::digest(bytes), 4)
+}
+
+/// The hex of the first `bytes` bytes of a SHA-256 digest (32 bytes: never fewer).
+fn hex_prefix(digest: &[u8], bytes: usize) -> String {
+    hex::encode(digest).chars().take(2 * bytes).collect()
 }
 
 /// Keys travel through CI caches and OCI tags: `[A-Za-z0-9_.-]` only.

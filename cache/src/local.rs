@@ -140,7 +140,7 @@ impl LocalStore {
         Some(
             self.dir
                 .join("chunks")
-                .join(&hex[..2])
+                .join(hex.get(..2)?)
                 .join(format!("{hex}.zst")),
         )
     }

@@ -17,7 +17,7 @@
 //!    branch's pipeline, a fork) cannot bring back what a save would never have taken,
 //!    such as `cargo-home/bin/cargo` or a `config.toml`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::Read;
 use std::path::PathBuf;
@@ -174,33 +174,30 @@ pub fn save(
         .map(|m| m.entries.iter().map(|e| (e.path.as_str(), e)).collect())
         .unwrap_or_default();
     // Hard links to one file (cargo links uplifted artifacts) are read once: the others
-    // take the first one's chunks, and are restored as copies.
+    // take the first one's chunks, and are restored as copies. Entries are numbered in
+    // walk order (by path), the manifest's order.
     let mut first_link: HashMap<(u64, u64), usize> = HashMap::new();
-    let mut copies: Vec<(usize, usize)> = Vec::new();
-    let mut order: Vec<usize> = Vec::with_capacity(walked.len());
+    let mut copies: Vec<(usize, &Walked, usize)> = Vec::new();
+    let mut order: Vec<(usize, &Walked)> = Vec::with_capacity(walked.len());
     for (i, w) in walked.iter().enumerate() {
         match w.inode.map(|inode| *first_link.entry(inode).or_insert(i)) {
-            Some(first) if first != i => copies.push((i, first)),
-            _ => order.push(i),
+            Some(first) if first != i => copies.push((i, w, first)),
+            _ => order.push((i, w)),
         }
     }
     // Largest files first, so no thread is left alone with a big one at the end.
-    order.sort_by_key(|&i| std::cmp::Reverse(walked[i].size));
-    let in_order = par_map_on(store.parallelism(), &order, |&i| {
-        let w = &walked[i];
+    order.sort_by_key(|&(_, w)| std::cmp::Reverse(w.size));
+    let in_order = par_map_on(store.parallelism(), &order, |&(_, w)| {
         store_entry(store, w, known.get(w.rel.as_str()).copied())
     })?;
-    let mut stored: Vec<Option<Option<(Entry, ChunkCounts)>>> =
-        std::iter::repeat_with(|| None).take(walked.len()).collect();
-    for (i, entry) in order.into_iter().zip(in_order) {
-        stored[i] = Some(entry);
-    }
-    for (i, first) in copies {
-        let copy = match &stored[first] {
+    let mut stored: BTreeMap<usize, Option<(Entry, ChunkCounts)>> =
+        order.iter().map(|&(i, _)| i).zip(in_order).collect();
+    for (i, w, first) in copies {
+        let copy = match stored.get(&first) {
             Some(Some((entry, _))) => Some((
                 Entry {
-                    path: walked[i].rel.clone(),
-                    mode: walked[i].mode,
+                    path: w.rel.clone(),
+                    mode: w.mode,
                     ..entry.clone()
                 },
                 ChunkCounts {
@@ -210,9 +207,9 @@ pub fn save(
             )),
             _ => None,
         };
-        stored[i] = Some(copy);
+        stored.insert(i, copy);
     }
-    let stored = stored.into_iter().flatten();
+    let stored = stored.into_values();
 
     let mut report = SaveReport {
         key: key.clone(),
@@ -459,7 +456,18 @@ fn store_entry(
             data.clear();
             (&file).read_to_end(&mut data).map_err(read_err)?;
             for cut in archive::slice_chunker(&data) {
-                store_piece(&data[cut.offset..cut.offset + cut.length])?;
+                let piece = data
+                    .get(cut.offset..)
+                    .and_then(|rest| rest.get(..cut.length))
+                    .ok_or_else(|| {
+                        read_err(std::io::Error::other(format!(
+                            "the chunker cut {} bytes at offset {} of a {}-byte file",
+                            cut.length,
+                            cut.offset,
+                            data.len()
+                        )))
+                    })?;
+                store_piece(piece)?;
             }
             // Keep a big file's buffer no longer than its file (eight threads of them
             // would blow the memory budget).

@@ -340,10 +340,16 @@ impl fmt::Display for Tails<'_> {
 /// The last `n` lines of `text`.
 pub fn tail(text: &str, n: usize) -> &str {
     let trimmed = text.trim_end_matches('\n');
-    match trimmed.rmatch_indices('\n').nth(n.saturating_sub(1)) {
-        Some((i, _)) if n > 0 => &trimmed[i + 1..],
-        _ => trimmed,
+    if n == 0 {
+        return trimmed;
     }
+    // After the `n`th newline from the end (a one-byte char: `i + 1` is a boundary), or
+    // all of it when there are fewer lines.
+    trimmed
+        .rmatch_indices('\n')
+        .nth(n - 1)
+        .and_then(|(i, _)| trimmed.get(i + 1..))
+        .unwrap_or(trimmed)
 }
 
 /// Renders a command line for messages, quoting arguments that need it.

@@ -461,7 +461,8 @@ fn engine_hash(engine: &Engine) -> String {
     }
     let mut hasher = Sha256Hasher(Sha256::new());
     engine.precompile_compatibility_hash().hash(&mut hasher);
-    hex::encode(&hasher.0.finalize()[..16])
+    // The first 16 of the digest's 32 bytes.
+    hex::encode(hasher.0.finalize()).chars().take(32).collect()
 }
 
 /// One artifact's entry in the compiled-code cache.
@@ -533,19 +534,14 @@ impl CacheEntry {
 #[allow(unsafe_code)]
 fn load_cached(engine: &Engine, kind: Kind, entry: &CacheEntry) -> wasmtime::Result<Compiled> {
     use hmac::Mac;
-    use std::io::Read;
     let tag = std::fs::read(entry.mac_path())?;
     // Streamed: a component's code is tens of megabytes, mapped below rather than read.
     let mut mac = entry.cache.mac(&entry.digest);
-    let mut file = std::fs::File::open(&entry.path)?;
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        mac.update(&buf[..n]);
-    }
+    let file = std::fs::File::open(&entry.path)?;
+    std::io::copy(
+        &mut std::io::BufReader::with_capacity(1 << 16, &file),
+        &mut mac,
+    )?;
     if mac.verify_slice(&tag).is_err() {
         wasmtime::bail!(
             "its MAC does not match: kiln did not write it for {}",

@@ -138,19 +138,29 @@ fn check_sbom(
     bom: &serde_json::Value,
     policy: &Policy,
 ) -> Result<VerifiedSbom, VerifyFailure> {
-    let components = bom["components"].as_array().cloned().unwrap_or_default();
+    /// The string at `pointer` in `value`; `None` when missing or of another type.
+    fn text<'a>(value: &'a serde_json::Value, pointer: &str) -> Option<&'a str> {
+        value.pointer(pointer).and_then(serde_json::Value::as_str)
+    }
+    let components = bom
+        .get("components")
+        .and_then(serde_json::Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let mut licenses = BTreeSet::new();
     for component in &components {
         let name = format!(
             "{}@{}",
-            component["name"].as_str().unwrap_or("?"),
-            component["version"].as_str().unwrap_or("?")
+            text(component, "/name").unwrap_or("?"),
+            text(component, "/version").unwrap_or("?")
         );
-        for choice in component["licenses"].as_array().into_iter().flatten() {
-            let license = choice["license"]["id"]
-                .as_str()
-                .or(choice["license"]["name"].as_str())
-                .or(choice["expression"].as_str());
+        let choices = component
+            .get("licenses")
+            .and_then(serde_json::Value::as_array);
+        for choice in choices.into_iter().flatten() {
+            let license = text(choice, "/license/id")
+                .or(text(choice, "/license/name"))
+                .or(text(choice, "/expression"));
             let Some(license) = license else { continue };
             licenses.insert(license.to_string());
             if let Some(denied) = denied_in(license, &policy.deny_licenses) {

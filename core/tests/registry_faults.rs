@@ -392,7 +392,9 @@ fn a_500_on_a_blob_upload_is_retried_and_the_push_succeeds() {
     let registry = Registry::start(Mode::Plain);
     let proxy = Proxy::start(&registry, &["--fail-uploads", "1"]);
     let host = proxy.host();
-    let artifact = small_artifact(&ctx, 2);
+    // 10 MiB: the layer goes up in three chunks, which the registry checks whole
+    // against its digest.
+    let artifact = write_artifact(&ctx.path().join("layout-2"), "app:1", &noise(10 << 20, 2));
 
     let out = run_bounded(&mut push_command(&ctx, &artifact, &host, "acme/app:1"));
 

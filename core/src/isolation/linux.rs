@@ -82,15 +82,16 @@ fn pid_one(args: &HelperArgs) -> Result<i32, String> {
     let Some(command) = &args.command else {
         return Ok(0);
     };
-    let step = match std::process::Command::new(&command[0])
-        .args(&command[1..])
+    let (program, program_args) = command.split_first().ok_or("no program to run")?;
+    let step = match std::process::Command::new(program)
+        .args(program_args)
         .spawn()
     {
         Ok(step) => step,
         Err(err) => {
             report(&format!(
                 "could not run `{}`: {err}",
-                command[0].to_string_lossy()
+                program.to_string_lossy()
             ));
             return Ok(if err.kind() == std::io::ErrorKind::NotFound {
                 127

@@ -5,7 +5,6 @@
 
 pub mod layout;
 
-use std::io::Read;
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
@@ -32,18 +31,12 @@ pub use kiln_cache::archive::digest;
 
 /// `sha256:<hex>` of a file's content and its size, read in chunks.
 pub fn digest_file(path: &Path) -> std::io::Result<(String, u64)> {
-    let mut file = std::fs::File::open(path)?;
+    let file = std::fs::File::open(path)?;
     let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut size = 0u64;
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        size += n as u64;
-    }
+    let size = std::io::copy(
+        &mut std::io::BufReader::with_capacity(1 << 16, file),
+        &mut hasher,
+    )?;
     Ok((format!("sha256:{}", hex::encode(hasher.finalize())), size))
 }
 

@@ -205,14 +205,19 @@ pub fn truncate(markdown: String, limit: usize) -> String {
     const NOTE: &str = "\n\n*Truncated: the whole summary is in the job log.*\n";
     const CLOSE: &str = "\n</details>";
     let budget = limit.saturating_sub(NOTE.len() + CLOSE.len());
-    let mut end = budget.min(markdown.len());
-    while !markdown.is_char_boundary(end) {
-        end -= 1;
+    // The longest prefix within the budget that ends on a char boundary, then cut at
+    // its last line end.
+    let mut used = 0;
+    let mut out: String = markdown
+        .chars()
+        .take_while(|c| {
+            used += c.len_utf8();
+            used <= budget
+        })
+        .collect();
+    if let Some((head, _)) = out.rsplit_once('\n') {
+        out = head.to_string();
     }
-    if let Some(newline) = markdown[..end].rfind('\n') {
-        end = newline;
-    }
-    let mut out = markdown[..end].to_string();
     if out.matches("<details>").count() > out.matches("</details>").count() {
         out.push_str(CLOSE);
     }

@@ -241,11 +241,16 @@ fn message_suffix(message: &str) -> String {
     if line.is_empty() {
         String::new()
     } else if line.len() > 200 {
-        let mut end = 200;
-        while !line.is_char_boundary(end) {
-            end -= 1;
-        }
-        format!(": {}…", &line[..end])
+        // The longest prefix of at most 200 bytes that ends on a char boundary.
+        let mut used = 0;
+        let head: String = line
+            .chars()
+            .take_while(|c| {
+                used += c.len_utf8();
+                used <= 200
+            })
+            .collect();
+        format!(": {head}…")
     } else {
         format!(": {line}")
     }

@@ -312,22 +312,16 @@ impl Registry {
         let stream = futures_util::stream::unfold((file, 0u64), move |(mut file, mut sent)| {
             let progress = progress_tx.clone();
             async move {
-                let mut buf = vec![0u8; CHUNK_SIZE];
-                let mut filled = 0;
-                while filled < CHUNK_SIZE {
-                    match file.read(&mut buf[filled..]).await {
-                        Ok(0) => break,
-                        Ok(n) => filled += n,
-                        Err(err) => return Some((Err(err.into()), (file, sent))),
-                    }
+                // Up to `CHUNK_SIZE` bytes: fewer only at the end of the file.
+                let mut buf = Vec::with_capacity(CHUNK_SIZE);
+                let limit = CHUNK_SIZE as u64;
+                if let Err(err) = (&mut file).take(limit).read_to_end(&mut buf).await {
+                    return Some((Err(err.into()), (file, sent)));
                 }
                 // A chunk is handed over when the previous one was sent.
                 let _ = progress.send(sent);
-                sent += filled as u64;
-                (filled > 0).then(|| {
-                    buf.truncate(filled);
-                    (Ok(Bytes::from(buf)), (file, sent))
-                })
+                sent += buf.len() as u64;
+                (!buf.is_empty()).then(|| (Ok(Bytes::from(buf)), (file, sent)))
             }
         })
         .boxed();
@@ -666,8 +660,10 @@ impl Registry {
     }
 }
 
+/// `sha256:` and the first 12 hex digits; all of `digest` when it is shorter (or, not
+/// being a sha256 digest, does not cut there at a char boundary).
 fn short(digest: &str) -> &str {
-    &digest[..digest.len().min("sha256:".len() + 12)]
+    digest.get(.."sha256:".len() + 12).unwrap_or(digest)
 }
 
 fn status_of(err: &OciDistributionError) -> Option<u16> {

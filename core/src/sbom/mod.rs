@@ -190,7 +190,7 @@ fn finish(
     tools.push(kiln_component()?);
 
     let bom = Bom {
-        serial_number: Some(serial_number(hex)),
+        serial_number: Some(serial_number(hex)?),
         metadata: Some(Metadata {
             timestamp,
             tools: Some(Tools::Object {
@@ -264,8 +264,8 @@ fn artifact_component(input: &SbomInput<'_>, hex: &str) -> Result<Component, Sbo
 /// `name[:tag]` → (`name`, `tag`); a `:` before the last `/` is a registry port.
 fn split_tag(reference: &str) -> (&str, Option<&str>) {
     let reference = reference.split('@').next().unwrap_or(reference);
-    match reference.rfind(':') {
-        Some(i) if !reference[i..].contains('/') => (&reference[..i], Some(&reference[i + 1..])),
+    match reference.rsplit_once(':') {
+        Some((name, tag)) if !tag.contains('/') => (name, Some(tag)),
         _ => (reference, None),
     }
 }
@@ -310,22 +310,25 @@ fn sha256(hex: &str) -> Hash {
 /// `urn:uuid:` made from the first 16 bytes of the artifact digest, marked as an
 /// RFC 9562 version 8 (custom) UUID: the same artifact always gets the same serial
 /// number, and a different artifact a different one.
-fn serial_number(hex: &str) -> UrnUuid {
-    let hex = hex.to_ascii_lowercase();
-    let mut digits: Vec<char> = hex[..32].chars().collect();
-    // Version nibble: 8. Variant: the top two bits of the next nibble are `10`.
-    digits[12] = '8';
-    let variant = digits[16].to_digit(16).expect("hex digit");
-    digits[16] = char::from_digit(0x8 | (variant & 0x3), 16).expect("a nibble");
-    let d: String = digits.into_iter().collect();
-    UrnUuid(format!(
-        "urn:uuid:{}-{}-{}-{}-{}",
-        &d[..8],
-        &d[8..12],
-        &d[12..16],
-        &d[16..20],
-        &d[20..32]
-    ))
+fn serial_number(hex: &str) -> Result<UrnUuid, SbomError> {
+    let mut bytes = [0u8; 16];
+    hex.get(..32)
+        .and_then(|head| hex::decode_to_slice(head, &mut bytes).ok())
+        .ok_or_else(|| SbomError::Digest {
+            digest: format!("sha256:{hex}"),
+        })?;
+    // Version (the high nibble of byte 6): 8. Variant (the top two bits of byte 8): `10`.
+    bytes[6] = 0x80 | (bytes[6] & 0x0f);
+    bytes[8] = 0x80 | (bytes[8] & 0x3f);
+    let n = u128::from_be_bytes(bytes);
+    Ok(UrnUuid(format!(
+        "urn:uuid:{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        n >> 96,
+        (n >> 80) & 0xffff,
+        (n >> 64) & 0xffff,
+        (n >> 48) & 0xffff,
+        n & 0xffff_ffff_ffff
+    )))
 }
 
 /// `SOURCE_DATE_EPOCH` as an RFC 3339 UTC time, or `None` when it is unset or empty.
@@ -444,9 +447,9 @@ mod tests {
 
     #[test]
     fn serial_number_is_a_uuid_made_from_the_digest() {
-        let serial = serial_number(sha256_hex(DIGEST).unwrap());
+        let serial = serial_number(sha256_hex(DIGEST).unwrap()).unwrap();
         assert_eq!(serial.0, "urn:uuid:01234567-89ab-8def-8123-456789abcdef");
-        let other = serial_number(&"f".repeat(64));
+        let other = serial_number(&"f".repeat(64)).unwrap();
         assert_eq!(other.0, "urn:uuid:ffffffff-ffff-8fff-bfff-ffffffffffff");
     }
 

@@ -190,11 +190,12 @@ fn required_name(requirement: &str) -> Option<String> {
     if marker_mentions_extra(marker) {
         return None;
     }
-    let spec = spec.trim();
-    let end = spec
-        .find(|c: char| !(c.is_ascii_alphanumeric() || "-_.".contains(c)))
-        .unwrap_or(spec.len());
-    let name = &spec[..end];
+    // Up to the first character that cannot be in a name (`split` yields at least one).
+    let name = spec
+        .trim()
+        .split(|c: char| !(c.is_ascii_alphanumeric() || "-_.".contains(c)))
+        .next()
+        .unwrap_or_default();
     (!name.is_empty()).then(|| normalize(name))
 }
 

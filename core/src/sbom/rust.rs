@@ -172,6 +172,8 @@ fn inventory(metadata: &Metadata, package: &str, checksums: &Checksums) -> Optio
         refs.insert(id, bom_ref);
         components.push(component);
     }
+    // Every package reached (edge targets included) is in `built`, so has a ref.
+    let bom_ref = |id: &PackageId| refs.get(id).cloned();
     let dependencies = built
         .iter()
         .map(|id| {
@@ -179,15 +181,15 @@ fn inventory(metadata: &Metadata, package: &str, checksums: &Checksums) -> Optio
                 .get(id)
                 .into_iter()
                 .flatten()
-                .map(|(to, _)| refs[to].clone())
-                .collect();
-            (refs[id].clone(), deps)
+                .map(|(to, _)| bom_ref(to))
+                .collect::<Option<_>>()?;
+            Some((bom_ref(id)?, deps))
         })
-        .collect();
+        .collect::<Option<_>>()?;
     Some(Inventory {
         components,
         dependencies,
-        roots: vec![refs[&root.id].clone()],
+        roots: vec![bom_ref(&root.id)?],
         tools: Vec::new(),
     })
 }

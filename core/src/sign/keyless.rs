@@ -665,10 +665,9 @@ impl Policy {
             .ok()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
             .ok_or_else(|| bad_log("its entry body is not base64 JSON".into()))?;
-        let spec = &body["spec"];
-        if spec["data"]["hash"]["value"].as_str() != Some(&hex::encode(Sha256::digest(message)))
-            || spec["signature"]["content"]
-                .as_str()
+        let field = |pointer: &str| body.pointer(pointer).and_then(serde_json::Value::as_str);
+        if field("/spec/data/hash/value") != Some(&hex::encode(Sha256::digest(message)))
+            || field("/spec/signature/content")
                 .and_then(|s| STANDARD.decode(s).ok())
                 .as_deref()
                 != Some(signature)
@@ -756,8 +755,8 @@ fn with_newline(pem: &str) -> String {
 /// The end of a server's error body, enough to say why.
 fn tail(body: &str) -> String {
     let body = body.trim();
-    let start = body.char_indices().rev().nth(499).map_or(0, |(i, _)| i);
-    body[start..].to_string()
+    let skip = body.chars().count().saturating_sub(500);
+    body.chars().skip(skip).collect()
 }
 
 /// A keyless signature could not be made, or its verification inputs are unusable.

@@ -138,13 +138,12 @@ pub fn load_public(pem: &str) -> Result<PublicKey, KeyError> {
 fn parse_pem(pem: &str) -> Result<(String, Vec<u8>), KeyError> {
     use base64::Engine as _;
     let malformed = || KeyError::NotPem;
-    let start = pem.find("-----BEGIN ").ok_or_else(malformed)?;
-    let rest = &pem[start + "-----BEGIN ".len()..];
+    let (_, rest) = pem.split_once("-----BEGIN ").ok_or_else(malformed)?;
     let (label, rest) = rest.split_once("-----").ok_or_else(malformed)?;
-    let end = rest
-        .find(&format!("-----END {label}-----"))
+    let (body, _) = rest
+        .split_once(&format!("-----END {label}-----"))
         .ok_or_else(malformed)?;
-    let body: String = rest[..end]
+    let body: String = body
         .lines()
         // RFC 1421 headers (`Proc-Type: ...`) do not occur in cosign keys.
         .filter(|line| !line.contains(':'))

@@ -69,9 +69,9 @@ pub async fn run(req: &DetectRequest, _reporter: &dyn Reporter) -> Result<Projec
     let language = match req.config.language {
         Some(language) => language,
         None if root.join("Cargo.toml").is_file() => Language::Rust,
-        None if MARKERS[1..]
+        None if MARKERS
             .iter()
-            .any(|(file, _)| root.join(file).is_file()) =>
+            .any(|&(file, language)| language == "Python" && root.join(file).is_file()) =>
         {
             Language::Python
         }
@@ -182,9 +182,10 @@ async fn detect_rust(root: &Path, req: &DetectRequest) -> Result<Project, Detect
                 }
                 [one] => one,
                 several => {
-                    let default_run = (candidates.len() == 1)
-                        .then(|| candidates[0].default_run.as_deref())
-                        .flatten();
+                    let default_run = match candidates.as_slice() {
+                        [only] => only.default_run.as_deref(),
+                        _ => None,
+                    };
                     match default_run.and_then(|d| several.iter().find(|(_, b)| *b == d)) {
                         Some(chosen) => chosen,
                         None => {
@@ -411,9 +412,9 @@ fn setuptools_console_scripts(root: &Path) -> Vec<(String, String)> {
     }
     if let Ok(setup) = std::fs::read_to_string(root.join("setup.py"))
         && let Some(start) = setup.find("console_scripts")
+        && let Some(rest) = setup.get(start..)
     {
-        let rest = &setup[start..];
-        let list = rest.find(']').map_or(rest, |end| &rest[..end]);
+        let list = rest.split_once(']').map_or(rest, |(list, _)| list);
         found.extend(list.split(['\'', '"']).filter_map(parse_script));
     }
     found

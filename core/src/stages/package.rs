@@ -182,7 +182,10 @@ pub fn component_info(bytes: &[u8]) -> anyhow::Result<ComponentInfo> {
             anyhow::bail!("it is a WIT package, not a component")
         }
     };
-    let world = &resolve.worlds[world];
+    let world = resolve
+        .worlds
+        .get(world)
+        .ok_or_else(|| anyhow::anyhow!("its decoded world is not in its own WIT"))?;
     let names = |items: &wit_parser::IndexMap<wit_parser::WorldKey, wit_parser::WorldItem>| {
         items
             .iter()

@@ -322,27 +322,19 @@ pub async fn build(
 
     let installed = install_dependencies(project, py, &pip_python, &layout, ctx, reporter).await?;
 
-    // The directories componentize-py reads, in `sys.path` order: like `python app.py`,
-    // a script's directory comes before the installed packages.
-    let mut python_path = vec![layout.gen_dir.clone()];
+    // The directories componentize-py reads, in `sys.path` order: the generated entry
+    // module's, then the app's: like `python app.py`, a script's directory comes before
+    // the installed packages.
+    let mut app_path = Vec::new();
     let carries_project = matches!(py.source, PythonSource::Requirements { .. })
         || matches!(py.entry, PythonEntry::Script { .. });
     if carries_project {
-        python_path.push(project.root.clone());
+        app_path.push(project.root.clone());
     }
-    python_path.push(layout.deps.clone());
+    app_path.push(layout.deps.clone());
 
     reporter.step("Finding the app's import graph");
-    let graph = import_graph(
-        project,
-        py,
-        toolchain,
-        &python_path[1..],
-        &layout,
-        ctx,
-        reporter,
-    )
-    .await?;
+    let graph = import_graph(project, py, toolchain, &app_path, &layout, ctx, reporter).await?;
 
     let (rendered, script_source) = render_entry(&py.entry, &graph);
     if let Some(source) = script_source {
@@ -364,7 +356,7 @@ pub async fn build(
         .arg("-d")
         .arg(&layout.wit_dir)
         .args(["-w", WORLD, "componentize", ENTRY_MODULE]);
-    for dir in &python_path {
+    for dir in std::iter::once(&layout.gen_dir).chain(&app_path) {
         cmd = cmd.arg("-p").arg(dir);
     }
     cmd.arg("-o")

@@ -378,10 +378,11 @@ pub(super) fn parse_pip_failure(output: &str) -> PipFailure {
 
 /// The distribution name at the start of a requirement (`numpy>=1.26; python_version>"3"`).
 pub(super) fn requirement_name(requirement: &str) -> &str {
-    let end = requirement
-        .find(|c: char| !(c.is_ascii_alphanumeric() || "._-".contains(c)))
-        .unwrap_or(requirement.len());
-    &requirement[..end]
+    // Up to the first character that cannot be in a name (`split` yields at least one).
+    requirement
+        .split(|c: char| !(c.is_ascii_alphanumeric() || "._-".contains(c)))
+        .next()
+        .unwrap_or_default()
 }
 
 pub(super) fn pip_error(source: ProcessError) -> PythonBuildError {

@@ -94,10 +94,14 @@ pub(super) fn replace_bytes(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> 
     }
     let mut out = Vec::with_capacity(haystack.len());
     let mut rest = haystack;
-    while let Some(at) = rest.windows(from.len()).position(|w| w == from) {
-        out.extend_from_slice(&rest[..at]);
+    // A window found at `at` is in `rest`: the split and the strip always succeed.
+    while let Some(at) = rest.windows(from.len()).position(|w| w == from)
+        && let Some((before, found)) = rest.split_at_checked(at)
+        && let Some(after) = found.strip_prefix(from)
+    {
+        out.extend_from_slice(before);
         out.extend_from_slice(to);
-        rest = &rest[at + from.len()..];
+        rest = after;
     }
     out.extend_from_slice(rest);
     out

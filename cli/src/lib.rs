@@ -268,8 +268,8 @@ pub struct ReportArgs {
     #[arg(long, value_name = "PATH", env = crate::env::KILN_SUMMARY_FILE)]
     pub summary_file: Option<PathBuf>,
 
-    /// Do not post the summary to the CI (step summary, outputs, pull request comment,
-    /// merge request note, result files)
+    /// Do not comment on the pull request or merge request (the CI's outputs, step
+    /// summary and result files are still written: later steps read them)
     #[arg(long)]
     pub no_post: bool,
 

@@ -20,7 +20,6 @@ use oci_client::manifest::OciImageManifest;
 use crate::cache::{CacheLocation, CacheOptions, KindPlan};
 use crate::error::Error;
 use crate::oci::layout::Layout;
-use crate::platform::Platform;
 use crate::project::Project;
 use crate::registry::{self, Registry, RegistryOptions};
 use crate::reporter::{Reporter, Stage};
@@ -67,8 +66,8 @@ pub struct BuildOptions {
     pub cache: CacheOptions,
     /// `--summary-file`.
     pub summary_file: Option<PathBuf>,
-    /// Where the summary is posted; `None` is `--no-post`.
-    pub post: Option<Option<Platform>>,
+    /// Where the summary is posted, and whether as a comment too (`--no-post`).
+    pub post: crate::platform::Posting,
     /// Only planning (`--dry-run`, `kiln plan`): a registry that cannot be reached is a
     /// warning, and the plan says what it could not check.
     pub dry_run: bool,

@@ -644,8 +644,8 @@ fn a_file_that_is_not_a_summary_is_refused() {
     );
 }
 
-/// `kiln build` posts at the end, keeps the JSON with `--summary-file`, and posts nothing
-/// with `--no-post`.
+/// `kiln build` posts at the end and keeps the JSON with `--summary-file`; `--no-post`
+/// leaves out the pull request comment only, never the outputs later steps read.
 #[test]
 fn build_posts_its_summary_unless_told_not_to() {
     let ctx = TestContext::new();
@@ -675,15 +675,29 @@ fn build_posts_its_summary_unless_told_not_to() {
         "{markdown}"
     );
 
-    let quiet = ctx.path().join("not-posted");
+    // A pull request, with an API that would fail loudly if kiln tried to comment.
+    let github = ctx.path().join("github");
+    std::fs::create_dir_all(&github).unwrap();
+    let event = github.join("event.json");
+    std::fs::write(&event, r#"{"pull_request":{"number":7}}"#).unwrap();
     let out = ctx
         .kiln()
         .args(["build", "--no-post"])
         .arg(&project)
-        .env("KILN_PLATFORM", "jenkins")
-        .env("KILN_SUMMARY_DIR", &quiet)
+        .env("KILN_PLATFORM", "github")
+        .env("GITHUB_OUTPUT", github.join("output"))
+        .env("GITHUB_STEP_SUMMARY", github.join("step-summary.md"))
+        .env("GITHUB_EVENT_NAME", "pull_request")
+        .env("GITHUB_EVENT_PATH", &event)
+        .env("GITHUB_REPOSITORY", "acme/app")
+        .env("GITHUB_API_URL", "http://127.0.0.1:9")
+        .env("GITHUB_TOKEN", "t")
         .output()
         .unwrap();
     assert_success(&out);
-    assert!(!quiet.exists(), "--no-post wrote {}", quiet.display());
+    let outputs = std::fs::read_to_string(github.join("output")).unwrap();
+    assert!(outputs.contains("digest=sha256:"), "{outputs}");
+    assert!(github.join("step-summary.md").is_file());
+    let log = stderr(&out);
+    assert!(!log.contains("comment"), "--no-post commented:\n{log}");
 }

@@ -71,7 +71,10 @@ pub(super) fn signing_options(args: &SigningArgs) -> SigningOptions {
     }
 }
 
-/// Where the summary is posted; `None` is `--no-post`.
-pub(super) fn post(args: &ReportArgs) -> Option<Option<kiln_cli::Platform>> {
-    (!args.no_post).then_some(args.post.platform)
+/// Where the summary is posted; `--no-post` leaves out only comments and notes.
+pub(super) fn post(args: &ReportArgs) -> crate::platform::Posting {
+    crate::platform::Posting {
+        platform: args.post.platform,
+        comments: !args.no_post,
+    }
 }

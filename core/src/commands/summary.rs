@@ -21,7 +21,10 @@ pub async fn post(args: SummaryPostArgs, env: Env, printer: &Printer) -> Result<
         SummaryRequest {
             summary: &summary,
             file: None,
-            post: Some(args.post.platform),
+            post: crate::platform::Posting {
+                platform: args.post.platform,
+                comments: true,
+            },
             env: &env,
         },
         printer,

@@ -68,6 +68,9 @@ pub(crate) async fn post(summary: &Summary, env: &Env, posts: &Posts<'_>) {
             what: "set the step outputs",
         }),
     }
+    if !posts.comments() {
+        return;
+    }
     match pull_request(env) {
         Ok(Some(pr)) => posts.outcome(comment(summary, env, &pr).await),
         Ok(None) => {}

@@ -63,7 +63,7 @@ pub(crate) async fn post(summary: &Summary, env: &Env, posts: &Posts<'_>) {
         super::write_file(&path, text.as_bytes())
             .map(|()| format!("wrote the dotenv report {}", path.display())),
     );
-    if let Some(iid) = env.get(CI_MERGE_REQUEST_IID) {
+    if let Some(iid) = env.get(CI_MERGE_REQUEST_IID).filter(|_| posts.comments()) {
         posts.outcome(note(summary, env, iid).await);
     }
 }

@@ -256,20 +256,43 @@ fn message_suffix(message: &str) -> String {
     }
 }
 
-/// Posts `summary` to `platform` (detected from `env` when `None`). Failures are reported
-/// as warnings through `reporter`; the platform posted to is returned.
+/// Where the summary goes, and whether as a comment too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Posting {
+    /// The CI to post to; `None` detects it ([`detect`]).
+    pub platform: Option<Platform>,
+    /// Whether to write the pull request comment or merge request note. `--no-post`
+    /// turns only these off: the CI's outputs, step summary and result files are always
+    /// written, since later steps and the wrappers read them.
+    pub comments: bool,
+}
+
+impl Default for Posting {
+    fn default() -> Posting {
+        Posting {
+            platform: None,
+            comments: true,
+        }
+    }
+}
+
+/// Posts `summary` as `posting` says. Failures are reported as warnings through
+/// `reporter`; the platform posted to is returned.
 pub async fn post(
     summary: &Summary,
-    platform: Option<Platform>,
+    posting: Posting,
     env: &Env,
     reporter: &dyn Reporter,
 ) -> Platform {
-    let platform = platform.unwrap_or_else(|| detect(env));
+    let platform = posting.platform.unwrap_or_else(|| detect(env));
     if platform == Platform::Local {
         local::post(summary, reporter);
         return platform;
     }
-    let posts = Posts { reporter };
+    let posts = Posts {
+        reporter,
+        comments: posting.comments,
+    };
     match platform {
         Platform::GitHub => github::post(summary, env, &posts).await,
         Platform::GitLab => gitlab::post(summary, env, &posts).await,
@@ -285,9 +308,15 @@ pub async fn post(
 #[derive(Clone, Copy)]
 pub(crate) struct Posts<'a> {
     reporter: &'a dyn Reporter,
+    comments: bool,
 }
 
 impl Posts<'_> {
+    /// Whether pull request comments and merge request notes are wanted.
+    pub(crate) fn comments(&self) -> bool {
+        self.comments
+    }
+
     /// Something was posted.
     pub(crate) fn done(&self, what: &str) {
         self.reporter.step(what);

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use crate::diagnose::{Blame, Diagnose};
 use crate::env::Env;
-use crate::platform::{self, Platform, SummaryFileError};
+use crate::platform::{self, Platform, Posting, SummaryFileError};
 use crate::reporter::Reporter;
 use crate::summary::Summary;
 
@@ -21,16 +21,16 @@ pub struct SummaryRequest<'a> {
     pub summary: &'a Summary,
     /// `--summary-file`.
     pub file: Option<&'a Path>,
-    /// Where to post: `None` is `--no-post`; `Some(None)` detects the CI.
-    pub post: Option<Option<Platform>>,
+    /// Where to post, and whether to comment.
+    pub post: Posting,
     pub env: &'a Env,
 }
 
 /// Where the summary went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Posted {
-    /// The platform posted to; `None` when posting was off.
-    pub platform: Option<Platform>,
+    /// The platform posted to.
+    pub platform: Platform,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,9 +58,6 @@ pub async fn run(req: SummaryRequest<'_>, reporter: &dyn Reporter) -> Result<Pos
     if let Some(path) = req.file {
         platform::write_summary(path, req.summary)?;
     }
-    let platform = match req.post {
-        Some(platform) => Some(platform::post(req.summary, platform, req.env, reporter).await),
-        None => None,
-    };
+    let platform = platform::post(req.summary, req.post, req.env, reporter).await;
     Ok(Posted { platform })
 }

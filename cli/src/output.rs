@@ -287,8 +287,12 @@ pub struct CacheKeyOutput {
     pub kind: String,
     /// The exact key.
     pub key: String,
-    /// What a partial hit shares with the key (for the CI's own `restore-keys`).
+    /// What a partial hit in the build's own scope shares with the key.
     pub restore_prefix: String,
+    /// What a restore tries, in order, for the CI's own `restore-keys`: the exact key in
+    /// each scope the build reads (its own, then those it trusts, such as a pull
+    /// request's base branch), then the restore prefix in each.
+    pub restore_keys: Vec<String>,
     /// The directories the cache holds.
     pub paths: Vec<PathBuf>,
 }

@@ -473,6 +473,11 @@ fn no_cache_and_cache_key() {
     // Same scope, toolchain and lockfiles: only the prefix differs.
     assert_eq!(other.replace("-job-7-", "-kiln-"), key.trim(), "{keys:#}");
     assert!(keys[0]["restore_prefix"].as_str().unwrap().ends_with('-'));
+    // Outside CI one scope: the exact key, then its prefix.
+    assert_eq!(
+        keys[0]["restore_keys"],
+        serde_json::json!([other, keys[0]["restore_prefix"]])
+    );
     let paths = keys[0]["paths"].as_array().unwrap();
     assert!(
         paths.contains(&serde_json::json!(iso.cargo_home())),

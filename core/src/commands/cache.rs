@@ -55,6 +55,7 @@ pub async fn run(
                             kind: k.kind.as_str().to_string(),
                             key: k.key.to_string(),
                             restore_prefix: format!("{}-", k.key.restore_prefix()),
+                            restore_keys: restore_keys(&k.key),
                             paths: k.roots.iter().map(|r| r.dir.clone()).collect(),
                         })
                         .collect::<Vec<_>>(),
@@ -181,6 +182,15 @@ async fn cache_plan(
     let plan = Plan::compute(settings, options, printer).await?;
     let kinds = kinds(&plan, &plan.options.cache)?;
     Ok((plan, location, kinds))
+}
+
+/// The keys a restore tries, in kiln's own order: the exact key in each scope it reads,
+/// then the restore prefix in each.
+fn restore_keys(key: &kiln_cache::CacheKey) -> Vec<String> {
+    let order = key.read_order();
+    let exact = order.iter().map(|(exact, _)| exact.clone());
+    let prefixes = order.iter().map(|(_, prefix)| format!("{prefix}-"));
+    exact.chain(prefixes).collect()
 }
 
 fn kinds(plan: &Plan, options: &CacheOptions) -> Result<Vec<KindPlan>, Error> {

@@ -350,3 +350,79 @@ impl Store for RegistryStore {
         Ok(keys)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::fake::{connect, fake};
+
+    /// A server that answers any request with `len` bytes of zeros, counting what it
+    /// managed to send before the client hung up.
+    async fn endless(len: u64) -> (String, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = sent.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let counter = counter.clone();
+                tokio::spawn(async move {
+                    let mut request = [0u8; 4096];
+                    let _ = stream.read(&mut request).await;
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\
+                         Content-Length: {len}\r\n\r\n"
+                    );
+                    if stream.write_all(head.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    let zeros = vec![0u8; 1 << 20];
+                    let mut left = len;
+                    while left > 0 {
+                        let n = left.min(zeros.len() as u64);
+                        let Ok(n_usize) = usize::try_from(n) else {
+                            return;
+                        };
+                        if stream.write_all(&zeros[..n_usize]).await.is_err() {
+                            return;
+                        }
+                        left -= n;
+                        counter.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                    }
+                });
+            }
+        });
+        (address, sent)
+    }
+
+    #[tokio::test]
+    async fn a_four_gib_chunk_is_cut_off_at_the_chunk_bound() {
+        use wiremock::matchers::{method, path_regex};
+        let (server, host) = fake().await;
+        // Blobs are redirected, as registries send them to object storage, to a server
+        // that streams 4 GiB.
+        let (endless, sent) = endless(4 << 30).await;
+        wiremock::Mock::given(method("GET"))
+            .and(path_regex("^/v2/acme/app/blobs/"))
+            .respond_with(
+                wiremock::ResponseTemplate::new(307)
+                    .insert_header("Location", format!("http://{endless}/chunk")),
+            )
+            .mount(&server)
+            .await;
+        let registry = connect(&host).await;
+        let bound = MAX_CHUNK_BLOB;
+        let err = registry
+            .pull_blob_bytes(&format!("sha256:{}", "d".repeat(64)), bound)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, crate::registry::RegistryError::TooLarge { limit, .. } if limit.contains(&bound.to_string())),
+            "{err}"
+        );
+        // Stopped near the bound: what the sockets buffered, not gigabytes.
+        let sent = sent.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(sent < bound + (64 << 20), "{sent} bytes were sent");
+    }
+}

@@ -14,6 +14,11 @@
 //!
 //! Reading a manifest back ([`Manifest::validate`]) refuses everything that could write
 //! outside the restore root or exhaust the disk; see [`crate::Error`].
+//!
+//! Everything here reads untrusted bytes (a cache from a registry anyone may have pushed
+//! to), so nothing indexes or slices: a bad manifest or chunk is an error, never a panic
+//! (`fuzz/`'s `cache_manifest` and `cache_chunk` targets check it).
+#![deny(clippy::indexing_slicing, clippy::string_slice)]
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -185,7 +190,8 @@ pub fn decompress(stored: impl Read, chunk: &ChunkRef) -> Result<Vec<u8>, Error>
     let decoder = zstd::stream::read::Decoder::new(stored).map_err(decode_err)?;
     let mut out = Vec::with_capacity(chunk.size.min(CHUNK_MAX as u64) as usize);
     decoder
-        .take(chunk.size + 1)
+        // Saturating: a manifest may declare any size, and `u64::MAX + 1` would panic.
+        .take(chunk.size.saturating_add(1))
         .read_to_end(&mut out)
         .map_err(decode_err)?;
     let actual = out.len() as u64;
@@ -262,8 +268,12 @@ impl Manifest {
         let mut total: u64 = 0;
         for entry in &self.entries {
             // Every proper prefix must be a directory (listed or not), never a link or file.
-            for (i, _) in entry.path.match_indices('/') {
-                let prefix = &entry.path[..i];
+            let prefixes = entry
+                .path
+                .match_indices('/')
+                .map(|(i, _)| entry.path.get(..i));
+            for prefix in prefixes {
+                let prefix = prefix.unwrap_or_default();
                 match kinds.get(prefix) {
                     None | Some(EntryKind::Dir) => {}
                     Some(EntryKind::Symlink) => {
@@ -371,6 +381,7 @@ pub(crate) fn check_symlink(path: &str, target: Option<&str>) -> Result<(), Erro
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
@@ -438,6 +449,26 @@ mod tests {
             .collect();
         assert!(sliced.len() > 2, "{sliced:?}");
         assert_eq!(sliced, streamed);
+    }
+
+    /// Found by `fuzz/`'s `cache_chunk` target: a declared size of `u64::MAX` made the
+    /// read limit (`size + 1`) overflow.
+    #[test]
+    fn any_declared_size_is_an_error_not_a_panic() {
+        let stored = compress(b"kiln").unwrap();
+        for size in [u64::MAX, u64::MAX - 1, 0] {
+            let chunk = ChunkRef {
+                digest: digest(b"kiln"),
+                size,
+            };
+            assert!(
+                matches!(
+                    decompress(&stored[..], &chunk),
+                    Err(Error::ChunkTruncated { actual: 4, .. } | Error::ChunkTooLarge { .. })
+                ),
+                "{size}"
+            );
+        }
     }
 
     #[test]

@@ -37,6 +37,8 @@
 //!
 //! This file only declares the modules and re-exports their public items.
 
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::string_slice))]
+
 pub mod archive;
 mod error;
 mod extract;

@@ -7,11 +7,16 @@
 //! [`isolation`]), and every environment
 //! variable is read through [`env`].
 
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::string_slice))]
+
 pub mod cache;
 pub mod commands;
 pub mod diagnose;
 pub mod env;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod inputs;
 pub mod isolation;
 pub mod oci;

@@ -4,6 +4,10 @@
 //! sigstore-rs neither signs DSSE nor pushes attestations, so kiln builds the envelope:
 //! the signature covers the DSSE pre-authentication encoding ([`pae`]) of the payload
 //! type and the serialised Statement, never the JSON of the envelope.
+//!
+//! Verification reads what anyone could have pushed under the `.att` tag: nothing here
+//! indexes or slices (`fuzz/`'s `dsse` target checks that no input panics).
+#![deny(clippy::indexing_slicing, clippy::string_slice)]
 
 use std::collections::BTreeMap;
 
@@ -334,6 +338,7 @@ fn verify_layer(
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use serde_json::json;
 

@@ -3,6 +3,10 @@
 //! The payload names the manifest digest and the repository; the signature over the
 //! payload's exact bytes sits base64-encoded in the layer annotation
 //! `dev.cosignproject.cosign/signature`.
+//!
+//! Verification reads what anyone could have pushed under the `.sig` tag: nothing here
+//! indexes or slices (`fuzz/`'s `simple_signing` target checks that no input panics).
+#![deny(clippy::indexing_slicing, clippy::string_slice)]
 
 use std::collections::BTreeMap;
 
@@ -95,8 +99,8 @@ fn repository(reference: &str) -> &str {
         .split_once('@')
         .map_or(reference, |(repo, _)| repo);
     let name_start = reference.rfind('/').map_or(0, |i| i + 1);
-    match reference[name_start..].rfind(':') {
-        Some(i) => &reference[..name_start + i],
+    match reference.get(name_start..).and_then(|name| name.rfind(':')) {
+        Some(i) => reference.get(..name_start + i).unwrap_or(reference),
         None => reference,
     }
 }
@@ -166,6 +170,7 @@ pub(super) fn decode_base64(text: &str) -> Option<Vec<u8>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use oci_client::manifest::OciImageManifest;
     use secrecy::SecretString;

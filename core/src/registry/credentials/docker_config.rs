@@ -1,6 +1,10 @@
 //! The Docker config (`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`): the
 //! registry's `credHelpers` entry, then its `auths` entry, then `credsStore`, with
 //! registries matched by host.
+//!
+//! The config is the user's, but kiln reads whatever a CI image left there: nothing here
+//! indexes or slices (`fuzz/`'s `docker_config` target checks that no input panics).
+#![deny(clippy::indexing_slicing, clippy::string_slice)]
 
 use std::io;
 use std::path::PathBuf;
@@ -79,7 +83,7 @@ pub(super) fn normalise_host(registry: &str) -> String {
             registry
                 .get(..scheme.len())
                 .filter(|prefix| prefix.eq_ignore_ascii_case(scheme))
-                .map(|_| &registry[scheme.len()..])
+                .and_then(|_| registry.get(scheme.len()..))
         })
         .unwrap_or(registry);
     let host = without_scheme

@@ -91,6 +91,8 @@ pub enum Error {
     },
     #[error("Cache holds {total} bytes, more than the limit of {limit}")]
     TooLarge { total: u64, limit: u64 },
+    #[error("Cache holds {count} entries, more than the limit of {limit}")]
+    TooManyEntries { count: usize, limit: usize },
 
     // The manifest tries to write outside the restore root.
     #[error("Manifest entry `{path}` is an absolute path")]

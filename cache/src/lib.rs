@@ -57,6 +57,8 @@ pub use error::Error;
 pub use extract::{ChunkSource, ExtractCounts, extract};
 pub use key::{CacheKey, CacheKind, KeyInputs, MAX_PREFIX, Scope};
 pub use local::LocalStore;
-pub use ops::{Hit, RestoreOptions, RestoreReport, Root, SaveReport, lookup, restore, save};
+pub use ops::{
+    Hit, MAX_ENTRIES, RestoreOptions, RestoreReport, Root, SaveReport, lookup, restore, save,
+};
 pub use store::{MAX_MANIFEST_BYTES, Store};
 pub use walk::Selection;

@@ -65,17 +65,24 @@ impl Root {
     }
 }
 
+/// The most entries a restored manifest may hold by default: a large cargo target
+/// directory has about a hundred thousand files.
+pub const MAX_ENTRIES: usize = 1_000_000;
+
 /// Limits of a restore.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RestoreOptions {
     /// The files of a manifest may add up to at most this many bytes (default 16 GiB).
     pub max_total_bytes: u64,
+    /// A manifest may hold at most this many entries (default [`MAX_ENTRIES`]).
+    pub max_entries: usize,
 }
 
 impl Default for RestoreOptions {
     fn default() -> RestoreOptions {
         RestoreOptions {
             max_total_bytes: 16 << 30,
+            max_entries: MAX_ENTRIES,
         }
     }
 }
@@ -271,6 +278,12 @@ pub fn restore(
             manifest: None,
         });
     };
+    if manifest.entries.len() > options.max_entries {
+        return Err(Error::TooManyEntries {
+            count: manifest.entries.len(),
+            limit: options.max_entries,
+        });
+    }
     manifest.validate(options.max_total_bytes)?;
     let mut counts = ExtractCounts::default();
     let mut refused = Vec::new();

@@ -586,6 +586,7 @@ fn total_size_above_the_limit_is_refused_before_writing() {
             entries,
             &RestoreOptions {
                 max_total_bytes: 1 << 20,
+                ..RestoreOptions::default()
             },
         )
         .unwrap_err();
@@ -599,6 +600,35 @@ fn total_size_above_the_limit_is_refused_before_writing() {
         ),
         "{err:?}"
     );
+    arena.assert_root_empty();
+}
+
+#[test]
+fn more_entries_than_the_limit_are_refused_before_writing() {
+    let arena = Arena::new();
+    let entries = (0..11)
+        .map(|i| file(&format!("f{i}"), b"x", &arena.store))
+        .collect();
+    let err = arena
+        .restore_with(
+            entries,
+            &RestoreOptions {
+                max_entries: 10,
+                ..RestoreOptions::default()
+            },
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::TooManyEntries {
+                count: 11,
+                limit: 10
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.is_corrupt_cache());
     arena.assert_root_empty();
 }
 

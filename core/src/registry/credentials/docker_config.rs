@@ -1,6 +1,6 @@
-//! The Docker config (`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`): the
-//! registry's `credHelpers` entry, then its `auths` entry, then `credsStore`, with
-//! registries matched by host.
+//! The Docker config (`$DOCKER_CONFIG/config.json` or `.dockerconfigjson`, else
+//! `~/.docker/config.json`): the registry's `credHelpers` entry, then its `auths` entry,
+//! then `credsStore`, with registries matched by host.
 //!
 //! The config is the user's, but kiln reads whatever a CI image left there: nothing here
 //! indexes or slices (`fuzz/`'s `docker_config` target checks that no input panics).
@@ -26,6 +26,20 @@ pub(super) const DOCKER_HUB_SERVER_URL: &str = "https://index.docker.io/v1/";
 /// Docker's username for an identity (refresh) token, in `config.json` and from helpers.
 pub(super) const IDENTITY_TOKEN_USERNAME: &str = "<token>";
 
+/// The config file in a `DOCKER_CONFIG` directory: `config.json`, else
+/// `.dockerconfigjson`, the key a Kubernetes `kubernetes.io/dockerconfigjson` Secret
+/// mounts as (a Tekton `dockerconfig` workspace bound to such a Secret). Both hold the
+/// same `{"auths": ...}` document.
+fn config_in(dir: &std::path::Path) -> PathBuf {
+    let config = dir.join("config.json");
+    let secret = dir.join(".dockerconfigjson");
+    if !config.exists() && secret.is_file() {
+        secret
+    } else {
+        config
+    }
+}
+
 pub(super) async fn from_docker_config(
     registry: &str,
     host: &str,
@@ -33,7 +47,7 @@ pub(super) async fn from_docker_config(
     helper_timeout: Duration,
 ) -> Result<Option<Credential>, CredentialError> {
     let path = match env.var("DOCKER_CONFIG") {
-        Some(dir) => PathBuf::from(dir).join("config.json"),
+        Some(dir) => config_in(&PathBuf::from(dir)),
         None => match env.path("HOME") {
             Some(home) => home.join(".docker").join("config.json"),
             None => return Ok(None),

@@ -640,6 +640,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_kubernetes_secrets_dockerconfigjson_is_read_too() {
+        let (home, _) = home_with_config("{}");
+        let secret = tempfile::tempdir().unwrap();
+        let path = secret.path().join(".dockerconfigjson");
+        std::fs::write(
+            &path,
+            format!(
+                r#"{{"auths": {{"ghcr.io": {{"auth": "{}"}}}}}}"#,
+                b64("k8s:3")
+            ),
+        )
+        .unwrap();
+        let env = FakeEnv::home(home.path()).with("DOCKER_CONFIG", secret.path());
+        let credential = resolve_ok("ghcr.io", &env).await;
+        assert_eq!(credential.auth, basic("k8s", "3"));
+        assert_eq!(
+            credential.source.to_string(),
+            format!("{} (auths)", path.display())
+        );
+    }
+
+    #[tokio::test]
     async fn malformed_config_names_the_file_and_never_the_secret() {
         let (home, path) = home_with_config(r#"{"auths": {"ghcr.io": {"auth": "#);
         let err = resolve("ghcr.io", &FakeEnv::home(home.path()), Some("ghcr.io"))

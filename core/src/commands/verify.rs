@@ -194,7 +194,7 @@ async fn verify(
             attached::pull_these(&layout, &registry, &digest, &["sig"], &silent).await?;
             verify::check_signature(&layout, &digest, key)?;
             registry.pull_blobs(&layout, &manifest, &silent).await?;
-            registry.store_manifest(&layout, "artifact", &manifest)?;
+            manifest.store(&layout, "artifact")?;
             attached::pull_these(&layout, &registry, &digest, &["att"], &silent).await?;
             Ok(verify::verify_in_layout(&layout, &digest, key, policy)?)
         }

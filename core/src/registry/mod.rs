@@ -52,6 +52,16 @@ pub struct FetchedManifest {
     pub manifest: OciImageManifest,
 }
 
+impl FetchedManifest {
+    /// Stores the manifest in `layout`, tagged `name`, once its blobs are there (its
+    /// digest was checked when it was fetched). Returns the digest.
+    pub fn store(&self, layout: &Layout, name: &str) -> Result<String, RegistryError> {
+        layout.put_blob(&self.bytes)?;
+        layout.tag(name, &self.digest, self.bytes.len() as u64, None)?;
+        Ok(self.digest.clone())
+    }
+}
+
 /// How kiln talks to registries.
 #[derive(Debug, Clone)]
 pub struct RegistryOptions {
@@ -398,7 +408,7 @@ impl Registry {
             return Ok(None);
         };
         self.pull_blobs(layout, &manifest, reporter).await?;
-        self.store_manifest(layout, name, &manifest).map(Some)
+        manifest.store(layout, name).map(Some)
     }
 
     /// The image manifest the reference points at, parsed, bounded and checked against
@@ -489,26 +499,6 @@ impl Registry {
             })?;
         }
         Ok(())
-    }
-
-    /// Stores `fetched` in the layout, tagged `name`, once its blobs are there. Returns
-    /// its digest.
-    pub fn store_manifest(
-        &self,
-        layout: &Layout,
-        name: &str,
-        fetched: &FetchedManifest,
-    ) -> Result<String, RegistryError> {
-        let stored = layout.put_blob(&fetched.bytes)?;
-        if stored != fetched.digest {
-            return Err(RegistryError::DigestMismatch {
-                what: "manifest".into(),
-                sent: fetched.digest.clone(),
-                stored,
-            });
-        }
-        layout.tag(name, &stored, fetched.bytes.len() as u64, None)?;
-        Ok(stored)
     }
 
     /// Whether the repository has the blob `digest` (a HEAD request).
@@ -1003,6 +993,20 @@ mod tests {
         assert!(is_not_found(&server(404)));
     }
 
+    /// Pulls the fake's `1` into a new layout, which must fail: the layout (and the
+    /// directory holding it) and the error.
+    async fn pull_into_a_new_layout(
+        registry: &Registry,
+    ) -> (tempfile::TempDir, Layout, RegistryError) {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::create(dir.path()).unwrap();
+        let err = registry
+            .pull(&layout, "app", &crate::reporter::Silent)
+            .await
+            .unwrap_err();
+        (dir, layout, err)
+    }
+
     #[tokio::test]
     async fn a_blob_longer_than_its_descriptor_is_cut_off_while_it_streams() {
         use wiremock::matchers::{method, path_regex};
@@ -1020,12 +1024,7 @@ mod tests {
             .mount(&server)
             .await;
         let registry = connect(&host).await;
-        let dir = tempfile::tempdir().unwrap();
-        let layout = Layout::create(dir.path()).unwrap();
-        let err = registry
-            .pull(&layout, "app", &crate::reporter::Silent)
-            .await
-            .unwrap_err();
+        let (_dir, layout, err) = pull_into_a_new_layout(&registry).await;
         assert!(
             matches!(&err, RegistryError::TooLarge { limit, .. } if limit.contains("2 bytes")),
             "{err}"
@@ -1055,12 +1054,7 @@ mod tests {
             .collect();
         serve_manifest(&server, &manifest_with(layers)).await;
         let registry = connect(&host).await;
-        let dir = tempfile::tempdir().unwrap();
-        let layout = Layout::create(dir.path()).unwrap();
-        let err = registry
-            .pull(&layout, "app", &crate::reporter::Silent)
-            .await
-            .unwrap_err();
+        let (_dir, _layout, err) = pull_into_a_new_layout(&registry).await;
         assert!(err.to_string().contains("1000 layers"), "{err}");
         let asked_for_blobs = server
             .received_requests()

@@ -280,11 +280,19 @@ pub fn prose(value: &str) -> String {
     if parts.len().is_multiple_of(2) {
         return text(&line);
     }
-    parts
-        .iter()
-        .enumerate()
-        .map(|(i, part)| if i % 2 == 1 { code(part) } else { text(part) })
-        .collect()
+    // Spans with nothing between them ("`a``b`") are one span: written side by side,
+    // their fences would run together into a longer fence that closes neither.
+    let mut out = String::new();
+    let mut span = String::new();
+    for (i, part) in parts.iter().enumerate() {
+        if i % 2 == 1 {
+            span.push_str(part);
+        } else if !part.is_empty() || i == 0 || i == parts.len() - 1 {
+            out.push_str(&code(&std::mem::take(&mut span)));
+            out.push_str(&text(part));
+        }
+    }
+    out
 }
 
 /// A table cell: `|` would end it, even inside code.
@@ -467,6 +475,9 @@ mod tests {
         assert_eq!(code("two\nlines"), "`two lines`");
         assert_eq!(prose("bin `app` of <pkg>"), "bin `app` of &lt;pkg&gt;");
         assert_eq!(prose("app.py"), "`app.py`");
+        // Found by the property below: two spans side by side would read as one
+        // span holding "``".
+        assert_eq!(prose("`a``b` c"), "`ab` c");
     }
 
     /// A link outside a code span: `[` and `](` that no backslash escapes. Code spans as

@@ -40,6 +40,7 @@ import groovy.transform.Field
     registryTimeout: 60,
     registryRetries: 4,
     allowInsecureAuth: false,
+    dockerImage: 'ghcr.io/kiln-build/kiln:0.1.0',
     // END GENERATED defaults
     // The kiln binary: a path or a name on the agent's PATH.
     kilnPath: 'kiln',

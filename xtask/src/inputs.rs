@@ -46,6 +46,9 @@ pub enum Kind {
     Number,
     /// Anything else, passed as `--flag=VALUE` when not empty.
     String,
+    /// A list, written as JSON: only GitLab's own job keywords (`rules`) take one, and
+    /// never as a kiln flag.
+    Array,
 }
 
 /// What the wrapper does with an input's value.
@@ -260,6 +263,20 @@ pub fn kiln_version() -> String {
 /// Where releases are downloaded from: `BASE/vVERSION/kiln-TRIPLE`.
 pub const DOWNLOAD_URL: &str = "https://github.com/kiln-build/kiln/releases/download";
 
+/// The image the release workflow builds from `Containerfile`, tagged with the version.
+pub const IMAGE: &str = "ghcr.io/kiln-build/kiln";
+
+/// kiln's own image at this version: the default of every wrapper that runs a container.
+pub fn kiln_image() -> String {
+    format!("{IMAGE}:{}", kiln_version())
+}
+
+/// GitLab's default `rules`: merge request pipelines (where kiln's note goes), and
+/// branch and tag pipelines, except a branch's when it has an open merge request, which
+/// would build the same commit twice (GitLab's documented way of switching between the
+/// two).
+pub const GITLAB_RULES: &str = r#"[{"if": "$CI_PIPELINE_SOURCE == \"merge_request_event\""}, {"if": "$CI_COMMIT_BRANCH && $CI_OPEN_MERGE_REQUESTS", "when": "never"}, {"if": "$CI_COMMIT_BRANCH"}, {"if": "$CI_COMMIT_TAG"}]"#;
+
 /// Inputs that are not `kiln build` flags: how to get kiln, and secrets, which go
 /// through the environment kiln reads rather than the command line.
 pub fn wrapper_only() -> Vec<Input> {
@@ -354,9 +371,17 @@ pub fn wrapper_only() -> Vec<Input> {
         ),
         input(
             "image",
-            "The container image the job runs in; kiln is downloaded into it when it has none",
+            "The container image the job runs in: kiln's own (kiln, Rust with wasm32-wasip1, Python with venv and componentize-py, Go), or any image with curl, which kiln is downloaded into",
             Kind::String,
-            "rust:1-bookworm",
+            &kiln_image(),
+            "",
+            &[GitLab],
+        ),
+        input(
+            "job-name",
+            "The name of the kiln job: give each include its own to build several projects",
+            Kind::String,
+            "kiln-build",
             "",
             &[GitLab],
         ),
@@ -369,12 +394,28 @@ pub fn wrapper_only() -> Vec<Input> {
             &[GitLab],
         ),
         input(
+            "rules",
+            "The job's `rules` [default: merge request pipelines, and branch and tag pipelines except a branch's with an open merge request]",
+            Kind::Array,
+            GITLAB_RULES,
+            "",
+            &[GitLab],
+        ),
+        input(
             "image",
-            "The image of the step that runs kiln: one with kiln on its PATH",
+            "The image of the step that runs kiln: kiln's own, or any with kiln on its PATH",
             Kind::String,
-            &format!("ghcr.io/kiln-build/kiln:{}", kiln_version()),
+            &kiln_image(),
             "",
             &[Tekton],
+        ),
+        input(
+            "docker-image",
+            "The image the step runs kiln in (with the Docker Pipeline plugin's `docker.image().inside`); empty runs kiln from the agent's PATH",
+            Kind::String,
+            &kiln_image(),
+            "",
+            &[Jenkins],
         ),
     ]
 }

@@ -49,6 +49,7 @@ pub fn shell_args(inputs: &[Input]) -> String {
                 Kind::Number | Kind::String => out.push_str(&format!(
                     "[ -z \"${{{env}:-}}\" ] || set -- \"$@\" {flag}=\"${env}\"\n"
                 )),
+                Kind::Array => panic!("--{} takes a list: no kiln flag does", input.name),
             },
             Target::Positional => positional = Some((env, input.default.clone())),
             Target::Env(_) => {}
@@ -97,6 +98,7 @@ pub fn gitlab_inputs(inputs: &[Input]) -> String {
             Kind::Bool => ("boolean", input.default.clone()),
             Kind::Number => ("number", input.default.clone()),
             Kind::String => ("string", yaml_str(&input.default)),
+            Kind::Array => ("array", input.default.clone()),
         };
         out.push_str(&format!("  type: {kind}\n"));
         out.push_str(&format!("  default: {default}\n"));

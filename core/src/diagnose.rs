@@ -35,6 +35,21 @@ pub trait Diagnose: std::error::Error {
     }
 }
 
+/// An error's message, then each of its causes, outermost first; a cause that repeats the
+/// one before it (an `#[error(transparent)]` wrapper's) is listed once.
+pub fn causes(err: &dyn std::error::Error) -> Vec<String> {
+    let mut out = vec![err.to_string()];
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if out.last() != Some(&text) {
+            out.push(text);
+        }
+        source = cause.source();
+    }
+    out
+}
+
 /// An error and its causes on one line, `a: b: c`, for warnings and logs; a cause whose
 /// text the line already holds is not repeated.
 pub fn one_line(err: &dyn std::error::Error) -> String {

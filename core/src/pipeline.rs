@@ -7,7 +7,8 @@
 //!    steps after it ([`Outcomes`]).
 //! 3. A cache problem (restore or save) is a warning, never a failure. When a step fails,
 //!    the cache is still saved if the plan saves it and the build got far enough to make
-//!    that worth it, then the error is returned.
+//!    that worth it, the failure is posted where the summary would have gone (so a pull
+//!    request's comment says the build broke), then the error is returned.
 //!
 //! The summary stage runs last; the returned [`Summary`] lists every step with its time
 //! or the reason it was skipped.
@@ -167,6 +168,9 @@ pub async fn run(mut plan: Plan, reporter: &dyn Reporter) -> Result<Summary, Err
                 reporter.stage_started(Stage::Save);
                 save_caches(&plan, failed, &mut outcomes, reporter).await;
                 reporter.stage_finished(Stage::Save, started.elapsed());
+            }
+            if step.stage != Stage::Summary {
+                post_failure(&plan, step.stage, &err, &outcomes, reporter).await;
             }
             return Err(err);
         }
@@ -692,6 +696,42 @@ async fn post_summary(
     .await?;
     outcomes.summary = Some(summary);
     Ok(())
+}
+
+/// Posts why `stage` failed where the summary would have gone, if the plan posts one.
+async fn post_failure(
+    plan: &Plan,
+    stage: Stage,
+    err: &Error,
+    outcomes: &Outcomes,
+    reporter: &dyn Reporter,
+) {
+    if !plan
+        .steps
+        .iter()
+        .any(|s| s.stage == Stage::Summary && s.skipped.is_none())
+    {
+        return;
+    }
+    let failure = crate::platform::Failure {
+        reference: plan
+            .reference_for(&outcomes.version)
+            .unwrap_or_else(|_| plan.reference.clone()),
+        project: plan.project.name.clone(),
+        version: outcomes.version.clone(),
+        stage,
+        causes: crate::diagnose::causes(err),
+        hint: crate::diagnose::Diagnose::hint(err),
+        stages: outcomes.timings.clone(),
+        kiln_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    crate::platform::post(
+        (&failure).into(),
+        plan.options.post,
+        &plan.settings.env,
+        reporter,
+    )
+    .await;
 }
 
 /// The summary document of what the steps did so far.

@@ -144,6 +144,15 @@ struct Thread {
 /// The user the fake API says the token belongs to.
 const TOKEN_USER: &str = "kiln-bot";
 
+/// A GitLab user id for `name`: the token's user is 7.
+fn user_id(name: &str) -> u64 {
+    if name == TOKEN_USER {
+        7
+    } else {
+        100 + name.len() as u64
+    }
+}
+
 impl Thread {
     fn bodies(&self) -> Vec<String> {
         self.items
@@ -161,7 +170,13 @@ impl Thread {
                 .unwrap()
                 .iter()
                 .map(|(id, body, author)| {
-                    json!({ "id": id, "body": body, "system": false, "user": {"login": author} })
+                    json!({
+                        "id": id,
+                        "body": body,
+                        "system": false,
+                        "user": {"login": author},
+                        "author": {"id": user_id(author), "username": author}
+                    })
                 })
                 .collect(),
         )
@@ -437,6 +452,15 @@ async fn fake_gitlab(thread: &Thread) -> MockServer {
         action,
     };
     Mock::given(method("GET"))
+        .and(path("/api/v4/user"))
+        .and(token())
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"id": user_id(TOKEN_USER), "username": TOKEN_USER})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
         .and(path(notes))
         .and(token())
         .respond_with(route(|t, _| {
@@ -485,6 +509,8 @@ fn gitlab_env(ctx: &TestContext, api: &str) -> Vec<(&'static str, String)> {
 async fn gitlab_note_is_created_once_then_updated_and_dotenv_written() {
     let ctx = TestContext::new();
     let thread = Thread::default();
+    // Someone else pasted kiln's marker: not kiln's note to take over.
+    thread.create_by("mallory", format!("{MARKER_HELLO}\nfake summary"));
     let server = fake_gitlab(&thread).await;
     let env = gitlab_env(&ctx, &server.uri());
 
@@ -492,13 +518,15 @@ async fn gitlab_note_is_created_once_then_updated_and_dotenv_written() {
     let out = post(&ctx, &first, &env);
     assert_success(&out);
     assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
-    assert_eq!(thread.bodies().len(), 1);
-    assert!(thread.bodies()[0].starts_with(MARKER_HELLO));
+    assert_eq!(thread.bodies().len(), 2);
+    assert!(thread.bodies()[1].starts_with(MARKER_HELLO));
 
     let second = write_summary(&ctx, "second.json", &summary("hello", 'd', true));
     assert_success(&post(&ctx, &second, &env));
     let bodies = thread.bodies();
-    assert_eq!(bodies.len(), 1, "updated, not duplicated");
+    assert_eq!(bodies.len(), 2, "updated, not duplicated");
+    assert_eq!(bodies[0], format!("{MARKER_HELLO}\nfake summary"));
+    let bodies = &bodies[1..];
     assert!(bodies[0].contains(&"d".repeat(64)), "{}", bodies[0]);
     assert_eq!(requests(&server, "POST").await, 1);
     assert_eq!(requests(&server, "PUT").await, 1);
@@ -700,4 +728,55 @@ fn build_posts_its_summary_unless_told_not_to() {
     assert!(github.join("step-summary.md").is_file());
     let log = stderr(&out);
     assert!(!log.contains("comment"), "--no-post commented:\n{log}");
+}
+
+/// A build that fails replaces its artifact's sticky comment with the failure and adds it
+/// to the step summary, so the pull request no longer shows the last green run; it sets
+/// no outputs, and exits as the failure says.
+#[tokio::test]
+async fn a_failed_build_replaces_the_comment_of_the_last_green_one() {
+    let ctx = TestContext::new();
+    let thread = Thread::default();
+    let marker = "<!-- kiln-summary: rust-broken -->";
+    thread.create(format!("{marker}\n### kiln built `rust-broken`, green"));
+    thread.create_by("reviewer", "LGTM".into());
+    let server = fake_github(&thread).await;
+    let project = ctx.fixture("rust-broken");
+    let mut cmd = ctx.kiln();
+    cmd.args(["build", "--no-cache"])
+        .arg(&project)
+        .env("KILN_PLATFORM", "github");
+    for (name, value) in github_env(&ctx, &server.uri()) {
+        cmd.env(name, value);
+    }
+    let out = cmd.output().unwrap();
+    assert_exit(&out, 1);
+    let bodies = thread.bodies();
+    assert_eq!(bodies.len(), 2, "updated in place: {bodies:?}");
+    assert!(
+        bodies[0].starts_with(&format!("{marker}\n### kiln failed to build `rust-broken`")),
+        "{}\n{}",
+        bodies[0],
+        stderr(&out)
+    );
+    assert!(
+        bodies[0].contains("The **build** stage failed:"),
+        "{}",
+        bodies[0]
+    );
+    // The compiler's own message, in a code block.
+    assert!(bodies[0].contains("```text\n"), "{}", bodies[0]);
+    assert!(bodies[0].contains("error"), "{}", bodies[0]);
+    assert_eq!(bodies[1], "LGTM");
+    assert_eq!(requests(&server, "PATCH").await, 1);
+    assert_eq!(requests(&server, "POST").await, 0);
+    let step_summary = std::fs::read_to_string(ctx.path().join("step-summary.md")).unwrap();
+    assert!(
+        step_summary.starts_with("### kiln failed to build `rust-broken`"),
+        "{step_summary}"
+    );
+    assert!(
+        !ctx.path().join("output.txt").exists(),
+        "a failed build sets no outputs"
+    );
 }

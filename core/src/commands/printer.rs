@@ -130,19 +130,15 @@ impl Printer {
 
     /// `error: …`, each cause on a `Caused by:` line, then the hint.
     pub fn render_error(&self, err: &Error) -> String {
+        let causes = crate::diagnose::causes(err);
+        let mut causes = causes.iter();
         let mut out = format!(
             "{} {}",
             self.paint(ERROR, "error:"),
-            indent(&err.to_string(), "  ")
+            indent(causes.next().map_or("", String::as_str), "  ")
         );
-        let mut cause = std::error::Error::source(err);
-        while let Some(current) = cause {
-            let text = current.to_string();
-            // `#[error(transparent)]` wrappers repeat their cause's message.
-            if !out.ends_with(&indent(&text, "    ")) {
-                out.push_str(&format!("\n  Caused by: {}", indent(&text, "    ")));
-            }
-            cause = current.source();
+        for cause in causes {
+            out.push_str(&format!("\n  Caused by: {}", indent(cause, "    ")));
         }
         if let Some(hint) = err.hint() {
             out.push_str(&format!("\n\n{} {}", self.paint(HINT, "hint:"), hint));

@@ -15,9 +15,8 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::markdown::{self, GITHUB_COMMENT_LIMIT, STEP_SUMMARY_LIMIT};
-use super::{ApiError, Outputs, Platform, PostError, Posts};
+use super::{ApiError, Outputs, Platform, PostError, Posts, Report};
 use crate::env::Env;
-use crate::summary::Summary;
 
 /// `true` in every GitHub Actions job.
 pub const GITHUB_ACTIONS: &str = "GITHUB_ACTIONS";
@@ -43,10 +42,10 @@ pub const GITHUB_BASE_REF: &str = "GITHUB_BASE_REF";
 const DEFAULT_API_URL: &str = "https://api.github.com";
 const TOKEN_NAMES: &str = "KILN_GITHUB_TOKEN or GITHUB_TOKEN";
 
-pub(crate) async fn post(summary: &Summary, env: &Env, posts: &Posts<'_>) {
+pub(crate) async fn post(report: Report<'_>, env: &Env, posts: &Posts<'_>) {
     match env.path(GITHUB_STEP_SUMMARY) {
         Some(path) => {
-            let mut text = markdown::truncate(markdown::render(summary), STEP_SUMMARY_LIMIT);
+            let mut text = markdown::truncate(markdown::render(report), STEP_SUMMARY_LIMIT);
             text.push('\n');
             posts.outcome(
                 super::append_file(&path, text.as_bytes())
@@ -58,12 +57,14 @@ pub(crate) async fn post(summary: &Summary, env: &Env, posts: &Posts<'_>) {
             what: "write the step summary",
         }),
     }
-    match env.path(GITHUB_OUTPUT) {
-        Some(path) => posts.outcome(
+    // A failed build has no outputs to set.
+    match (report.summary(), env.path(GITHUB_OUTPUT)) {
+        (None, _) => {}
+        (Some(summary), Some(path)) => posts.outcome(
             super::append_file(&path, output_lines(&Outputs::of(summary)).as_bytes())
                 .map(|()| "set the step outputs".to_string()),
         ),
-        None => posts.failed(&PostError::Missing {
+        (Some(_), None) => posts.failed(&PostError::Missing {
             name: GITHUB_OUTPUT,
             what: "set the step outputs",
         }),
@@ -72,7 +73,7 @@ pub(crate) async fn post(summary: &Summary, env: &Env, posts: &Posts<'_>) {
         return;
     }
     match pull_request(env) {
-        Ok(Some(pr)) => posts.outcome(comment(summary, env, &pr).await),
+        Ok(Some(pr)) => posts.outcome(comment(report, env, &pr).await),
         Ok(None) => {}
         Err(err) => posts.failed(&err),
     }
@@ -236,7 +237,7 @@ struct Login {
 const ACTIONS_BOT: &str = "github-actions[bot]";
 
 /// Creates or updates kiln's comment for this artifact on `pr`.
-async fn comment(summary: &Summary, env: &Env, pr: &PullRequest) -> Result<String, PostError> {
+async fn comment(report: Report<'_>, env: &Env, pr: &PullRequest) -> Result<String, PostError> {
     let token = env
         .get(crate::env::KILN_GITHUB_TOKEN)
         .or_else(|| env.get(GITHUB_TOKEN))
@@ -267,8 +268,8 @@ async fn comment(summary: &Summary, env: &Env, pr: &PullRequest) -> Result<Strin
         .build()
         .map_err(failed(format!("reach the GitHub API at {api}")))?;
 
-    let marker = markdown::marker(summary);
-    let body = serde_json::json!({ "body": markdown::sticky(summary, GITHUB_COMMENT_LIMIT) });
+    let marker = markdown::marker(report);
+    let body = serde_json::json!({ "body": markdown::sticky(report, GITHUB_COMMENT_LIMIT) });
     let (owner, repo, number) = (&pr.owner, &pr.repo, pr.number);
     let listed = format!("list the comments of pull request {pr}");
     let first: octocrab::Page<IssueComment> = crab

@@ -16,7 +16,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::markdown::{self, GITLAB_NOTE_LIMIT};
-use super::{ApiError, Outputs, Platform, PostError, Posts};
+use super::{ApiError, Outputs, Platform, PostError, Posts, Report};
 use crate::env::Env;
 use crate::summary::Summary;
 
@@ -48,7 +48,17 @@ pub const DOTENV_LIMIT: usize = 5 * 1024;
 /// At most this many pages of 100 notes are searched for kiln's.
 const MAX_NOTE_PAGES: u32 = 50;
 
-pub(crate) async fn post(summary: &Summary, env: &Env, posts: &Posts<'_>) {
+pub(crate) async fn post(report: Report<'_>, env: &Env, posts: &Posts<'_>) {
+    if let Some(summary) = report.summary() {
+        write_dotenv(summary, env, posts);
+    }
+    if let Some(iid) = env.get(CI_MERGE_REQUEST_IID).filter(|_| posts.comments()) {
+        posts.outcome(note(report, env, iid).await);
+    }
+}
+
+/// The dotenv report of a build's outputs (a failed build has none).
+fn write_dotenv(summary: &Summary, env: &Env, posts: &Posts<'_>) {
     let path = env
         .path(crate::env::KILN_DOTENV)
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DOTENV));
@@ -63,9 +73,6 @@ pub(crate) async fn post(summary: &Summary, env: &Env, posts: &Posts<'_>) {
         super::write_file(&path, text.as_bytes())
             .map(|()| format!("wrote the dotenv report {}", path.display())),
     );
-    if let Some(iid) = env.get(CI_MERGE_REQUEST_IID).filter(|_| posts.comments()) {
-        posts.outcome(note(summary, env, iid).await);
-    }
 }
 
 /// The outputs under their dotenv names.
@@ -114,10 +121,17 @@ struct Note {
     body: String,
     #[serde(default)]
     system: bool,
+    author: Option<User>,
+}
+
+/// A GitLab user, as `GET /user` and a note's `author` show it.
+#[derive(Debug, Deserialize)]
+struct User {
+    id: u64,
 }
 
 /// Creates or updates kiln's note for this artifact on merge request `iid`.
-async fn note(summary: &Summary, env: &Env, iid: &str) -> Result<String, PostError> {
+async fn note(report: Report<'_>, env: &Env, iid: &str) -> Result<String, PostError> {
     let what = format!("write a note on merge request !{iid}");
     let token = env
         .get(crate::env::KILN_GITLAB_TOKEN)
@@ -148,7 +162,14 @@ async fn note(summary: &Summary, env: &Env, iid: &str) -> Result<String, PostErr
     };
 
     let notes_url = format!("{api}/projects/{project}/merge_requests/{iid}/notes");
-    let marker = markdown::marker(summary);
+    let marker = markdown::marker(report);
+    // The marker is text anyone can paste: only a note by the token's own user is kiln's
+    // to update. When the token may not ask who it is, kiln writes a new note.
+    let user_url = format!("{api}/user");
+    let own = match send(client.get(&user_url), &user_url).await {
+        Ok(response) => response.json::<User>().await.ok().map(|user| user.id),
+        Err(_) => None,
+    };
     let listed = format!("list the notes of merge request !{iid}");
     let mut existing = None;
     let mut page = 1;
@@ -174,7 +195,12 @@ async fn note(summary: &Summary, env: &Env, iid: &str) -> Result<String, PostErr
             .map_err(failed(listed.clone()))?;
         existing = notes
             .into_iter()
-            .find(|n| !n.system && n.body.contains(&marker))
+            .find(|n| {
+                !n.system
+                    && own.is_some()
+                    && n.author.as_ref().map(|a| a.id) == own
+                    && n.body.contains(&marker)
+            })
             .map(|n| n.id);
         match next {
             Some(next) if next > page => page = next,
@@ -182,7 +208,7 @@ async fn note(summary: &Summary, env: &Env, iid: &str) -> Result<String, PostErr
         }
     }
 
-    let body = serde_json::json!({ "body": markdown::sticky(summary, GITLAB_NOTE_LIMIT) });
+    let body = serde_json::json!({ "body": markdown::sticky(report, GITLAB_NOTE_LIMIT) });
     match existing {
         Some(id) => {
             let url = format!("{notes_url}/{id}");

@@ -9,7 +9,6 @@ use std::path::PathBuf;
 
 use super::Posts;
 use crate::env::Env;
-use crate::summary::Summary;
 
 /// Set by Jenkins in every build: how kiln knows it runs there.
 pub const JENKINS_URL: &str = "JENKINS_URL";
@@ -52,10 +51,10 @@ pub fn summary_dir(env: &Env) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
-pub(crate) fn post(summary: &Summary, env: &Env, posts: &Posts<'_>) {
+pub(crate) fn post(report: super::Report<'_>, env: &Env, posts: &Posts<'_>) {
     let dir = summary_dir(env);
     let markdown = super::markdown::truncate(
-        super::markdown::render(summary),
+        super::markdown::render(report),
         super::markdown::STEP_SUMMARY_LIMIT,
     );
     let path = dir.join(MARKDOWN_FILE);
@@ -63,7 +62,17 @@ pub(crate) fn post(summary: &Summary, env: &Env, posts: &Posts<'_>) {
         super::write_file(&path, markdown.as_bytes())
             .map(|()| format!("wrote the summary to {}", path.display())),
     );
+    // A failed build has a Markdown summary only; the JSON describes a built artifact,
+    // so none is left behind from an earlier build either.
     let path = dir.join(JSON_FILE);
+    let Some(summary) = report.summary() else {
+        if let Err(err) = std::fs::remove_file(&path)
+            && err.kind() != std::io::ErrorKind::NotFound
+        {
+            posts.failed(&super::PostError::Write { path, source: err });
+        }
+        return;
+    };
     posts.outcome(
         super::write_file(&path, super::summary_json(summary).as_bytes())
             .map(|()| format!("wrote the summary JSON to {}", path.display())),

@@ -10,7 +10,8 @@
 
 use std::fmt::Write;
 
-use crate::summary::{Summary, human_size};
+use super::{Failure, Report};
+use crate::summary::{StageTiming, Summary, human_size};
 
 /// `$GITHUB_STEP_SUMMARY`: 1 MiB per step.
 pub const STEP_SUMMARY_LIMIT: usize = 1024 * 1024;
@@ -20,15 +21,18 @@ pub const GITHUB_COMMENT_LIMIT: usize = 65_536;
 pub const GITLAB_NOTE_LIMIT: usize = 1_000_000;
 
 /// The hidden HTML comment that marks kiln's sticky comment for one artifact, so that two
-/// kiln jobs in one pull request keep a comment each.
-pub fn marker(summary: &Summary) -> String {
-    let name = summary
-        .artifact
-        .reference
+/// kiln jobs in one pull request keep a comment each, and a failed build replaces the
+/// comment of the last green one.
+pub fn marker<'a>(report: impl Into<Report<'a>>) -> String {
+    let (reference, project) = match report.into() {
+        Report::Built(summary) => (&summary.artifact.reference, &summary.project.name),
+        Report::Failed(failure) => (&failure.reference, &failure.project),
+    };
+    let name = reference
         .rsplit_once(':')
-        .map_or(summary.artifact.reference.as_str(), |(name, _)| name);
+        .map_or(reference.as_str(), |(name, _)| name);
     let name = if name.is_empty() {
-        summary.project.name.as_str()
+        project.as_str()
     } else {
         name
     };
@@ -43,9 +47,10 @@ pub fn marker(summary: &Summary) -> String {
     format!("<!-- kiln-summary: {name} -->")
 }
 
-/// A comment or note body: the marker, then the summary, within `limit` bytes.
-pub fn sticky(summary: &Summary, limit: usize) -> String {
-    truncate(format!("{}\n{}", marker(summary), render(summary)), limit)
+/// A comment or note body: the marker, then the report, within `limit` bytes.
+pub fn sticky<'a>(report: impl Into<Report<'a>>, limit: usize) -> String {
+    let report = report.into();
+    truncate(format!("{}\n{}", marker(report), render(report)), limit)
 }
 
 /// One `(label, value)` line of the summary table; the value is Markdown already.
@@ -158,8 +163,74 @@ pub fn rows(summary: &Summary) -> Vec<Row> {
     rows
 }
 
-/// The summary as Markdown.
-pub fn render(summary: &Summary) -> String {
+/// The report as Markdown.
+pub fn render<'a>(report: impl Into<Report<'a>>) -> String {
+    match report.into() {
+        Report::Built(summary) => render_summary(summary),
+        Report::Failed(failure) => render_failure(failure),
+    }
+}
+
+/// At most this much of a failure's error text is shown: the rest is in the job log.
+pub const ERROR_TEXT_LIMIT: usize = 16 * 1024;
+
+fn render_failure(failure: &Failure) -> String {
+    let mut out = String::new();
+    let version = failure
+        .version
+        .as_deref()
+        .map(|v| format!(" {}", code(v)))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "### kiln failed to build {}{version}\n",
+        code(&failure.project)
+    );
+    let _ = writeln!(out, "The **{}** stage failed:\n", failure.stage);
+    let mut error = failure.causes.join("\nCaused by: ");
+    if error.len() > ERROR_TEXT_LIMIT {
+        let mut end = ERROR_TEXT_LIMIT;
+        while !error.is_char_boundary(end) {
+            end -= 1;
+        }
+        error.truncate(end);
+        error.push_str("\n…(cut: the whole error is in the job log)");
+    }
+    out.push_str(&fenced(&error));
+    if let Some(hint) = &failure.hint {
+        // Hints mark commands up as code.
+        let hint = if hint.contains('`') {
+            prose(hint)
+        } else {
+            text(hint)
+        };
+        let _ = writeln!(out, "\n**Hint:** {hint}");
+    }
+    stage_table(&mut out, &failure.stages);
+    let _ = write!(out, "\n<sub>kiln {}</sub>\n", text(&failure.kiln_version));
+    out
+}
+
+/// The stage times, folded away.
+fn stage_table(out: &mut String, stages: &[StageTiming]) {
+    if stages.is_empty() {
+        return;
+    }
+    let total: f64 = stages.iter().map(|s| s.seconds).sum();
+    let _ = write!(
+        out,
+        "\n<details><summary>Stages: {total:.1} s</summary>\n\n| stage | time |\n|:--|--:|\n"
+    );
+    for stage in stages {
+        let _ = match &stage.skipped {
+            None => writeln!(out, "| {} | {:.1} s |", stage.stage, stage.seconds),
+            Some(why) => writeln!(out, "| {} | skipped: {} |", stage.stage, cell(&text(why))),
+        };
+    }
+    out.push_str("\n</details>\n");
+}
+
+fn render_summary(summary: &Summary) -> String {
     let p = &summary.project;
     let mut out = String::new();
     let version = p
@@ -173,20 +244,7 @@ pub fn render(summary: &Summary) -> String {
     for (label, value) in rows(summary) {
         let _ = writeln!(out, "| **{label}** | {} |", cell(&value));
     }
-    if !summary.stages.is_empty() {
-        let total: f64 = summary.stages.iter().map(|s| s.seconds).sum();
-        let _ = write!(
-            out,
-            "\n<details><summary>Stages: {total:.1} s</summary>\n\n| stage | time |\n|:--|--:|\n"
-        );
-        for stage in &summary.stages {
-            let _ = match &stage.skipped {
-                None => writeln!(out, "| {} | {:.1} s |", stage.stage, stage.seconds),
-                Some(why) => writeln!(out, "| {} | skipped: {} |", stage.stage, cell(&text(why))),
-            };
-        }
-        out.push_str("\n</details>\n");
-    }
+    stage_table(&mut out, &summary.stages);
     let _ = write!(
         out,
         "\n<sub>kiln {} · summary schema {}</sub>\n",
@@ -234,18 +292,26 @@ pub fn code(value: &str) -> String {
     if value.is_empty() {
         return String::new();
     }
-    let mut longest = 0;
-    let mut run = 0;
-    for c in value.chars() {
-        run = if c == '`' { run + 1 } else { 0 };
-        longest = longest.max(run);
-    }
+    let longest = longest_backtick_run(&value);
     let fence = "`".repeat(longest + 1);
     if longest > 0 {
         format!("{fence} {value} {fence}")
     } else {
         format!("{fence}{value}{fence}")
     }
+}
+
+/// A fenced code block showing `value` line by line as it is: the fence is longer than
+/// any backtick run inside, and control characters other than line ends are blanked.
+pub fn fenced(value: &str) -> String {
+    let value = value.replace("\r\n", "\n");
+    let value: String = value
+        .chars()
+        .map(|c| if c.is_control() && c != '\n' { ' ' } else { c })
+        .collect();
+    let longest = longest_backtick_run(&value);
+    let fence = "`".repeat((longest + 1).max(3));
+    format!("{fence}text\n{value}\n{fence}\n")
 }
 
 /// Plain text, with what Markdown or HTML would read as markup escaped.
@@ -293,6 +359,17 @@ pub fn prose(value: &str) -> String {
         }
     }
     out
+}
+
+/// The most backticks in a row in `value`: a code fence must be longer.
+fn longest_backtick_run(value: &str) -> usize {
+    let mut longest = 0;
+    let mut run = 0;
+    for c in value.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    longest
 }
 
 /// A table cell: `|` would end it, even inside code.
@@ -456,6 +533,92 @@ mod tests {
                 proptest::prop_assert!(seen(&events).is_ok(), "{} of {:?} in {:?}: {:?}", name, value, table, seen(&events));
             }
         }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1000))]
+
+        /// An error text of any lines shows in one code block, as the same text.
+        #[test]
+        fn fenced_text_reads_back_as_one_code_block(lines in proptest::collection::vec(hostile(), 1..4)) {
+            use pulldown_cmark::{CodeBlockKind, Event, Tag, TagEnd};
+            let value = lines.join("\n");
+            let markdown = format!("before\n\n{}\nafter\n", fenced(&value));
+            let events = parse(&markdown);
+            let block: Vec<&Event<'_>> = events
+                .iter()
+                .skip_while(|e| !matches!(e, Event::Start(Tag::CodeBlock(_))))
+                .collect();
+            proptest::prop_assert!(
+                matches!(block.first(), Some(Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(info)))) if info.as_ref() == "text"),
+                "{:?}", events
+            );
+            let end = block.iter().position(|e| matches!(e, Event::End(TagEnd::CodeBlock))).unwrap_or(0);
+            let inside: String = block.get(1..end).unwrap_or_default().iter().map(|e| match e {
+                Event::Text(t) => t.to_string(),
+                other => format!("<{other:?}>"),
+            }).collect();
+            let expected: String = value
+                .replace("\r\n", "\n")
+                .chars()
+                .map(|c| if c.is_control() && c != '\n' { ' ' } else { c })
+                .collect();
+            proptest::prop_assert_eq!(inside, format!("{expected}\n"));
+            // The paragraph after it is still a paragraph: the block was closed.
+            proptest::prop_assert!(
+                matches!(block.get(end + 1..end + 3), Some([Event::Start(Tag::Paragraph), Event::Text(t)]) if t.as_ref() == "after"),
+                "{:?}", events
+            );
+        }
+    }
+
+    fn failure() -> Failure {
+        Failure {
+            reference: "hello:1.2.3".into(),
+            project: "hello".into(),
+            version: Some("1.2.3".into()),
+            stage: crate::reporter::Stage::Build,
+            causes: vec![
+                "cargo failed to build `hello`".into(),
+                "error[E0425]: cannot find value `x` in this scope\n --> src/main.rs:2:5".into(),
+            ],
+            hint: Some("fix the error above, then run `kiln build` again".into()),
+            stages: summary().stages,
+            kiln_version: "0.1.0".into(),
+        }
+    }
+
+    #[test]
+    fn a_failure_says_which_stage_broke_and_why() {
+        let md = render(&failure());
+        assert!(
+            md.starts_with("### kiln failed to build `hello` `1.2.3`\n"),
+            "{md}"
+        );
+        assert!(md.contains("The **build** stage failed:\n\n```text\ncargo failed to build `hello`\nCaused by: error[E0425]"), "{md}");
+        assert!(md.contains(" --> src/main.rs:2:5\n```\n"), "{md}");
+        assert!(
+            md.contains("**Hint:** fix the error above, then run `kiln build` again"),
+            "{md}"
+        );
+        assert!(md.contains("| build | 1.5 s |"), "{md}");
+        // It replaces the comment of the same artifact's last green build.
+        assert_eq!(marker(&failure()), marker(&summary()));
+        assert!(
+            sticky(&failure(), 1000).starts_with("<!-- kiln-summary: hello -->\n### kiln failed")
+        );
+    }
+
+    #[test]
+    fn a_long_error_is_cut_on_a_character() {
+        let mut long = failure();
+        long.causes = vec!["é".repeat(ERROR_TEXT_LIMIT)];
+        let md = render(&long);
+        assert!(
+            md.contains("…(cut: the whole error is in the job log)\n```\n"),
+            "{md}"
+        );
+        assert!(md.len() < 2 * ERROR_TEXT_LIMIT);
     }
 
     #[test]

@@ -4,10 +4,12 @@
 //!    `--platform` / `KILN_PLATFORM`): GitHub Actions, GitLab CI, Tekton, Jenkins, or none.
 //! 2. [`Outputs::of`] derives the few values every wrapper exposes (image, digest, SBOM
 //!    digest, cache hit, skipped) from the [`Summary`], in one place.
-//! 3. [`post`] hands the summary to that platform's module, which writes what the CI reads:
+//! 3. [`post`] hands the [`Report`] (the summary, or the [`Failure`] of a build that
+//!    failed after it was planned) to that platform's module, which writes what the CI reads:
 //!    GitHub's step summary, outputs and sticky pull request comment ([`github`]); GitLab's
 //!    dotenv report and sticky merge request note ([`gitlab`]); Tekton's result files
-//!    ([`tekton`]); Jenkins' summary files ([`jenkins`]); nothing elsewhere ([`local`]).
+//!    ([`tekton`]); Jenkins' summary files ([`jenkins`]); nothing outside a CI (kiln has printed it on
+//!    stderr already; `--platform` or `KILN_PLATFORM` names a CI kiln does not recognise).
 //!    The Markdown all of them show comes from one renderer ([`markdown`]).
 //!
 //! Posting never fails a build: every failure becomes a warning through the
@@ -16,7 +18,6 @@
 pub mod github;
 pub mod gitlab;
 pub mod jenkins;
-pub mod local;
 pub mod markdown;
 pub mod tekton;
 
@@ -26,8 +27,8 @@ use std::time::Duration;
 
 use crate::diagnose::Diagnose;
 use crate::env::Env;
-use crate::reporter::Reporter;
-use crate::summary::{CacheHit, Summary};
+use crate::reporter::{Reporter, Stage};
+use crate::summary::{CacheHit, StageTiming, Summary};
 
 /// How long one API request may take before posting gives up on it.
 pub(crate) const API_TIMEOUT: Duration = Duration::from_secs(30);
@@ -131,6 +132,55 @@ impl Outputs {
         match self.image.rsplit_once('@') {
             Some((name, digest)) if digest.contains(':') && !name.starts_with("oci:") => name,
             _ => &self.image,
+        }
+    }
+}
+
+/// A build that failed after it was planned. It is posted where its summary would have
+/// gone (the step summary, the sticky comment or note, Jenkins' Markdown file), so a pull
+/// request shows the failure rather than the last green run. It sets no outputs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    /// The artifact's `NAME:TAG` in the layout, as a summary's would be: the sticky
+    /// comment's marker carries its name.
+    pub reference: String,
+    pub project: String,
+    pub version: Option<String>,
+    /// The stage that failed.
+    pub stage: Stage,
+    /// The error's message, then its causes ([`crate::diagnose::causes`]).
+    pub causes: Vec<String>,
+    pub hint: Option<String>,
+    /// The stages before the failed one, as a summary lists them.
+    pub stages: Vec<StageTiming>,
+    pub kiln_version: String,
+}
+
+/// What a run has to show: the summary of what it built, or why it failed.
+#[derive(Debug, Clone, Copy)]
+pub enum Report<'a> {
+    Built(&'a Summary),
+    Failed(&'a Failure),
+}
+
+impl<'a> From<&'a Summary> for Report<'a> {
+    fn from(summary: &'a Summary) -> Report<'a> {
+        Report::Built(summary)
+    }
+}
+
+impl<'a> From<&'a Failure> for Report<'a> {
+    fn from(failure: &'a Failure) -> Report<'a> {
+        Report::Failed(failure)
+    }
+}
+
+impl<'a> Report<'a> {
+    /// The summary, when the build got that far.
+    pub fn summary(self) -> Option<&'a Summary> {
+        match self {
+            Report::Built(summary) => Some(summary),
+            Report::Failed(_) => None,
         }
     }
 }
@@ -276,28 +326,25 @@ impl Default for Posting {
     }
 }
 
-/// Posts `summary` as `posting` says. Failures are reported as warnings through
+/// Posts `report` as `posting` says. Failures are reported as warnings through
 /// `reporter`; the platform posted to is returned.
 pub async fn post(
-    summary: &Summary,
+    report: Report<'_>,
     posting: Posting,
     env: &Env,
     reporter: &dyn Reporter,
 ) -> Platform {
     let platform = posting.platform.unwrap_or_else(|| detect(env));
-    if platform == Platform::Local {
-        local::post(summary, reporter);
-        return platform;
-    }
     let posts = Posts {
         reporter,
         comments: posting.comments,
     };
     match platform {
-        Platform::GitHub => github::post(summary, env, &posts).await,
-        Platform::GitLab => gitlab::post(summary, env, &posts).await,
-        Platform::Tekton => tekton::post(summary, env, &posts),
-        Platform::Jenkins => jenkins::post(summary, env, &posts),
+        Platform::GitHub => github::post(report, env, &posts).await,
+        Platform::GitLab => gitlab::post(report, env, &posts).await,
+        Platform::Tekton => tekton::post(report, env, &posts),
+        Platform::Jenkins => jenkins::post(report, env, &posts),
+        // The human summary or error on stderr is all there is.
         Platform::Local => {}
     }
     platform

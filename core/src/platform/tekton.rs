@@ -45,7 +45,11 @@ pub fn results(summary: &Summary) -> Vec<(&'static str, String)> {
     ]
 }
 
-pub(crate) fn post(summary: &Summary, env: &Env, posts: &Posts<'_>) {
+pub(crate) fn post(report: super::Report<'_>, env: &Env, posts: &Posts<'_>) {
+    // A failed TaskRun's results are not read.
+    let Some(summary) = report.summary() else {
+        return;
+    };
     let Some(dir) = results_dir(env) else {
         posts.failed(&super::PostError::Missing {
             name: crate::env::KILN_TEKTON_RESULTS,

@@ -58,6 +58,6 @@ pub async fn run(req: SummaryRequest<'_>, reporter: &dyn Reporter) -> Result<Pos
     if let Some(path) = req.file {
         platform::write_summary(path, req.summary)?;
     }
-    let platform = platform::post(req.summary, req.post, req.env, reporter).await;
+    let platform = platform::post(req.summary.into(), req.post, req.env, reporter).await;
     Ok(Posted { platform })
 }

@@ -11,6 +11,7 @@ use crate::isolation::IsolationError;
 use crate::oci::layout::LayoutError;
 use crate::platform::SummaryFileError;
 use crate::registry::RegistryError;
+#[cfg(feature = "runtime")]
 use crate::runner::RunError;
 use crate::settings::SettingsError;
 use crate::sign::{KeylessError, KeyringError};
@@ -60,6 +61,7 @@ pub enum Error {
     Layout(#[from] LayoutError),
     #[error(transparent)]
     Target(#[from] TargetError),
+    #[cfg(feature = "runtime")]
     #[error(transparent)]
     Run(#[from] RunError),
     #[error(transparent)]
@@ -119,6 +121,7 @@ impl Diagnose for Error {
             Error::Registry(e) => e.hint(),
             Error::Layout(e) => e.hint(),
             Error::Target(e) => e.hint(),
+            #[cfg(feature = "runtime")]
             Error::Run(e) => e.hint(),
             Error::Verify(e) => e.hint(),
             Error::Keyring(e) => e.hint(),
@@ -160,6 +163,7 @@ impl Diagnose for Error {
             Error::Registry(e) => e.blame(),
             Error::Layout(e) => e.blame(),
             Error::Target(e) => e.blame(),
+            #[cfg(feature = "runtime")]
             Error::Run(e) => e.blame(),
             Error::Verify(e) => e.blame(),
             Error::Keyring(e) => e.blame(),

@@ -10,6 +10,7 @@
 #![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::string_slice))]
 
 pub mod cache;
+#[cfg(feature = "runtime")]
 pub mod commands;
 pub mod diagnose;
 pub mod env;
@@ -27,6 +28,7 @@ pub mod process;
 pub mod project;
 pub mod registry;
 pub mod reporter;
+#[cfg(feature = "runtime")]
 pub mod runner;
 pub mod sbom;
 pub mod settings;

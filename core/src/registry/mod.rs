@@ -125,9 +125,11 @@ pub struct PushOutcome {
     pub bytes_skipped: u64,
 }
 
-/// Parses `REGISTRY/REPO[:TAG]`, with `default_tag` when none is given.
+/// Parses `REGISTRY/REPO[:TAG]`, with `default_tag` when none is given. The registry and
+/// repository are lowercased first ([`lowercase_name`]).
 pub fn parse_reference(text: &str, default_tag: &str) -> Result<Reference, RegistryError> {
-    let reference: Reference = text.parse().map_err(|source| RegistryError::Reference {
+    let lowered = lowercase_name(text);
+    let reference: Reference = lowered.parse().map_err(|source| RegistryError::Reference {
         reference: text.to_string(),
         source,
     })?;
@@ -145,6 +147,40 @@ pub fn parse_reference(text: &str, default_tag: &str) -> Result<Reference, Regis
             default_tag.to_string(),
         )
     })
+}
+
+/// `text` with its registry and repository lowercased and its tag and digest as written.
+/// OCI repository names are lowercase, and registries compare hosts without case, but
+/// what a CI hands over often is not (`ghcr.io/${{ github.repository }}` is
+/// `ghcr.io/Acme/App`); tags are case-sensitive and stay as they are.
+pub fn lowercase_name(text: &str) -> String {
+    let (name, digest) = match text.split_once('@') {
+        Some((name, digest)) => (name, Some(digest)),
+        None => (text, None),
+    };
+    let (path, last) = match name.rsplit_once('/') {
+        Some((path, last)) => (Some(path), last),
+        None => (None, name),
+    };
+    let (repository, tag) = match last.split_once(':') {
+        Some((repository, tag)) => (repository, Some(tag)),
+        None => (last, None),
+    };
+    let mut out = String::with_capacity(text.len());
+    if let Some(path) = path {
+        out.push_str(&path.to_lowercase());
+        out.push('/');
+    }
+    out.push_str(&repository.to_lowercase());
+    if let Some(tag) = tag {
+        out.push(':');
+        out.push_str(tag);
+    }
+    if let Some(digest) = digest {
+        out.push('@');
+        out.push_str(digest);
+    }
+    out
 }
 
 /// Whether `text` names a registry repository the way Docker tells one from a local name:
@@ -974,6 +1010,16 @@ mod tests {
         let r = parse_reference("ghcr.io/acme/app", "0.1").unwrap();
         assert_eq!(r.registry(), "ghcr.io");
         assert!(parse_reference("UPPER/Case::bad", "1").is_err());
+        // What `ghcr.io/${{ github.repository }}` gives: the name is lowercased, the tag
+        // is not.
+        let r = parse_reference("GHCR.io/Acme/My-App:Edge-1", "1").unwrap();
+        assert_eq!(r.whole(), "ghcr.io/acme/my-app:Edge-1");
+        let r = parse_reference("Localhost:5000/Acme/App", "V1").unwrap();
+        assert_eq!(r.whole(), "localhost:5000/acme/app:V1");
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let r = parse_reference(&format!("ghcr.io/Acme/App@{digest}"), "1").unwrap();
+        assert_eq!(r.digest(), Some(digest.as_str()));
+        assert_eq!(r.repository(), "acme/app");
     }
 
     #[test]

@@ -8,18 +8,10 @@ pub const RUST_TARGET: &str = "wasm32-wasip1";
 /// The componentize-py kiln provisions and builds Python components with.
 pub const COMPONENTIZE_PY_VERSION: &str = "0.25.1";
 
-/// The SHA-256 of each of its wheels on PyPI (manylinux x86_64 and aarch64, macOS x86_64
-/// and arm64, Windows x86_64; it has no dependencies). pip installs it with
-/// `--require-hashes`, so a poisoned pip cache or index cannot hand kiln another build.
-/// Taken with `pip download componentize-py==0.25.1 --no-deps --platform … --only-binary=:all:`
-/// and `sha256sum`; change them with the version.
-pub const COMPONENTIZE_PY_SHA256: [&str; 5] = [
-    "8623cd8cab8453cb0cd8bf03f3c7103420d06f2f3d360186a280a70a1ca5e89f",
-    "7b6a87c520358166843af0daa86d2312d7af4cbcbbf1e598951085cf7f2991ca",
-    "65fbc4a94df1de8acf7da50a1f5ed1711230188844e53e6332d99029be4e0afa",
-    "a556991534cc496207a9d2ca733c4b0f17ed38ef56a8d6b5f1847fdf1225dd1b",
-    "c7fd552fb0849858b0c1e8981543ed5dff4b0cc1597a8ea0bc26a495786dc0c6",
-];
+/// A pip requirements file pinning [`COMPONENTIZE_PY_VERSION`] by the hash of each of
+/// its wheels (`core/pins/componentize-py.requirements`, which kiln's image installs
+/// from too).
+pub const COMPONENTIZE_PY_REQUIREMENTS: &str = include_str!("../pins/componentize-py.requirements");
 
 /// The CPython inside componentize-py's runtime: dependencies are resolved for it, not
 /// for the host's Python.
@@ -28,3 +20,25 @@ pub const TARGET_PYTHON: &str = "3.14";
 pub const TARGET_ABI: &str = "cp314";
 /// The wheel platform tag of WASI builds (pip's `--platform`).
 pub const WASI_PLATFORM: &str = "wasi_0_0_0_wasm32";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pinned_requirement_is_the_version_kiln_names() {
+        let lines: Vec<&str> = COMPONENTIZE_PY_REQUIREMENTS
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .collect();
+        assert_eq!(
+            lines.first().map(|l| l.trim_end_matches(" \\")),
+            Some(format!("componentize-py=={COMPONENTIZE_PY_VERSION}").as_str())
+        );
+        let hashes = lines
+            .iter()
+            .filter(|l| l.contains("--hash=sha256:"))
+            .count();
+        assert_eq!(hashes, 5, "one per wheel: {COMPONENTIZE_PY_REQUIREMENTS}");
+    }
+}

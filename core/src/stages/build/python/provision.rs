@@ -6,7 +6,7 @@ use super::toolchain::venv_bin;
 use super::{Context, PythonBuildError, create_dir, io_error, write};
 use crate::process::Cmd;
 use crate::reporter::Reporter;
-use crate::toolchain::{COMPONENTIZE_PY_SHA256, COMPONENTIZE_PY_VERSION};
+use crate::toolchain::COMPONENTIZE_PY_REQUIREMENTS;
 
 /// Creates the virtual environment with the pinned componentize-py, atomically: it is
 /// installed in a temporary sibling directory that is renamed into place when complete.
@@ -36,14 +36,7 @@ pub(super) async fn provision(
     let staged_bin = venv_bin(staging.path());
     // Pinned by hash: pip's cache comes from a restored cache others may have written.
     let pinned = staging.path().join("componentize-py.requirements");
-    let hashes: String = COMPONENTIZE_PY_SHA256
-        .iter()
-        .map(|hash| format!(" --hash=sha256:{hash}"))
-        .collect();
-    write(
-        &pinned,
-        format!("componentize-py=={COMPONENTIZE_PY_VERSION}{hashes}\n"),
-    )?;
+    write(&pinned, COMPONENTIZE_PY_REQUIREMENTS)?;
     Cmd::new(staged_bin.join("python"), ctx.env)
         .env("PIP_CACHE_DIR", ctx.home.pip_cache())
         .args([

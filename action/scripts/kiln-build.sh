@@ -11,6 +11,25 @@ set -euo pipefail
 summary="${RUNNER_TEMP:?}/kiln-summary.json"
 echo "summary-file=$summary" >>"${GITHUB_OUTPUT:?}"
 
+# Whether this run is for a pull request from a fork, whose GITHUB_TOKEN is read-only.
+fork_pull_request() {
+  [ "${GITHUB_EVENT_NAME:-}" = pull_request ] && [ -f "${GITHUB_EVENT_PATH:-}" ] || return 1
+  python3 - "$GITHUB_EVENT_PATH" <<'PY'
+import json, sys
+event = json.load(open(sys.argv[1], encoding="utf-8"))
+head = ((event.get("pull_request") or {}).get("head") or {}).get("repo") or {}
+base = event.get("repository") or {}
+sys.exit(0 if head.get("full_name") and head.get("full_name") != base.get("full_name") else 1)
+PY
+}
+
+# A fork's pull request cannot push: build and store the artifact, and say why it was
+# not pushed, rather than fail on the registry's 403.
+if [ -n "${KILN_INPUT_PUSH:-}" ] && [ "${KILN_INPUT_COMMAND:-build}" = build ] && fork_pull_request; then
+  echo "::notice title=kiln::This pull request comes from a fork, whose token cannot push: the artifact is built and stored, not pushed to $KILN_INPUT_PUSH."
+  KILN_INPUT_PUSH=""
+fi
+
 set -- "${KILN_INPUT_COMMAND:-build}" --platform=github --summary-file="$summary"
 # The lines below are written by `cargo run -p xtask -- generate`.
 # BEGIN GENERATED args

@@ -2,16 +2,20 @@
 //! checked by the tools its users' CI runs and then run for real against the locally
 //! built kiln, as far as a machine without that CI can:
 //!
-//! - GitHub: actionlint and zizmor on a workflow that uses the action, SchemaStore's
-//!   schemas through check-jsonschema; the action's steps run under bash by a small
-//!   runner (`tests/wrappers/run_action.py`) with a simulated runner environment,
-//!   installing kiln from a `file://` "release" checked against a checksums file.
-//! - GitLab: gitlab-ci-local runs a pipeline that includes the component (shell
-//!   executor); check-jsonschema validates the template and the pipeline.
+//! - GitHub: actionlint and zizmor on a workflow that uses the action and on the release
+//!   workflows, SchemaStore's schemas through check-jsonschema; the action's steps run
+//!   under bash by a small runner (`tests/wrappers/run_action.py`) with a simulated
+//!   runner environment, installing kiln from a `file://` release archive checked
+//!   against a checksums file.
+//! - GitLab: `gitlab-component/mirror.sh` lays out the component project GitLab
+//!   requires, and gitlab-ci-local runs pipelines that include the component from it
+//!   (shell executor); check-jsonschema validates the template and the pipelines.
 //! - Jenkins: the Groovy step tests (`jenkins/test/KilnBuildTest.groovy`) with stubbed
-//!   pipeline steps, one of them running the real kiln.
-//! - Tekton: the Task against a JSON Schema of the v1 fields it uses, then its step
-//!   script run the way Tekton's entrypoint would (`tests/wrappers/run_tekton_step.py`).
+//!   pipeline steps and Ant's own pattern matching, one of them running the real kiln.
+//! - Tekton: the Task, the test Pipeline and the vendored git-clone Task against a JSON
+//!   Schema of the v1 fields they use, then their steps run the way Tekton's entrypoint
+//!   would, each in its own root with the step's `securityContext`
+//!   (`tests/wrappers/run_tekton_step.py`).
 //!
 //! The checkers are installed by `scripts/setup --test` into `target/test-peers`.
 
@@ -135,13 +139,34 @@ fn release_target() -> &'static str {
     }
 }
 
-/// A fake release server: `DIR/vVERSION/kiln-TARGET`, the kiln under test, and a
-/// checksums file listing it. Returns (file:// base URL, checksums file).
+/// A fake release server: `DIR/vVERSION/kiln-TARGET.tar.xz`, an archive laid out as
+/// `dist` lays out kiln's (`kiln-TARGET/kiln`, here the kiln under test, stripped so
+/// that packing it takes seconds), and a checksums file listing it. Returns (file://
+/// base URL, checksums file).
 fn local_release(ctx: &TestContext, version: &str) -> (String, PathBuf) {
     let base = ctx.path().join("releases");
-    let asset = format!("v{version}/kiln-{}", release_target());
+    let name = format!("kiln-{}", release_target());
+    let asset = format!("v{version}/{name}.tar.xz");
     std::fs::create_dir_all(base.join(format!("v{version}"))).unwrap();
-    std::fs::copy(env!("CARGO_BIN_EXE_kiln"), base.join(&asset)).unwrap();
+    let staged = ctx.path().join("release-staging");
+    std::fs::create_dir_all(staged.join(&name)).unwrap();
+    let out = Command::new("strip")
+        .arg("-o")
+        .arg(staged.join(&name).join("kiln"))
+        .arg(env!("CARGO_BIN_EXE_kiln"))
+        .output()
+        .unwrap();
+    assert_ok("strip", &out);
+    let out = Command::new("tar")
+        .arg("-cJf")
+        .arg(base.join(&asset))
+        .arg("-C")
+        .arg(&staged)
+        .arg(&name)
+        .env("XZ_OPT", "-0 -T2")
+        .output()
+        .unwrap();
+    assert_ok("tar", &out);
     let checksums = ctx.path().join("checksums.txt");
     std::fs::write(
         &checksums,

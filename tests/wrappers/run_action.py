@@ -74,6 +74,12 @@ def main():
         m = re.fullmatch(r"always\(\) && steps\.([A-Za-z0-9_-]+)\.outcome == '(\w+)'", expr)
         if m:
             return steps.get(m.group(1), {}).get("outcome") == m.group(2)
+        m = re.fullmatch(
+            r"inputs\.([A-Za-z0-9_-]+) == '(\w+)' && contains\(inputs\.([A-Za-z0-9_-]+), '([^']*)'\)",
+            expr,
+        )
+        if m:
+            return not failed and inputs[m.group(1)] == m.group(2) and m.group(4) in inputs[m.group(3)]
         sys.exit(f"unsupported condition: {expr}")
 
     steps, outcomes, failed = {}, [], False
@@ -95,6 +101,8 @@ def main():
         with open(path_file.name) as f:
             added = [line.strip() for line in f if line.strip()]
         env["PATH"] = os.pathsep.join(list(reversed(added)) + [env_path])
+        if "uses" in step:
+            sys.exit(f"step {step_id}: `uses: {step['uses']}` cannot run here")
         if step.get("shell") != "bash":
             sys.exit(f"step {step_id}: only `shell: bash` is supported")
         status = subprocess.run(["bash", "-e", "-c", step["run"]], env=env).returncode

@@ -323,7 +323,7 @@ pub fn wrapper_only() -> Vec<Input> {
         ),
         input(
             "install-from-source",
-            "Build kiln with `cargo install --git` instead of downloading a release (needs a Rust toolchain)",
+            "Build kiln with `cargo install --git` instead of downloading a release: with kiln's own Rust (rustup installs it), outside the workspace, kept between jobs by actions/cache for release versions",
             Kind::Bool,
             "false",
             "KILN_INPUT_INSTALL_FROM_SOURCE",

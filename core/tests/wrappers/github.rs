@@ -145,9 +145,15 @@ fn github_action_lints_clean_and_runs_kiln() {
     let runner_temp = ctx.path().join("runner-temp");
     std::fs::create_dir_all(&runner_temp).unwrap();
     let step_summary = ctx.path().join("step-summary.md");
-    let run = |inputs: serde_json::Value, checksums: &Path| {
-        isolated(&ctx, peer_python())
-            .arg(root.join("tests/wrappers/run_action.py"))
+    let run_as = |inputs: serde_json::Value, checksums: &Path, event: Option<&Path>| {
+        let mut cmd = isolated(&ctx, peer_python());
+        if let Some(event) = event {
+            cmd.env("GITHUB_EVENT_NAME", "pull_request")
+                .env("GITHUB_EVENT_PATH", event);
+        } else {
+            cmd.env("GITHUB_EVENT_NAME", "push");
+        }
+        cmd.arg(root.join("tests/wrappers/run_action.py"))
             .arg(root.join("action"))
             .arg(inputs.to_string())
             .env("GITHUB_ACTIONS", "true")
@@ -158,7 +164,6 @@ fn github_action_lints_clean_and_runs_kiln() {
             .env("GITHUB_STEP_SUMMARY", &step_summary)
             .env("GITHUB_WORKSPACE", ctx.path())
             .env("GITHUB_REPOSITORY", "acme/rust-bin")
-            .env("GITHUB_EVENT_NAME", "push")
             .env("GITHUB_REF", "refs/heads/main")
             .env("GITHUB_SHA", "0000000000000000000000000000000000000000")
             .env("KILN_CHECKSUMS_FILE", checksums)
@@ -167,7 +172,9 @@ fn github_action_lints_clean_and_runs_kiln() {
             .output()
             .unwrap()
     };
-    let dest = format!("{}/acme/rust-bin", registry.host());
+    let run = |inputs: serde_json::Value, checksums: &Path| run_as(inputs, checksums, None);
+    // As `ghcr.io/${{ github.repository }}` gives it: kiln lowercases the name.
+    let dest = format!("{}/Acme/Rust-Bin", registry.host());
     let out = run(
         serde_json::json!({
             "version": version,
@@ -187,7 +194,12 @@ fn github_action_lints_clean_and_runs_kiln() {
         .iter()
         .map(|o| o["outcome"].as_str().unwrap())
         .collect();
-    assert_eq!(outcomes, ["success", "success", "skipped"], "{result}");
+    // The source build's cache, the install, the build, the save after a failure.
+    assert_eq!(
+        outcomes,
+        ["skipped", "success", "success", "skipped"],
+        "{result}"
+    );
     let outputs = &result["outputs"];
     let summary_file = outputs["summary-file"].as_str().unwrap();
     let summary: serde_json::Value =
@@ -198,7 +210,10 @@ fn github_action_lints_clean_and_runs_kiln() {
     assert_eq!(outputs["digest"], digest, "{result}");
     assert_eq!(outputs["skipped"], "false", "{result}");
     assert!(
-        outputs["image"].as_str().unwrap().starts_with(&dest),
+        outputs["image"]
+            .as_str()
+            .unwrap()
+            .starts_with(&dest.to_lowercase()),
         "{result}"
     );
     assert_eq!(
@@ -226,11 +241,48 @@ fn github_action_lints_clean_and_runs_kiln() {
     let markdown = std::fs::read_to_string(&step_summary).expect("kiln wrote the step summary");
     assert!(markdown.contains(&digest[..19]), "{markdown}");
 
+    // A pull request from a fork has a read-only token: built and stored, not pushed,
+    // and the log says why.
+    let event = ctx.path().join("fork-event.json");
+    std::fs::write(
+        &event,
+        serde_json::json!({
+            "number": 7,
+            "pull_request": {"number": 7, "head": {"repo": {"full_name": "mallory/rust-bin"}}},
+            "repository": {"full_name": "acme/rust-bin"},
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let fork_dest = format!("{}/acme/from-fork", registry.host());
+    let out = run_as(
+        serde_json::json!({
+            "version": version,
+            "download-url": download_url,
+            "path": project,
+            "push": fork_dest,
+            "insecure-registry": registry.host(),
+        }),
+        &checksums,
+        Some(&event),
+    );
+    assert_ok("the action on a fork's pull request", &out);
+    let log = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        log.contains("::notice title=kiln::This pull request comes from a fork"),
+        "{log}"
+    );
+    assert_eq!(registry.tag_digest("acme/from-fork", "0.3.1"), None);
+
     // A download whose sha256 does not match is refused before it runs.
     let wrong = ctx.path().join("wrong-checksums.txt");
     std::fs::write(
         &wrong,
-        format!("{}  v{version}/kiln-{}\n", "0".repeat(64), release_target()),
+        format!(
+            "{}  v{version}/kiln-{}.tar.xz\n",
+            "0".repeat(64),
+            release_target()
+        ),
     )
     .unwrap();
     std::fs::remove_dir_all(runner_temp.join(format!("kiln-{version}"))).unwrap();
@@ -245,4 +297,60 @@ fn github_action_lints_clean_and_runs_kiln() {
             .join(format!("kiln-{version}/bin/kiln"))
             .exists()
     );
+}
+
+/// The release workflow dist generated and the three custom jobs kiln adds to it pass
+/// actionlint (which also checks each `uses: ./.github/workflows/…` call against the
+/// called workflow's inputs and permissions), kiln's own with shellcheck over every
+/// `run:` (dist's generated scripts have style notes kiln does not edit), SchemaStore's
+/// schema and zizmor.
+#[test]
+fn release_workflows_lint_clean() {
+    let ctx = TestContext::new();
+    let root = repo_root();
+    let repo = ctx.path().join("repo");
+    let workflows = repo.join(".github/workflows");
+    std::fs::create_dir_all(&workflows).unwrap();
+    let ours = [
+        "release-wrappers.yml",
+        "release-image.yml",
+        "release-gitlab-component.yml",
+    ];
+    for name in ours.iter().chain(&["release.yml"]) {
+        std::fs::copy(
+            root.join(".github/workflows").join(name),
+            workflows.join(name),
+        )
+        .unwrap();
+    }
+    assert_ok(
+        "git init",
+        &Command::new("git")
+            .args(["init", "-q"])
+            .current_dir(&repo)
+            .output()
+            .unwrap(),
+    );
+    let lint = Command::new(peer_tool("actionlint"))
+        .args(["-shellcheck=", ".github/workflows/release.yml"])
+        .current_dir(&repo)
+        .output()
+        .unwrap();
+    assert_ok("actionlint (release.yml)", &lint);
+    let lint = Command::new(peer_tool("actionlint"))
+        .args(ours.iter().map(|name| format!(".github/workflows/{name}")))
+        .current_dir(&repo)
+        .output()
+        .unwrap();
+    assert_ok("actionlint", &lint);
+    let ours: Vec<PathBuf> = ours.iter().map(|name| workflows.join(name)).collect();
+    let paths: Vec<&Path> = ours.iter().map(PathBuf::as_path).collect();
+    check_jsonschema("vendor.github-workflows", &paths);
+    let zizmor = Command::new(peer_tool("zizmor"))
+        .args(["--offline", "--no-progress"])
+        .args(&paths)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_ok("zizmor", &zizmor);
 }

@@ -1,11 +1,15 @@
 //! Repository chores, run as `cargo run -p xtask -- <task>`.
 //!
+//! `checksums DIR --version V` prints (or `--append`s to `action/checksums.txt`) the
+//! sha256 lines of the release archives `dist build` left in DIR ([`checksums`]).
+//!
 //! `generate` writes the CI wrappers' inputs from `kiln build`'s clap definition into
 //! the generated regions of the wrapper files, and the JSON Schema of every document
 //! kiln prints into `schema/`; `generate --check` changes nothing and fails with a
 //! unified diff when a file differs from what it would write. Both come from the small
 //! `kiln-cli` crate, so this never compiles kiln itself.
 
+pub mod checksums;
 pub mod inputs;
 pub mod regions;
 pub mod render;

@@ -1,5 +1,7 @@
-//! `cargo run -p xtask -- generate [--check]`: see the library's documentation.
+//! `cargo run -p xtask -- generate [--check]` and `checksums DIR --version V [--append]`:
+//! see the library's documentation.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -20,12 +22,50 @@ enum Task {
         #[arg(long)]
         check: bool,
     },
+    /// Print the sha256 lines of the release archives in DIR (`dist build`'s output)
+    Checksums {
+        /// Where `dist build` left the archives and their `.sha256` files
+        dir: PathBuf,
+        /// The version they are released as
+        #[arg(long)]
+        version: String,
+        /// Append them to action/checksums.txt and regenerate the wrappers (the release
+        /// does) instead of printing them
+        #[arg(long)]
+        append: bool,
+    },
 }
 
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 fn main() -> Result<ExitCode> {
-    let Task::Generate { check } = Cli::parse().task;
     let root = xtask::repo_root();
+    let check = match Cli::parse().task {
+        Task::Generate { check } => check,
+        Task::Checksums {
+            dir,
+            version,
+            append,
+        } => {
+            let lines = xtask::checksums::lines(&dir, &version)?;
+            if !append {
+                print!("{lines}");
+                return Ok(ExitCode::SUCCESS);
+            }
+            let path = root.join(xtask::CHECKSUMS);
+            let mut text = std::fs::read_to_string(&path)?;
+            if !text.ends_with('\n') {
+                text.push('\n');
+            }
+            text.push_str(&lines);
+            std::fs::write(&path, text)?;
+            eprintln!(
+                "appended {} line(s) to {}",
+                lines.lines().count(),
+                xtask::CHECKSUMS
+            );
+            false
+        }
+    };
     let generated = xtask::generate(&root)?;
     if check {
         let stale: Vec<_> = generated.iter().filter(|f| !f.is_current()).collect();

@@ -193,6 +193,18 @@ fn kiln_version() -> String {
     env!("CARGO_PKG_VERSION").to_string()
 }
 
+/// Makes `dir` a git repository (actionlint finds the workflows from its root).
+fn git_init(dir: &Path) {
+    assert_ok(
+        "git init",
+        &Command::new("git")
+            .args(["init", "-q"])
+            .current_dir(dir)
+            .output()
+            .unwrap(),
+    );
+}
+
 /// A git repository holding the action and `workflow` as `.github/workflows/kiln.yml`,
 /// which actionlint must pass (checking every `with:` against action.yml). Returns it.
 fn actionlint_in_repo(ctx: &TestContext, workflow: &str) -> PathBuf {
@@ -200,14 +212,7 @@ fn actionlint_in_repo(ctx: &TestContext, workflow: &str) -> PathBuf {
     copy_dir(&repo_root().join("action"), &repo.join("action"));
     std::fs::create_dir_all(repo.join(".github/workflows")).unwrap();
     std::fs::write(repo.join(".github/workflows/kiln.yml"), workflow).unwrap();
-    assert_ok(
-        "git init",
-        &Command::new("git")
-            .args(["init", "-q"])
-            .current_dir(&repo)
-            .output()
-            .unwrap(),
-    );
+    git_init(&repo);
     let lint = Command::new(peer_tool("actionlint"))
         .arg(".github/workflows/kiln.yml")
         .current_dir(&repo)

@@ -323,14 +323,7 @@ fn release_workflows_lint_clean() {
         )
         .unwrap();
     }
-    assert_ok(
-        "git init",
-        &Command::new("git")
-            .args(["init", "-q"])
-            .current_dir(&repo)
-            .output()
-            .unwrap(),
-    );
+    git_init(&repo);
     let lint = Command::new(peer_tool("actionlint"))
         .args(["-shellcheck=", ".github/workflows/release.yml"])
         .current_dir(&repo)

@@ -156,11 +156,7 @@ pub async fn run(mut plan: Plan, reporter: &dyn Reporter) -> Result<Summary, Err
         };
         if let Err(err) = ran {
             // The caches of a build that got far enough are still worth saving.
-            let saves = plan
-                .steps
-                .iter()
-                .any(|s| s.stage == Stage::Save && s.skipped.is_none());
-            if saves && outcomes.cache.is_none() {
+            if plan.runs(Stage::Save) && outcomes.cache.is_none() {
                 // A failure after the artifact was stored (push, sign) leaves a build whose
                 // caches are as good as a green one's.
                 let failed = outcomes.stored.is_none();
@@ -706,11 +702,7 @@ async fn post_failure(
     outcomes: &Outcomes,
     reporter: &dyn Reporter,
 ) {
-    if !plan
-        .steps
-        .iter()
-        .any(|s| s.stage == Stage::Summary && s.skipped.is_none())
-    {
+    if !plan.runs(Stage::Summary) {
         return;
     }
     let failure = crate::platform::Failure {

@@ -134,6 +134,13 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Whether the plan runs `stage` (it has the step and does not skip it).
+    pub fn runs(&self, stage: Stage) -> bool {
+        self.steps
+            .iter()
+            .any(|step| step.stage == stage && step.skipped.is_none())
+    }
+
     /// Detects the project and plans its build.
     pub async fn compute(
         settings: Settings,

@@ -189,11 +189,7 @@ fn render_failure(failure: &Failure) -> String {
     let _ = writeln!(out, "The **{}** stage failed:\n", failure.stage);
     let mut error = failure.causes.join("\nCaused by: ");
     if error.len() > ERROR_TEXT_LIMIT {
-        let mut end = ERROR_TEXT_LIMIT;
-        while !error.is_char_boundary(end) {
-            end -= 1;
-        }
-        error.truncate(end);
+        error = super::prefix_within(&error, ERROR_TEXT_LIMIT).to_string();
         error.push_str("\n…(cut: the whole error is in the job log)");
     }
     out.push_str(&fenced(&error));
@@ -263,19 +259,12 @@ pub fn truncate(markdown: String, limit: usize) -> String {
     const NOTE: &str = "\n\n*Truncated: the whole summary is in the job log.*\n";
     const CLOSE: &str = "\n</details>";
     let budget = limit.saturating_sub(NOTE.len() + CLOSE.len());
-    // The longest prefix within the budget that ends on a char boundary, then cut at
-    // its last line end.
-    let mut used = 0;
-    let mut out: String = markdown
-        .chars()
-        .take_while(|c| {
-            used += c.len_utf8();
-            used <= budget
-        })
-        .collect();
-    if let Some((head, _)) = out.rsplit_once('\n') {
-        out = head.to_string();
-    }
+    // The longest prefix within the budget, cut at its last line end.
+    let head = super::prefix_within(&markdown, budget);
+    let mut out = head
+        .rsplit_once('\n')
+        .map_or(head, |(head, _)| head)
+        .to_string();
     if out.matches("<details>").count() > out.matches("</details>").count() {
         out.push_str(CLOSE);
     }

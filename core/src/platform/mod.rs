@@ -286,21 +286,22 @@ pub enum ApiError {
     },
 }
 
+/// The longest prefix of `text` of at most `max` bytes that ends on a character
+/// boundary: where a size limit cuts text a person reads.
+pub(crate) fn prefix_within(text: &str, max: usize) -> &str {
+    let mut end = max.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.get(..end).unwrap_or_default()
+}
+
 fn message_suffix(message: &str) -> String {
     let line = message.lines().next().unwrap_or("").trim();
     if line.is_empty() {
         String::new()
     } else if line.len() > 200 {
-        // The longest prefix of at most 200 bytes that ends on a char boundary.
-        let mut used = 0;
-        let head: String = line
-            .chars()
-            .take_while(|c| {
-                used += c.len_utf8();
-                used <= 200
-            })
-            .collect();
-        format!(": {head}…")
+        format!(": {}…", prefix_within(line, 200))
     } else {
         format!(": {line}")
     }

@@ -271,6 +271,8 @@ struct PyprojectProject {
     version: Option<String>,
     #[serde(default)]
     scripts: toml::Table,
+    #[serde(default, rename = "gui-scripts")]
+    gui_scripts: toml::Table,
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
@@ -341,19 +343,41 @@ fn detect_python(root: &Path, req: &DetectRequest) -> Result<Project, DetectErro
     let py = pyproject.unwrap_or_default();
     let poetry = py.tool.poetry.as_ref();
     let project_table = py.project.as_ref();
-    let mut scripts: Vec<(String, String)> = project_table
-        .map(|p| &p.scripts)
-        .filter(|s| !s.is_empty())
-        .or(poetry.map(|p| &p.scripts))
-        .into_iter()
-        .flat_map(|t| t.iter())
-        .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
-        .collect();
-    let mut scripts_label = "[project.scripts]";
-    if scripts.is_empty() {
-        scripts = setuptools_console_scripts(root);
-        scripts_label = "console_scripts";
-    }
+    let table_scripts = |table: Option<&toml::Table>| -> Vec<(String, String)> {
+        table
+            .into_iter()
+            .flat_map(|t| t.iter())
+            .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+            .collect()
+    };
+    // Where a project declares its commands: the first kind that has any wins.
+    let found = |label: &'static str, scripts: Vec<(String, String)>| {
+        (!scripts.is_empty()).then_some((label, scripts))
+    };
+    let (scripts_label, scripts) = found(
+        "[project.scripts]",
+        table_scripts(project_table.map(|p| &p.scripts)),
+    )
+    .or_else(|| {
+        found(
+            "[tool.poetry.scripts]",
+            table_scripts(poetry.map(|p| &p.scripts)),
+        )
+    })
+    .or_else(|| {
+        found(
+            "[project.gui-scripts]",
+            table_scripts(project_table.map(|p| &p.gui_scripts)),
+        )
+    })
+    .or_else(|| {
+        found(
+            "console_scripts",
+            setuptools_entry_points(root, "console_scripts"),
+        )
+    })
+    .or_else(|| found("gui_scripts", setuptools_entry_points(root, "gui_scripts")))
+    .unwrap_or(("[project.scripts]", Vec::new()));
     // An sdist (or a tree that was one) says who it is in PKG-INFO.
     let pkg_info = std::fs::read_to_string(root.join("PKG-INFO")).unwrap_or_default();
     let pkg_info_field = |field: &str| {
@@ -369,6 +393,7 @@ fn detect_python(root: &Path, req: &DetectRequest) -> Result<Project, DetectErro
         py.tool.kiln.entry.as_deref(),
         &scripts,
         scripts_label,
+        &setuptools_scripts(root),
     )?;
     let dir_name = root
         .file_name()
@@ -391,31 +416,92 @@ fn detect_python(root: &Path, req: &DetectRequest) -> Result<Project, DetectErro
     })
 }
 
-/// `console_scripts` of a setuptools project that declares them outside pyproject.toml:
-/// `[options.entry_points]` in `setup.cfg`, or `entry_points=` in `setup.py`. Only
-/// literal `name = module:function` strings are read; nothing is executed.
-fn setuptools_console_scripts(root: &Path) -> Vec<(String, String)> {
-    let mut found = Vec::new();
-    if let Ok(cfg) = std::fs::read_to_string(root.join("setup.cfg")) {
-        let mut in_scripts = false;
-        for line in cfg.lines() {
-            let trimmed = line.trim();
-            if let Some(value) = trimmed.strip_prefix("console_scripts") {
-                in_scripts = true;
-                found.extend(parse_script(value.trim_start().trim_start_matches('=')));
-            } else if in_scripts && line.starts_with([' ', '\t']) && !trimmed.is_empty() {
-                found.extend(parse_script(trimmed));
-            } else if !trimmed.is_empty() {
-                in_scripts = false;
-            }
-        }
-    }
+/// The `group` entry points (`console_scripts`, `gui_scripts`) of a setuptools project
+/// that declares them outside pyproject.toml: `[options.entry_points]` in `setup.cfg`,
+/// or `entry_points=` in `setup.py`. Only literal `name = module:function` strings are
+/// read; nothing is executed.
+fn setuptools_entry_points(root: &Path, group: &str) -> Vec<(String, String)> {
+    let setup_cfg = std::fs::read_to_string(root.join("setup.cfg")).unwrap_or_default();
+    let mut found: Vec<(String, String)> = setup_cfg_values(&setup_cfg, group)
+        .iter()
+        .filter_map(|value| parse_script(value))
+        .collect();
     if let Ok(setup) = std::fs::read_to_string(root.join("setup.py"))
-        && let Some(start) = setup.find("console_scripts")
+        && let Some(start) = setup.find(group)
         && let Some(rest) = setup.get(start..)
     {
         let list = rest.split_once(']').map_or(rest, |(list, _)| list);
         found.extend(list.split(['\'', '"']).filter_map(parse_script));
+    }
+    found
+}
+
+/// The values of `key` in `setup.cfg`: on its line after `=`, then on the indented
+/// lines that continue it.
+fn setup_cfg_values(cfg: &str, key: &str) -> Vec<String> {
+    let mut values = Vec::new();
+    let mut in_key = false;
+    for line in cfg.lines() {
+        let trimmed = line.trim();
+        let continues = line.starts_with([' ', '\t']) && !trimmed.is_empty();
+        if let Some(value) = trimmed
+            .strip_prefix(key)
+            .and_then(|rest| rest.trim_start().strip_prefix('='))
+            && !continues
+        {
+            in_key = true;
+            values.extend(
+                Some(value.trim())
+                    .filter(|v| !v.is_empty())
+                    .map(String::from),
+            );
+        } else if in_key && continues {
+            values.push(trimmed.to_string());
+        } else if !trimmed.is_empty() {
+            in_key = false;
+        }
+    }
+    values
+}
+
+/// The legacy `scripts` of a setuptools project (`setup(scripts=["bin/tool"])`, or
+/// `scripts =` under `[options]` in `setup.cfg`): files pip copies into `bin/` and
+/// runs with the project's installed packages. Read as literals; nothing is executed.
+fn setuptools_scripts(root: &Path) -> Vec<PathBuf> {
+    let setup_cfg = std::fs::read_to_string(root.join("setup.cfg")).unwrap_or_default();
+    let mut found: Vec<PathBuf> = setup_cfg_values(&setup_cfg, "scripts")
+        .iter()
+        .flat_map(|value| value.split(',').map(str::trim))
+        .filter(|value| !value.is_empty())
+        .map(PathBuf::from)
+        .collect();
+    let setup = std::fs::read_to_string(root.join("setup.py")).unwrap_or_default();
+    let mut rest = setup.as_str();
+    while let Some(at) = rest.find("scripts") {
+        let before = rest[..at].chars().next_back();
+        let after = rest[at + "scripts".len()..].trim_start();
+        rest = &rest[at + "scripts".len()..];
+        // `scripts=[...]`, not `console_scripts`, `gui_scripts` or `scripts==`.
+        if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '\'' || c == '"') {
+            continue;
+        }
+        let Some(list) = after
+            .strip_prefix('=')
+            .filter(|list| !list.starts_with('='))
+            .map(str::trim_start)
+            .and_then(|list| list.strip_prefix(['[', '(']))
+        else {
+            continue;
+        };
+        let list = list.split_once([']', ')']).map_or(list, |(list, _)| list);
+        found.extend(
+            list.split(['\'', '"'])
+                .skip(1)
+                .step_by(2)
+                .filter(|path| !path.trim().is_empty())
+                .map(PathBuf::from),
+        );
+        break;
     }
     found
 }
@@ -428,9 +514,10 @@ fn parse_script(text: &str) -> Option<(String, String)> {
 }
 
 /// Where detection looked for a Python entry point, for the error message.
-const ENTRY_ORDER: &str = "`[python] entry` in kiln.toml, `[tool.kiln] entry` or \
-    `[project.scripts]` in pyproject.toml, a package with `__main__.py`, or `app.py`, \
-    `main.py`, `__main__.py` at the root";
+const ENTRY_ORDER: &str = "`[python] entry` in kiln.toml, `[tool.kiln] entry`, \
+    `[project.scripts]` or `[project.gui-scripts]` in pyproject.toml, `console_scripts`, \
+    `gui_scripts` or `scripts` in setup.cfg or setup.py, a package with `__main__.py`, or \
+    `app.py`, `main.py`, `__main__.py` at the root";
 
 fn python_entry(
     root: &Path,
@@ -438,6 +525,7 @@ fn python_entry(
     tool_kiln: Option<&str>,
     scripts: &[(String, String)],
     scripts_label: &str,
+    legacy_scripts: &[PathBuf],
 ) -> Result<PythonEntry, DetectError> {
     // `--entry NAME` picks a [project.scripts] entry by name, or is itself a spec.
     if let Some(wanted) = &req.entry {
@@ -454,6 +542,10 @@ fn python_entry(
     }
     if let Some((name, spec)) = scripts.first() {
         return parse_entry(root, spec, &format!("{scripts_label} {name}"));
+    }
+    if let Some(script) = legacy_scripts.first() {
+        let spec = script.to_string_lossy();
+        return script_entry(root, &spec, "setuptools scripts");
     }
     if let Some(entry) = main_package(root)? {
         return Ok(entry);
@@ -491,25 +583,7 @@ fn parse_entry(root: &Path, spec: &str, origin: &str) -> Result<PythonEntry, Det
         });
     }
     if spec.ends_with(".py") {
-        let path = PathBuf::from(spec);
-        if !root.join(&path).is_file() {
-            return Err(DetectError::EntryNotFound {
-                path: root.join(path),
-            });
-        }
-        // The script is copied into the artifact: it must be the project's own file,
-        // not `/etc/…`, `../…`, or a link out of the project.
-        let inside = std::fs::canonicalize(root.join(&path))
-            .ok()
-            .zip(std::fs::canonicalize(root).ok())
-            .is_some_and(|(file, root)| file.starts_with(root));
-        if path.is_absolute() || !inside {
-            return Err(DetectError::EntryOutside {
-                spec: spec.to_string(),
-                origin: origin.to_string(),
-            });
-        }
-        return Ok(PythonEntry::Script { path });
+        return script_entry(root, spec, origin);
     }
     if !is_dotted_name(spec) {
         return Err(invalid());
@@ -531,6 +605,29 @@ fn parse_entry(root: &Path, spec: &str, origin: &str) -> Result<PythonEntry, Det
     Err(DetectError::EntryNotFound {
         path: root.join(rel),
     })
+}
+
+/// A script file of the project run as `__main__` (`app.py`, or a legacy `bin/tool`).
+fn script_entry(root: &Path, spec: &str, origin: &str) -> Result<PythonEntry, DetectError> {
+    let path = PathBuf::from(spec);
+    if !root.join(&path).is_file() {
+        return Err(DetectError::EntryNotFound {
+            path: root.join(path),
+        });
+    }
+    // The script is copied into the artifact: it must be the project's own file,
+    // not `/etc/…`, `../…`, or a link out of the project.
+    let inside = std::fs::canonicalize(root.join(&path))
+        .ok()
+        .zip(std::fs::canonicalize(root).ok())
+        .is_some_and(|(file, root)| file.starts_with(root));
+    if path.is_absolute() || !inside {
+        return Err(DetectError::EntryOutside {
+            spec: spec.to_string(),
+            origin: origin.to_string(),
+        });
+    }
+    Ok(PythonEntry::Script { path })
 }
 
 fn is_dotted_name(s: &str) -> bool {
@@ -856,9 +953,84 @@ mod tests {
             "[metadata]\nname = cow\n[options.entry_points]\nconsole_scripts =\n    moo = cow.cli:run\n[options]\nzip_safe = False\n",
         );
         assert_eq!(
-            setuptools_console_scripts(dir.path())[0],
+            setuptools_entry_points(dir.path(), "console_scripts")[0],
             ("moo".to_string(), "cow.cli:run".to_string())
         );
+    }
+
+    #[test]
+    fn gui_scripts_are_entry_points_too() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "pyproject.toml",
+            "[project]\nname = \"viewer\"\n[project.gui-scripts]\nview = \"viewer.app:main\"\n",
+        );
+        let project = detect_python(dir.path(), &DetectRequest::default()).unwrap();
+        let ProjectKind::Python(py) = project.kind else {
+            panic!("not Python")
+        };
+        assert_eq!(py.entry.to_string(), "viewer.app:main");
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "setup.cfg",
+            "[options.entry_points]\ngui_scripts =\n    view = viewer.app:main\n",
+        );
+        assert_eq!(
+            setuptools_entry_points(dir.path(), "gui_scripts"),
+            [("view".to_string(), "viewer.app:main".to_string())]
+        );
+    }
+
+    #[test]
+    fn legacy_scripts_are_read_as_literals() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "setup.py",
+            "from setuptools import setup\nsetup(\n    name='legacy',\n    \
+             entry_points={'gui_scripts': []},\n    scripts = [\"bin/legacy-tool\", 'bin/other.py'],\n)\n",
+        );
+        assert_eq!(
+            setuptools_scripts(dir.path()),
+            [
+                PathBuf::from("bin/legacy-tool"),
+                PathBuf::from("bin/other.py")
+            ]
+        );
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "setup.cfg",
+            "[options]\npackages = find:\nscripts =\n    bin/tool\n    bin/more\n[options.entry_points]\n",
+        );
+        assert_eq!(
+            setuptools_scripts(dir.path()),
+            [PathBuf::from("bin/tool"), PathBuf::from("bin/more")]
+        );
+        // A script without `.py` is an entry, inside the project only.
+        std::fs::create_dir(dir.path().join("bin")).unwrap();
+        write(dir.path(), "bin/tool", "print('legacy')\n");
+        let entry = python_entry(
+            dir.path(),
+            &DetectRequest::default(),
+            None,
+            &[],
+            "console_scripts",
+            &setuptools_scripts(dir.path()),
+        )
+        .unwrap();
+        assert_eq!(
+            entry,
+            PythonEntry::Script {
+                path: PathBuf::from("bin/tool")
+            }
+        );
+        assert!(matches!(
+            script_entry(dir.path(), "/etc/passwd", "setuptools scripts"),
+            Err(DetectError::EntryOutside { .. })
+        ));
     }
 
     #[test]

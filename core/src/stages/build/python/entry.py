@@ -2,66 +2,62 @@
 # `python` would and reports how it ended through `wasi:cli/run`.
 #
 # This module runs twice. While componentize-py pre-initialises the component (files
-# readable), it imports every module the app may need, so they are carried, and compiles
-# the app's `__main__` code. When the component runs (no filesystem), `Run.run` starts
-# the app with the argv, stdin, stdout and stderr the host gives it.
+# readable), it keeps the app's files and the standard library in memory (`kiln_site`),
+# imports the entry point, and so everything the app imports when it loads, and compiles
+# the app's `__main__` code. When the component runs (no file system of its own),
+# `Run.run` starts the app with the argv, stdin, stdout and stderr the host gives it;
+# whatever it imports later comes from memory.
 
 import sys
 
 # Pre-initialisation must not leave CPython 3.14 `__pycache__` files in the project.
 sys.dont_write_bytecode = True
 
-import atexit
-import builtins
-import importlib
-import linecache
 import os
-import traceback
-import types
 
-from componentize_py_types import Err
-from wit_world import exports
+import kiln_site
 
 _KIND = @KIND@
 _TARGET = @TARGET@
 _ATTRIBUTE = @ATTRIBUTE@
 _FILENAME = @FILENAME@
-_CARRY = @CARRY@
+_APP_PATHS = @APP_PATHS@
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def _codec_modules():
-    import encodings
+def _install_site():
+    # componentize-py maps each `-p` directory in order after this module's own: those
+    # after it are the app's (for a script, the project's directory first).
+    global _FILENAME
+    at = sys.path.index(_HERE) + 1
+    roots = sys.path[at : at + _APP_PATHS]
+    if _KIND == "script":
+        # As under `python app.py`, a script's `__file__` is absolute: reads relative to
+        # it find the project's files, which are kept in memory.
+        _FILENAME = roots[0] + "/" + _FILENAME
+    import textwrap
 
-    names = set()
-    for directory in encodings.__path__:
-        try:
-            entries = os.listdir(directory)
-        except OSError:
-            continue
-        for entry in entries:
-            if entry.endswith(".py") and entry != "__init__.py":
-                names.add("encodings." + entry[:-3])
-    return sorted(names)
-
-
-def _carry(names):
-    report = []
-    for name in names:
-        try:
-            importlib.import_module(name)
-            report.append(f"carried {name}")
-        except BaseException as error:
-            # Host-only and platform modules (`winreg`, `fcntl`) and the modules that
-            # need them fail here: the app cannot use them in the component either.
-            report.append(f"failed {name}: {type(error).__name__}: {error}".replace("\n", " "))
+    report = kiln_site.install(roots, os.path.dirname(textwrap.__file__))
     # Pre-initialisation output is only shown when it fails: kiln reads this instead.
     try:
         with open(os.path.join(_HERE, "kiln-carried.txt"), "w", encoding="utf-8") as handle:
-            handle.write("\n".join(report) + f"\ntotal {len(sys.modules)}\n")
+            handle.write(report)
     except OSError:
         pass
+
+
+_install_site()
+
+import atexit
+import builtins
+import importlib
+import linecache
+import traceback
+import types
+
+from componentize_py_types import Err
+from wit_world import exports
 
 
 def _remember_source(filename, source):
@@ -99,8 +95,11 @@ except BaseException:
     print(f"kiln: the entry point `{_TARGET}` failed to load", file=sys.stderr)
     raise
 
-_carry(_CARRY + _codec_modules())
-del _CARRY
+try:
+    with open(os.path.join(_HERE, "kiln-carried.txt"), "a", encoding="utf-8") as handle:
+        handle.write(f"modules {len(sys.modules)}\n")
+except OSError:
+    pass
 
 
 def _start():

@@ -10,12 +10,14 @@
 //!    requirements project has its requirements installed and its own files carried
 //!    from the project directory. A dependency with no pure-Python or WASI wheel is
 //!    reported by name here, before componentize-py starts.
-//! 3. Finds the app's import graph with the host's `modulefinder` (lazy imports
-//!    included), because only modules imported while componentize-py pre-initialises
-//!    the component exist when it runs.
-//! 4. Generates the `wasi:cli/run` world and the entry module that imports that graph
-//!    and every codec at pre-initialisation, then starts the app the way `python` would.
-//! 5. Runs componentize-py and returns the component.
+//! 3. Generates the `wasi:cli/run` world, the in-memory site (`site.py`) and the entry
+//!    module. A component has no file system, and componentize-py carries only what is
+//!    in memory when pre-initialisation ends; so at pre-initialisation the entry module
+//!    first keeps every file of the app's distributions and of the standard library in
+//!    memory, compressed, and serves imports, resources, metadata and reads from there
+//!    (whatever computes a module's name, whatever file the app reads beside its code),
+//!    then imports the entry point. It starts the app the way `python` would.
+//! 4. Runs componentize-py and returns the component.
 
 use std::path::{Path, PathBuf};
 
@@ -26,15 +28,16 @@ use crate::reporter::Reporter;
 
 pub mod cache;
 mod entry;
-mod imports;
 mod pip;
 mod provision;
 mod toolchain;
 
 pub use toolchain::{ComponentizePy, PythonToolchain, resolve_toolchain};
 
-use entry::{CARRIED_REPORT, ENTRY_MODULE, SCRIPT_COPY, carried_count, render_entry};
-use imports::{IMPORTS_PY, import_graph};
+use entry::{
+    CARRIED_REPORT, Carried, ENTRY_MODULE, SCRIPT_COPY, SITE_MODULE, SITE_MODULE_SOURCE,
+    render_entry,
+};
 use pip::{install_dependencies, pip_python};
 use provision::provision;
 
@@ -43,6 +46,8 @@ use crate::toolchain::{COMPONENTIZE_PY_VERSION, TARGET_ABI, TARGET_PYTHON};
 
 /// The WIT world the component targets: it exports `wasi:cli/run`.
 const WIT: &str = include_str!("wit/kiln.wit");
+/// See the script.
+const PURIFY_PY: &str = include_str!("purify.py");
 const WORLD: &str = "kiln-command";
 /// What the entry module prints at pre-initialisation when the entry point fails.
 const ENTRY_FAILED_MARKER: &str = "kiln: the entry point";
@@ -104,18 +109,6 @@ pub enum PythonBuildError {
     },
     #[error("Entry script `{}` does not exist", path.display())]
     EntryMissing { path: PathBuf },
-    #[error("Failed to find the import graph of `{entry}`")]
-    ImportGraph {
-        entry: String,
-        #[source]
-        source: ProcessError,
-    },
-    #[error("The import graph finder wrote unreadable output to `{}`", path.display())]
-    ImportGraphOutput {
-        path: PathBuf,
-        #[source]
-        source: serde_json::Error,
-    },
     #[error("Entry point `{entry}` failed to load while componentize-py pre-initialised it")]
     EntryPoint {
         entry: String,
@@ -167,10 +160,9 @@ impl Diagnose for PythonBuildError {
                  run in a WASI component: make them optional or ship pure-Python fallbacks"
                 .to_string(),
             NoWasiWheel { package, .. } => format!(
-                "native extensions cannot run in a WASI component: use a pure-Python \
-                 alternative to `{package}` or drop it; if `{package}` is pure Python but \
-                 publishes only a source distribution, build its wheel (`pip wheel --no-deps \
-                 {package}`) into a directory named by `PIP_FIND_LINKS`"
+                "native extensions cannot run in a WASI component, and `{package}` did not \
+                 build without them from its source distribution (with `KILN_LOG=debug`, \
+                 kiln shows why): use a pure-Python alternative to `{package}` or drop it"
             ),
             NoMatchingVersion { available, .. } => format!(
                 "versions with a usable wheel: {available}; change the version constraint to \
@@ -191,9 +183,6 @@ impl Diagnose for PythonBuildError {
             EntryMissing { .. } => "set the entry point in `[tool.kiln] entry` of \
                  `pyproject.toml`, or in `kiln.toml`"
                 .to_string(),
-            ImportGraph { .. } | ImportGraphOutput { .. } => {
-                "this is a kiln defect: rerun with `KILN_LOG=debug` and report it".to_string()
-            }
             EntryPoint { .. } => "the traceback above comes from CPython 3.14 inside the \
                  component: make the entry point importable there (no native extensions, no \
                  host-only modules at import time)"
@@ -209,11 +198,7 @@ impl Diagnose for PythonBuildError {
     fn blame(&self) -> Blame {
         use PythonBuildError::*;
         match self {
-            ImportGraph { .. }
-            | ImportGraphOutput { .. }
-            | Componentize { .. }
-            | NoOutput { .. }
-            | Io { .. } => Blame::Internal,
+            Componentize { .. } | NoOutput { .. } | Io { .. } => Blame::Internal,
             _ => Blame::User,
         }
     }
@@ -258,10 +243,8 @@ pub(super) struct Layout {
     pub(super) wheel_dir: PathBuf,
     /// An empty virtual environment, so componentize-py adds no host site-packages.
     pub(super) isolated_env: PathBuf,
-    /// The import-graph finder, its input and its output.
-    pub(super) imports_py: PathBuf,
-    pub(super) imports_spec: PathBuf,
-    pub(super) imports_out: PathBuf,
+    /// The script that makes a pure wheel of a package built without its speed-ups.
+    pub(super) purify_py: PathBuf,
     pub(super) output: PathBuf,
 }
 
@@ -273,9 +256,7 @@ impl Layout {
             deps: work_dir.join("deps"),
             wheel_dir: work_dir.join("wheel"),
             isolated_env: work_dir.join("no-site"),
-            imports_py: work_dir.join("imports.py"),
-            imports_spec: work_dir.join("imports-spec.json"),
-            imports_out: work_dir.join("imports.json"),
+            purify_py: work_dir.join("purify.py"),
             output: work_dir.join("app.wasm"),
         }
     }
@@ -292,7 +273,11 @@ impl Layout {
         create_dir(&self.isolated_env.join("lib").join("site-packages"))?;
         remove_file(&self.output)?;
         write(&self.wit_dir.join("kiln.wit"), WIT)?;
-        write(&self.imports_py, IMPORTS_PY)
+        write(&self.purify_py, PURIFY_PY)?;
+        write(
+            &self.gen_dir.join(format!("{SITE_MODULE}.py")),
+            SITE_MODULE_SOURCE,
+        )
     }
 }
 
@@ -333,10 +318,7 @@ pub async fn build(
     }
     app_path.push(layout.deps.clone());
 
-    reporter.step("Finding the app's import graph");
-    let graph = import_graph(project, py, toolchain, &app_path, &layout, ctx, reporter).await?;
-
-    let (rendered, script_source) = render_entry(&py.entry, &graph);
+    let (rendered, script_source) = render_entry(&py.entry, app_path.len());
     if let Some(source) = script_source {
         let path = project.root.join(source);
         let bytes = std::fs::read(&path).map_err(|err| match err.kind() {
@@ -388,23 +370,21 @@ pub async fn build(
     }
 
     let report = layout.gen_dir.join(CARRIED_REPORT);
-    let carried = std::fs::read_to_string(&report)
-        .ok()
-        .and_then(|report| carried_count(&report))
-        .map_or_else(|| "unknown".to_string(), |n| n.to_string());
+    let carried = Carried::parse(&std::fs::read_to_string(&report).unwrap_or_default());
     Ok(Built {
         wasm: layout.output.clone(),
         kind: WasmKind::Component,
         toolchain: format!(
             "componentize-py {COMPONENTIZE_PY_VERSION} (CPython {TARGET_PYTHON} for WASI)"
         ),
-        facts: vec![
-            ("carried modules".to_string(), carried),
-            (
+        facts: carried
+            .facts()
+            .into_iter()
+            .chain([(
                 "dependencies".to_string(),
                 installed.dependencies.to_string(),
-            ),
-        ],
+            )])
+            .collect(),
         version: installed.version,
         sbom: SbomInputs::Python {
             project_dist: project_dist(&layout),
@@ -548,8 +528,14 @@ ERROR: No matching distribution found for numpy>=1.26
     #[test]
     fn entry_module_has_every_placeholder_filled() {
         for entry in entries() {
-            let (source, script) = render_entry(&entry, &["json".to_string()]);
-            for placeholder in ["@KIND@", "@TARGET@", "@ATTRIBUTE@", "@FILENAME@", "@CARRY@"] {
+            let (source, script) = render_entry(&entry, 2);
+            for placeholder in [
+                "@KIND@",
+                "@TARGET@",
+                "@ATTRIBUTE@",
+                "@FILENAME@",
+                "@APP_PATHS@",
+            ] {
                 assert!(
                     !source.contains(placeholder),
                     "{placeholder} left in {entry}"
@@ -560,10 +546,11 @@ ERROR: No matching distribution found for numpy>=1.26
                 matches!(entry, PythonEntry::Script { .. })
             );
         }
-        let (source, _) = render_entry(&entries()[0], &[]);
+        let (source, _) = render_entry(&entries()[0], 1);
         assert!(source.contains("_KIND = \"function\"\n"), "{source}");
+        assert!(source.contains("_APP_PATHS = 1\n"), "{source}");
         assert!(source.contains("_ATTRIBUTE = \"App.main\"\n"), "{source}");
-        let (source, _) = render_entry(&entries()[2], &[]);
+        let (source, _) = render_entry(&entries()[2], 2);
         assert!(
             source.contains(r#"_FILENAME = "app \"quoted\".py""#),
             "{source}"
@@ -579,7 +566,7 @@ ERROR: No matching distribution found for numpy>=1.26
             return;
         };
         for entry in entries() {
-            let (source, _) = render_entry(&entry, &["json".to_string(), "a.b".to_string()]);
+            let (source, _) = render_entry(&entry, 2);
             let dir = tempfile::tempdir().unwrap();
             let file = dir.path().join("entry.py");
             std::fs::write(&file, &source).unwrap();
@@ -593,10 +580,19 @@ ERROR: No matching distribution found for numpy>=1.26
     }
 
     #[test]
-    fn carried_count_is_read_from_the_preinit_report() {
-        let report = "carried json\nfailed winreg: ModuleNotFoundError: No module named 'winreg'\ntotal 212\n";
-        assert_eq!(carried_count(report), Some(212));
-        assert_eq!(carried_count("nothing"), None);
+    fn carried_figures_are_read_from_the_preinit_report() {
+        let report = "app-files 12\napp-bytes 2500000\napp-kept 600000\nstdlib-files 700\n\
+            stdlib-bytes 11000000\nstdlib-kept 2400000\nmodules 212\n";
+        let carried = Carried::parse(report);
+        assert_eq!(carried.modules, Some(212));
+        let facts = carried.facts();
+        assert_eq!(facts[0], ("carried modules".to_string(), "212".to_string()));
+        assert_eq!(facts[1].1, "12 files, 600.00 kB kept of 2.50 MB");
+        assert_eq!(facts[2].1, "700 files, 2.40 MB kept of 11.00 MB");
+        // A report cut short (pre-initialisation failed to write it) says so.
+        let partial = Carried::parse("app-files 3\nbogus line\nmodules x\n");
+        assert_eq!(partial.modules, None);
+        assert_eq!(partial.facts()[1].1, "unknown");
     }
 
     #[test]

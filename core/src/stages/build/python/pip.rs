@@ -162,7 +162,16 @@ pub(super) async fn install_dependencies(
                 package,
                 requirement,
             } if !built_from_sdist.contains(&package)
-                && wheel_from_sdist(python, &requirement, &sdist_wheels, ctx, reporter).await =>
+                && wheel_from_sdist(
+                    python,
+                    &requirement,
+                    &package,
+                    &sdist_wheels,
+                    layout,
+                    ctx,
+                    reporter,
+                )
+                .await =>
             {
                 built_from_sdist.push(package);
             }
@@ -180,40 +189,54 @@ pub(super) async fn install_dependencies(
     })
 }
 
-/// Builds a pure-Python wheel for `requirement` from its source distribution into
-/// `dir`, when it has no wheel at all. Returns whether one was built: a package with a
-/// wheel for the host only (a native extension) or whose build gives a platform wheel
-/// is not pure, and stays an error.
+/// Switches that common packages read to skip their optional C speed-ups, beside having
+/// no C compiler (`CC=false`), which makes optional extensions fall back on their own.
+const NO_SPEEDUPS: &[(&str, &str)] = &[
+    ("CC", "false"),
+    ("CXX", "false"),
+    ("PYYAML_FORCE_LIBYAML", "0"),
+    ("MSGPACK_PUREPYTHON", "1"),
+    // simplejson
+    ("DISABLE_SPEEDUPS", "1"),
+    ("WRAPT_INSTALL_EXTENSIONS", "false"),
+    // websockets
+    ("BUILD_EXTENSION", "no"),
+    ("DISABLE_SQLALCHEMY_CEXT", "1"),
+];
+
+/// Builds a pure-Python wheel for `requirement` (distribution `package`) from its source
+/// distribution into `dir`, when it has no pure or WASI wheel. The build has no C
+/// compiler and the common speed-up switches off, so a package whose C code is an
+/// optional speed-up (PyYAML, simplejson, msgpack, the aio-libs) builds its pure form;
+/// a wheel that still holds native code, or whose modules do not import without it, is
+/// not kept, and the dependency stays an error. Returns whether a wheel was kept.
 pub(super) async fn wheel_from_sdist(
     python: &Path,
     requirement: &str,
+    package: &str,
     dir: &Path,
+    layout: &Layout,
     ctx: &Context<'_>,
     reporter: &dyn Reporter,
 ) -> bool {
-    let Ok(probe) = tempfile::tempdir() else {
-        return false;
-    };
-    // A wheel for this machine but none for the component means native code.
-    let has_binary = pip(python, ctx)
-        .args(["download", "--no-deps", "--only-binary=:all:", "--dest"])
-        .arg(probe.path())
-        .arg(requirement)
-        .run(reporter)
-        .await
-        .is_ok();
-    if has_binary {
-        return false;
-    }
     reporter.step(&format!(
-        "Building `{requirement}` from its source distribution"
+        "Building `{requirement}` from its source distribution, without C extensions"
     ));
     let Ok(staging) = tempfile::tempdir() else {
         return false;
     };
-    let built = pip(python, ctx)
-        .args(["wheel", "--no-deps", "--no-binary=:all:", "--wheel-dir"])
+    // The aio-libs (`multidict`, `yarl`, `frozenlist`, ...) read `{NAME}_NO_EXTENSIONS`.
+    let aio_switch = format!(
+        "{}_NO_EXTENSIONS",
+        package.to_ascii_uppercase().replace(['-', '.'], "_")
+    );
+    let built = NO_SPEEDUPS
+        .iter()
+        .fold(pip(python, ctx), |cmd, (key, value)| cmd.env(key, value))
+        .env(&aio_switch, "1")
+        .args(["wheel", "--no-deps", "--wheel-dir"])
         .arg(staging.path())
+        .arg(format!("--no-binary={package}"))
         .arg(requirement)
         .run(reporter)
         .await;
@@ -227,11 +250,23 @@ pub(super) async fn wheel_from_sdist(
         return false;
     };
     let name = wheel.file_name().unwrap_or_default().to_string_lossy();
-    if !is_pure_wheel(&name) {
-        tracing::debug!(%name, "the source distribution built a platform wheel");
-        return false;
+    if is_pure_wheel(&name) {
+        return std::fs::copy(&wheel, dir.join(&*name)).is_ok();
     }
-    std::fs::copy(&wheel, dir.join(&*name)).is_ok()
+    // Tagged for this machine because the package declares extensions: pure when
+    // none was built and its modules import without them.
+    let purified = Cmd::new(python, ctx.env)
+        .isolated(ctx.sandbox)
+        .arg(&layout.purify_py)
+        .arg(&wheel)
+        .arg(dir)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .run(reporter)
+        .await;
+    if let Err(err) = &purified {
+        tracing::debug!(%name, %err, "the source distribution did not give a pure wheel");
+    }
+    purified.is_ok()
 }
 
 /// What build backends leave in a source tree: `build/` and `*.egg-info` at the root, in

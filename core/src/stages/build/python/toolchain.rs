@@ -15,7 +15,7 @@ use crate::toolchain::{COMPONENTIZE_PY_VERSION, TARGET_PYTHON};
 /// Resolving it is cheap (nothing is installed), so the plan and `--dry-run` show it.
 #[derive(Debug, Clone, Serialize)]
 pub struct PythonToolchain {
-    /// The host python that drives pip, the project's build backend and `modulefinder`.
+    /// The host python that drives pip and the project's build backend.
     pub python: PathBuf,
     pub componentize_py: ComponentizePy,
 }

@@ -481,13 +481,23 @@ fn setuptools_scripts(root: &Path) -> Vec<PathBuf> {
         let before = rest[..at].chars().next_back();
         let after = rest[at + "scripts".len()..].trim_start();
         rest = &rest[at + "scripts".len()..];
-        // `scripts=[...]`, not `console_scripts`, `gui_scripts` or `scripts==`.
-        if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '\'' || c == '"') {
+        // `scripts=[...]` or `'scripts': [...]`, not `console_scripts`, `gui_scripts`
+        // or `scripts==`.
+        let quoted = before.is_some_and(|c| c == '\'' || c == '"');
+        if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
             continue;
         }
-        let Some(list) = after
-            .strip_prefix('=')
-            .filter(|list| !list.starts_with('='))
+        let value = if quoted {
+            after
+                .strip_prefix(['\'', '"'])
+                .map(str::trim_start)
+                .and_then(|after| after.strip_prefix(':'))
+        } else {
+            after
+                .strip_prefix('=')
+                .filter(|list| !list.starts_with('='))
+        };
+        let Some(list) = value
             .map(str::trim_start)
             .and_then(|list| list.strip_prefix(['[', '(']))
         else {

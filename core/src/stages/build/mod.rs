@@ -146,9 +146,12 @@ impl Language {
     pub fn toolchain_identity(&self) -> String {
         match self {
             Language::Rust { .. } => self.toolchains().join("|"),
+            // What kiln generates into the component is an input too: a kiln whose
+            // entry or site module changed must not reuse an artifact built before.
             Language::Python { .. } => format!(
-                "componentize-py {}",
-                crate::toolchain::COMPONENTIZE_PY_VERSION
+                "componentize-py {}, kiln {}",
+                crate::toolchain::COMPONENTIZE_PY_VERSION,
+                python::generated_sources_digest()
             ),
         }
     }

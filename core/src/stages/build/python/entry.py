@@ -2,11 +2,11 @@
 # `python` would and reports how it ended through `wasi:cli/run`.
 #
 # This module runs twice. While componentize-py pre-initialises the component (files
-# readable), it keeps the app's files and the standard library in memory (`kiln_site`),
-# imports the entry point, and so everything the app imports when it loads, and compiles
-# the app's `__main__` code. When the component runs (no file system of its own),
+# readable), it imports the entry point, and so everything the app imports when it loads,
+# compiles the app's `__main__` code, then keeps the app's other files and the standard
+# library in memory (`kiln_site`). When the component runs (no file system of its own),
 # `Run.run` starts the app with the argv, stdin, stdout and stderr the host gives it;
-# whatever it imports later comes from memory.
+# whatever it imports or reads beside its code later comes from memory.
 
 import sys
 
@@ -25,29 +25,15 @@ _APP_PATHS = @APP_PATHS@
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
-
-def _install_site():
-    # componentize-py maps each `-p` directory in order after this module's own: those
-    # after it are the app's (for a script, the project's directory first).
-    global _FILENAME
-    at = sys.path.index(_HERE) + 1
-    roots = sys.path[at : at + _APP_PATHS]
-    if _KIND == "script":
-        # As under `python app.py`, a script's `__file__` is absolute: reads relative to
-        # it find the project's files, which are kept in memory.
-        _FILENAME = roots[0] + "/" + _FILENAME
-    import textwrap
-
-    report = kiln_site.install(roots, os.path.dirname(textwrap.__file__))
-    # Pre-initialisation output is only shown when it fails: kiln reads this instead.
-    try:
-        with open(os.path.join(_HERE, "kiln-carried.txt"), "w", encoding="utf-8") as handle:
-            handle.write(report)
-    except OSError:
-        pass
-
-
-_install_site()
+# componentize-py maps each `-p` directory in order after this module's own: those after
+# it are the app's (for a script, the project's directory first).
+_at = sys.path.index(_HERE) + 1
+_APP_ROOTS = sys.path[_at : _at + _APP_PATHS]
+del _at
+if _KIND == "script":
+    # As under `python app.py`, a script's `__file__` is absolute: reads relative to it
+    # find the project's files, which are kept in memory.
+    _FILENAME = _APP_ROOTS[0] + "/" + _FILENAME
 
 import atexit
 import builtins
@@ -95,11 +81,19 @@ except BaseException:
     print(f"kiln: the entry point `{_TARGET}` failed to load", file=sys.stderr)
     raise
 
+import textwrap
+
+_report = kiln_site.install(_APP_ROOTS, os.path.dirname(textwrap.__file__))
+if _SPEC is not None:
+    # A package's `__main__` reads its data from memory too, like every module.
+    _SPEC.loader = kiln_site.loader(_SPEC.name, _SPEC.origin)
+# Pre-initialisation output is only shown when it fails: kiln reads this instead.
 try:
-    with open(os.path.join(_HERE, "kiln-carried.txt"), "a", encoding="utf-8") as handle:
-        handle.write(f"modules {len(sys.modules)}\n")
+    with open(os.path.join(_HERE, "kiln-carried.txt"), "w", encoding="utf-8") as handle:
+        handle.write(_report)
 except OSError:
     pass
+del _report
 
 
 def _start():

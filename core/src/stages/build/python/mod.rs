@@ -35,8 +35,8 @@ mod toolchain;
 pub use toolchain::{ComponentizePy, PythonToolchain, resolve_toolchain};
 
 use entry::{
-    CARRIED_REPORT, Carried, ENTRY_MODULE, SCRIPT_COPY, SITE_MODULE, SITE_MODULE_SOURCE,
-    render_entry,
+    CARRIED_REPORT, Carried, ENTRY_MODULE, ENTRY_TEMPLATE, SCRIPT_COPY, SITE_MODULE,
+    SITE_MODULE_SOURCE, render_entry,
 };
 use pip::{install_dependencies, pip_python};
 use provision::provision;
@@ -204,6 +204,18 @@ impl Diagnose for PythonBuildError {
     }
 }
 
+/// A digest of everything this builder generates into a component (the world, the
+/// entry and site modules, the wheel purifier), for the inputs digest.
+pub fn generated_sources_digest() -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for source in [WIT, PURIFY_PY, ENTRY_TEMPLATE, SITE_MODULE_SOURCE] {
+        hasher.update((source.len() as u64).to_le_bytes());
+        hasher.update(source);
+    }
+    hex::encode(&hasher.finalize()[..8])
+}
+
 /// The Python builder's directory under kiln's scratch directory.
 pub const WORK_DIR: &str = "python";
 
@@ -245,6 +257,8 @@ pub(super) struct Layout {
     pub(super) isolated_env: PathBuf,
     /// The script that makes a pure wheel of a package built without its speed-ups.
     pub(super) purify_py: PathBuf,
+    /// A copy of the project's source files, when its wheel cannot be built in its tree.
+    pub(super) source_copy: PathBuf,
     pub(super) output: PathBuf,
 }
 
@@ -257,6 +271,7 @@ impl Layout {
             wheel_dir: work_dir.join("wheel"),
             isolated_env: work_dir.join("no-site"),
             purify_py: work_dir.join("purify.py"),
+            source_copy: work_dir.join("source"),
             output: work_dir.join("app.wasm"),
         }
     }

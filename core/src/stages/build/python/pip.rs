@@ -93,24 +93,7 @@ pub(super) async fn install_dependencies(
     let own = match &py.source {
         PythonSource::Wheel { .. } => {
             reporter.step(&format!("Building the wheel of {}", project.name));
-            let before = backend_leftovers(&project.root);
-            let built = pip(python, ctx)
-                .args(["wheel", "--no-deps", "--wheel-dir"])
-                .arg(&layout.wheel_dir)
-                .arg(&project.root)
-                .run(reporter)
-                .await;
-            // setuptools builds in the source tree (`build/`, `*.egg-info`): leave the
-            // project as it was.
-            for leftover in backend_leftovers(&project.root).difference(&before) {
-                if let Err(err) = std::fs::remove_dir_all(leftover) {
-                    tracing::debug!(path = %leftover.display(), %err, "could not remove");
-                }
-            }
-            built.map_err(|source| PythonBuildError::ProjectWheel {
-                project: project.name.clone(),
-                source,
-            })?;
+            build_project_wheel(project, python, layout, ctx, reporter).await?;
             let wheel = built_wheel(&layout.wheel_dir)?;
             let name = wheel.file_name().unwrap_or_default().to_string_lossy();
             if !is_pure_wheel(&name) {
@@ -187,6 +170,76 @@ pub(super) async fn install_dependencies(
         dependencies: installed.saturating_sub(own),
         version,
     })
+}
+
+/// Builds the project's own wheel into `layout.wheel_dir` with its build backend: in its
+/// tree, as pip does (setuptools-scm needs `.git`), then, when that fails, from a copy
+/// of its source files in kiln's scratch directory. Build backends write into the tree
+/// (`*.egg-info`, `build/`), which fails when kiln may not write there: an unpacked
+/// sdist owned by another user, a workspace mounted read-only.
+async fn build_project_wheel(
+    project: &Project,
+    python: &Path,
+    layout: &Layout,
+    ctx: &Context<'_>,
+    reporter: &dyn Reporter,
+) -> Result<(), PythonBuildError> {
+    let wheel = |tree: &Path| {
+        pip(python, ctx)
+            .args(["wheel", "--no-deps", "--wheel-dir"])
+            .arg(&layout.wheel_dir)
+            .arg(tree)
+    };
+    let before = backend_leftovers(&project.root);
+    let in_tree = wheel(&project.root).run(reporter).await;
+    // setuptools builds in the source tree (`build/`, `*.egg-info`): leave the project
+    // as it was.
+    for leftover in backend_leftovers(&project.root).difference(&before) {
+        if let Err(err) = std::fs::remove_dir_all(leftover) {
+            tracing::debug!(path = %leftover.display(), %err, "could not remove");
+        }
+    }
+    let Err(in_tree) = in_tree else {
+        return Ok(());
+    };
+    tracing::debug!(%in_tree, "building the wheel in the project's tree failed; trying a copy");
+    let copy = &layout.source_copy;
+    copy_source(&project.root, copy, ctx).await?;
+    reporter.step("Building the wheel from a copy of the project's source files");
+    wheel(copy)
+        .run(reporter)
+        .await
+        .map(drop)
+        .map_err(|source| PythonBuildError::ProjectWheel {
+            project: project.name.clone(),
+            source,
+        })
+}
+
+/// Copies the project's source files (those the inputs digest covers) into `copy`.
+async fn copy_source(root: &Path, copy: &Path, ctx: &Context<'_>) -> Result<(), PythonBuildError> {
+    match std::fs::remove_dir_all(copy) {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+            return Err(io_error("remove", copy, err));
+        }
+        _ => {}
+    }
+    let files = crate::inputs::source_files(root, ctx.env)
+        .await
+        .map_err(|e| io_error("list the source files of", root, e))?;
+    for file in files {
+        let Ok(rel) = file.strip_prefix(root) else {
+            continue;
+        };
+        let to = copy.join(rel);
+        if let Some(parent) = to.parent() {
+            create_dir(parent)?;
+        }
+        // Not `fs::copy`: the copy is kiln's, with kiln's owner and write permission.
+        let bytes = std::fs::read(&file).map_err(|e| io_error("read", &file, e))?;
+        std::fs::write(&to, bytes).map_err(|e| io_error("write", &to, e))?;
+    }
+    Ok(())
 }
 
 /// Switches that common packages read to skip their optional C speed-ups, beside having

@@ -4,8 +4,8 @@
 # memory when pre-initialisation ends. So at the end of pre-initialisation `install` reads
 # every file under the app's search path (the installed distributions, with their package
 # data and `.dist-info` directories) and under CPython's standard library into memory,
-# compressed, the app's modules compiled to bytecode. From then on, for the component's
-# whole life, those files are served from memory:
+# compressed. From then on, for the component's whole life, those files are served from
+# memory:
 #
 # - imports, through a path entry finder for each of those directories: any module
 #   imports, whatever computed its name, namespace packages included, and
@@ -22,7 +22,6 @@
 import builtins
 import errno
 import io
-import marshal
 import os
 import stat
 import sys
@@ -30,10 +29,14 @@ import zlib
 from importlib.machinery import EXTENSION_SUFFIXES
 from importlib.util import spec_from_file_location
 
-# How a file is kept: its bytes (compressed or not), or a module as compressed bytecode
-# or compressed source (the standard library's, compiled on first import); or, for a
-# module pre-initialisation imported, only in the memory snapshot, as a module object.
-_RAW, _ZLIB, _CODE, _SOURCE, _IMPORTED = range(5)
+# How a file is kept: its bytes, compressed or not; or, for a module pre-initialisation
+# imported, only in the memory snapshot, as a module object.
+#
+# Modules are kept as source and compiled when first imported, as CPython does without
+# `.pyc` files. Not as bytecode: everything pre-initialisation allocates, freed or not,
+# is in the memory snapshot, so compiling at build time left the compiler's garbage in
+# the artifact (7 MB for wcwidth's tables, against 22 kB of bytecode kept).
+_RAW, _ZLIB, _IMPORTED = range(3)
 
 # path -> (how, blob, size of the file on disk)
 _FILES = {}
@@ -103,16 +106,12 @@ class _Loader:
         exec(self.get_code(module.__name__), module.__dict__)
 
     def get_code(self, fullname=None):
-        how, blob, _ = _FILES[self.path]
-        if how == _CODE:
-            return marshal.loads(zlib.decompress(blob))
-        if how == _IMPORTED:
+        if _FILES[self.path][0] == _IMPORTED:
             raise ImportError(f"{self.name} was imported at build time: kiln keeps only the module", name=self.name)
         return compile(_read(self.path), self.path, "exec", dont_inherit=True)
 
     def get_source(self, fullname=None):
-        # Only the bytecode of the app's modules is kept.
-        if _FILES[self.path][0] in (_CODE, _IMPORTED):
+        if _FILES[self.path][0] == _IMPORTED:
             return None
         from importlib.util import decode_source
 
@@ -232,8 +231,6 @@ def _read(key):
     how, blob, _ = _FILES[key]
     if how == _RAW:
         return blob
-    if how == _CODE:
-        raise OSError(errno.EIO, "kiln keeps only this module's bytecode", key)
     if how == _IMPORTED:
         raise OSError(errno.EIO, "kiln keeps only the module imported from this file at build time", key)
     return zlib.decompress(blob)
@@ -376,7 +373,29 @@ def _patch_file_functions():
     os.access = wrap(real_access, kept_access)
 
 
-def _pack(root, imported, compile_modules, leave_out=(), leave_out_prefixes=()):
+class _Reader:
+    """Reads each file into one reused buffer, so that freed copies of files do not fill
+    the memory snapshot (the artifact) between the blobs kept."""
+
+    def __init__(self):
+        self.buffer = bytearray(256 * 1024)
+
+    def read(self, path):
+        with open(path, "rb", buffering=0) as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size > len(self.buffer):
+                self.buffer = bytearray(size)
+            view = memoryview(self.buffer)
+            got = 0
+            while got < size:
+                n = handle.readinto(view[got:size])
+                if not n:
+                    break
+                got += n
+            return view[:got]
+
+
+def _pack(root, imported, reader, leave_out=(), leave_out_prefixes=()):
     """Keeps every file under `root` in memory, but what `leave_out` names at the top;
     of a module in `imported` (by file), only that it exists."""
     for directory, dirnames, filenames in os.walk(root):
@@ -403,31 +422,21 @@ def _pack(root, imported, compile_modules, leave_out=(), leave_out_prefixes=()):
                     pass
                 continue
             try:
-                with open(path, "rb") as handle:
-                    data = handle.read()
+                data = reader.read(path)
             except OSError:
                 # Unreadable, or a link out of what componentize-py maps: not the app's.
                 continue
-            _FILES[path] = _keep(path, data, compile_modules)
+            _FILES[path] = _keep(data)
+            data.release()
             kept.append(name)
         _DIRS[directory] = sorted(dirnames + kept)
 
 
-def _keep(path, data, compile_modules):
-    if path.endswith(".py"):
-        if compile_modules:
-            try:
-                code = compile(data, path, "exec", dont_inherit=True)
-            except (SyntaxError, ValueError):
-                # Raised again, with its message, when the app imports it.
-                pass
-            else:
-                return _CODE, zlib.compress(marshal.dumps(code), 9), len(data)
-        return _SOURCE, zlib.compress(data, 9), len(data)
+def _keep(data):
     packed = zlib.compress(data, 9)
     if len(packed) < len(data):
         return _ZLIB, packed, len(data)
-    return _RAW, data, len(data)
+    return _RAW, bytes(data), len(data)
 
 
 def install(app_roots, stdlib_root):
@@ -447,10 +456,11 @@ def install(app_roots, stdlib_root):
             path = stdlib_root + "/" + name.replace(".", "/") + tail
         if isinstance(path, str):
             imported[os.path.normpath(path)] = module
+    reader = _Reader()
     for root in app_roots:
-        _pack(os.path.normpath(root), imported, True)
+        _pack(os.path.normpath(root), imported, reader)
     # `site-packages` is componentize-py's, `config-3.14-*` the build's Makefile.
-    _pack(stdlib_root, imported, False, set(_UNAVAILABLE) | {"site-packages"}, ("config-",))
+    _pack(stdlib_root, imported, reader, set(_UNAVAILABLE) | {"site-packages"}, ("config-",))
     for path, module in imported.items():
         spec = getattr(module, "__spec__", None)
         if path in _FILES and spec is not None and spec.origin != "frozen":

@@ -476,11 +476,11 @@ fn setuptools_scripts(root: &Path) -> Vec<PathBuf> {
         .map(PathBuf::from)
         .collect();
     let setup = std::fs::read_to_string(root.join("setup.py")).unwrap_or_default();
-    let mut rest = setup.as_str();
-    while let Some(at) = rest.find("scripts") {
-        let before = rest[..at].chars().next_back();
-        let after = rest[at + "scripts".len()..].trim_start();
-        rest = &rest[at + "scripts".len()..];
+    for (at, key) in setup.match_indices("scripts") {
+        let before = setup.get(..at).and_then(|text| text.chars().next_back());
+        let Some(after) = setup.get(at + key.len()..).map(str::trim_start) else {
+            continue;
+        };
         // `scripts=[...]` or `'scripts': [...]`, not `console_scripts`, `gui_scripts`
         // or `scripts==`.
         let quoted = before.is_some_and(|c| c == '\'' || c == '"');

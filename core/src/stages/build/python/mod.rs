@@ -213,7 +213,8 @@ pub fn generated_sources_digest() -> String {
         hasher.update((source.len() as u64).to_le_bytes());
         hasher.update(source);
     }
-    hex::encode(&hasher.finalize()[..8])
+    let digest = hasher.finalize();
+    hex::encode(digest.get(..8).unwrap_or_default())
 }
 
 /// The Python builder's directory under kiln's scratch directory.

@@ -5,7 +5,8 @@
 //!
 //! One fixture per class of app that a static import graph got wrong (computed imports,
 //! package data, distribution metadata, namespace packages, legacy `scripts=`, optional C
-//! speed-ups), then a published CLI of each class, fetched by its pinned sdist.
+//! speed-ups), then a published CLI of each class, fetched by its pinned sdist: Pygments,
+//! pyfiglet, flake8, tempora (`jaraco.*`), smartypants and yamllint (PyYAML).
 
 mod common;
 
@@ -369,4 +370,31 @@ fn published_yamllint_uses_pyyaml_without_its_c_speedup() {
         "yamllint",
         &[(&["-"], "a: 1\na: 2\n"), (&["-"], "---\nkey: value\n")],
     );
+}
+
+#[test]
+fn published_tempora_imports_from_the_jaraco_namespace() {
+    // `jaraco.functools` is a portion of the `jaraco` namespace package (no
+    // `jaraco/__init__.py`); `calc-prorate` reads its rate from stdin with `input()`.
+    published_same_as_host(
+        "tempora",
+        "5.8.1",
+        "calc-prorate",
+        &[(&[], "3/year\n"), (&[], "50/month\n")],
+    );
+}
+
+#[test]
+fn published_smartypants_runs_its_legacy_script() {
+    // `setup(scripts=[CLI_script])`, `CLI_script = 'smartypants'`: no entry points.
+    let summary = published_same_as_host(
+        "smartypants",
+        "2.0.2",
+        "smartypants",
+        &[
+            (&[], "\"Hello\" -- it's a test...\n"),
+            (&["-a", "0"], "'raw' -- text\n"),
+        ],
+    );
+    assert_eq!(summary["project"]["entry"], "python smartypants");
 }

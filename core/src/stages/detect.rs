@@ -505,15 +505,34 @@ fn setuptools_scripts(root: &Path) -> Vec<PathBuf> {
         };
         let list = list.split_once([']', ')']).map_or(list, |(list, _)| list);
         found.extend(
-            list.split(['\'', '"'])
-                .skip(1)
-                .step_by(2)
+            list.split(',')
+                .filter_map(|item| python_string(item.trim(), &setup))
                 .filter(|path| !path.trim().is_empty())
                 .map(PathBuf::from),
         );
         break;
     }
     found
+}
+
+/// A string literal (`'bin/tool'`), or a name that `setup.py` assigns one to at the start
+/// of a line (`CLI_script = 'smartypants'`).
+fn python_string(item: &str, setup: &str) -> Option<String> {
+    let literal = |text: &str| {
+        let quote = text.chars().next().filter(|c| *c == '\'' || *c == '"')?;
+        let inner = text.get(1..)?;
+        inner.split_once(quote).map(|(value, _)| value.to_string())
+    };
+    if let Some(value) = literal(item) {
+        return Some(value);
+    }
+    if !is_dotted_name(item) || item.contains('.') {
+        return None;
+    }
+    setup.lines().find_map(|line| {
+        let value = line.strip_prefix(item)?.trim_start().strip_prefix('=')?;
+        literal(value.trim())
+    })
 }
 
 /// `name = module:function` → (name, spec).

@@ -223,9 +223,18 @@ fn stdlib_modules_import_lazily_and_missing_ones_say_why() {
     let project = ctx.path().join("lazy-stdlib");
     std::fs::create_dir(&project).unwrap();
     std::fs::write(project.join("requirements.txt"), "").unwrap();
+    // The project's own files are carried; what `.gitignore` excludes is not source
+    // and stays out of the artifact.
+    std::fs::write(project.join("notes.txt"), "carried\n").unwrap();
+    std::fs::write(project.join("secret.txt"), "hunter2\n").unwrap();
+    std::fs::write(project.join(".gitignore"), "secret.txt\n").unwrap();
     std::fs::write(
         project.join("app.py"),
-        "import importlib, sys\n\
+        "import importlib, os, sys\n\
+         here = os.path.dirname(__file__)\n\
+         for name in ['notes.txt', 'secret.txt']:\n    \
+             path = os.path.join(here, name)\n    \
+             print(name, open(path).read().strip() if os.path.exists(path) else 'absent')\n\
          for name in sys.argv[1:]:\n    \
              try:\n        \
                  module = importlib.import_module(name)\n        \
@@ -250,13 +259,20 @@ fn stdlib_modules_import_lazily_and_missing_ones_say_why() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
         stdout(&out),
-        "calendar ok calendar\n\
+        "notes.txt carried\n\
+         secret.txt absent\n\
+         calendar ok calendar\n\
          xml.dom.minidom ok xml.dom.minidom\n\
          email.mime.text ok email.mime.text\n\
          tkinter missing: No module named 'tkinter': Tk needs a display and the `_tkinter` C \
          module, which CPython for WASI does not have\n\
          ssl missing: No module named 'ssl': CPython for WASI is built without OpenSSL, so \
          there is no TLS\n"
+    );
+    let layer = std::fs::read(common::layer_path(&summary)).unwrap();
+    assert!(
+        !layer.windows(7).any(|w| w == b"hunter2"),
+        "an ignored file is in the artifact"
     );
 }
 

@@ -83,7 +83,17 @@ except BaseException:
 
 import textwrap
 
-_report = kiln_site.install(_APP_ROOTS, os.path.dirname(textwrap.__file__))
+def _project_files():
+    # When the project's directory is carried, kiln lists its source files: nothing
+    # else of it (ignored files, local environments) goes into the component.
+    try:
+        with open(os.path.join(_HERE, "kiln-project-files.txt"), encoding="utf-8") as handle:
+            return {_APP_ROOTS[0]: set(handle.read().splitlines())}
+    except FileNotFoundError:
+        return {}
+
+
+_report = kiln_site.install(_APP_ROOTS, os.path.dirname(textwrap.__file__), _project_files())
 if _SPEC is not None:
     # A package's `__main__` reads its data from memory too, like every module.
     _SPEC.loader = kiln_site.loader(_SPEC.name, _SPEC.origin)

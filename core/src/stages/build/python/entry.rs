@@ -15,6 +15,9 @@ pub(super) const SCRIPT_COPY: &str = "kiln_main_source.py.txt";
 /// The in-memory site the entry module installs first (`site.py`), and its module name.
 pub(super) const SITE_MODULE_SOURCE: &str = include_str!("site.py");
 pub(super) const SITE_MODULE: &str = "kiln_site";
+/// The project's source files, one relative path a line, when the project's directory
+/// is carried (a requirements app, a script): the only files of it kept.
+pub(super) const PROJECT_FILES: &str = "kiln-project-files.txt";
 /// What the entry module writes at pre-initialisation: `name value` lines, the in-memory
 /// site's figures, then how many modules pre-initialisation imported.
 pub(super) const CARRIED_REPORT: &str = "kiln-carried.txt";

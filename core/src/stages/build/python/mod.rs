@@ -35,8 +35,8 @@ mod toolchain;
 pub use toolchain::{ComponentizePy, PythonToolchain, resolve_toolchain};
 
 use entry::{
-    CARRIED_REPORT, Carried, ENTRY_MODULE, ENTRY_TEMPLATE, SCRIPT_COPY, SITE_MODULE,
-    SITE_MODULE_SOURCE, render_entry,
+    CARRIED_REPORT, Carried, ENTRY_MODULE, ENTRY_TEMPLATE, PROJECT_FILES, SCRIPT_COPY, SITE_MODULE,
+    SITE_MODULE_SOURCE, render_entry, slash_path,
 };
 use pip::{install_dependencies, pip_python};
 use provision::provision;
@@ -334,6 +334,22 @@ pub async fn build(
     }
     app_path.push(layout.deps.clone());
 
+    if carries_project {
+        // Only the project's source files (what git tracks or would track, as the
+        // inputs digest reads them) go into the artifact: not an ignored `config.ini`
+        // with a password in it, not a local virtual environment.
+        let files = crate::inputs::source_files(&project.root, ctx.env)
+            .await
+            .map_err(|e| io_error("list the source files of", &project.root, e))?;
+        let listed: String = files
+            .iter()
+            .filter_map(|file| file.strip_prefix(&project.root).ok())
+            .map(slash_path)
+            .filter(|rel| !rel.contains('\n'))
+            .map(|rel| rel + "\n")
+            .collect();
+        write(&layout.gen_dir.join(PROJECT_FILES), listed)?;
+    }
     let (rendered, script_source) = render_entry(&py.entry, app_path.len());
     if let Some(source) = script_source {
         let path = project.root.join(source);

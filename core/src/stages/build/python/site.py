@@ -395,9 +395,10 @@ class _Reader:
             return view[:got]
 
 
-def _pack(root, imported, reader, leave_out=(), leave_out_prefixes=()):
-    """Keeps every file under `root` in memory, but what `leave_out` names at the top;
-    of a module in `imported` (by file), only that it exists."""
+def _pack(root, imported, reader, leave_out=(), leave_out_prefixes=(), only=None):
+    """Keeps every file under `root` in memory, but what `leave_out` names at the top
+    (or, given `only`, the files it lists); of a module in `imported` (by file), only
+    that it exists."""
     for directory, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(
             d
@@ -414,6 +415,8 @@ def _pack(root, imported, reader, leave_out=(), leave_out_prefixes=()):
             if directory == root and _module_name(name) in leave_out:
                 continue
             path = directory + "/" + name
+            if only is not None and path[len(root) + 1 :] not in only:
+                continue
             if path in imported:
                 try:
                     _FILES[path] = (_IMPORTED, b"", os.stat(path).st_size)
@@ -439,11 +442,12 @@ def _keep(data):
     return _RAW, bytes(data), len(data)
 
 
-def install(app_roots, stdlib_root):
+def install(app_roots, stdlib_root, only=None):
     """Keeps the app's directories and the standard library in memory and serves them
     from there. Called once pre-initialisation has imported what the app imports when it
     loads: those modules are in the memory snapshot already, so only their names and
     sizes are kept (keeping their code too would cost the artifact its size twice).
+    `only` maps an app root to the files of it to keep (relative paths), when not all.
     Returns a report: one `name value` line per figure."""
     stdlib_root = os.path.normpath(stdlib_root)
     imported = {}
@@ -458,7 +462,7 @@ def install(app_roots, stdlib_root):
             imported[os.path.normpath(path)] = module
     reader = _Reader()
     for root in app_roots:
-        _pack(os.path.normpath(root), imported, reader)
+        _pack(os.path.normpath(root), imported, reader, only=(only or {}).get(root))
     # `site-packages` is componentize-py's, `config-3.14-*` the build's Makefile.
     _pack(stdlib_root, imported, reader, set(_UNAVAILABLE) | {"site-packages"}, ("config-",))
     for path, module in imported.items():

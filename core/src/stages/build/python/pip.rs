@@ -293,13 +293,10 @@ pub(super) async fn wheel_from_sdist(
         .arg(requirement)
         .run(reporter)
         .await;
-    let Ok(Some(wheel)) = built.map(|_| {
-        std::fs::read_dir(staging.path())
-            .ok()?
-            .filter_map(Result::ok)
-            .map(|entry| entry.path())
-            .find(|path| path.extension().is_some_and(|ext| ext == "whl"))
-    }) else {
+    if built.is_err() {
+        return false;
+    }
+    let Ok(wheel) = built_wheel(staging.path()) else {
         return false;
     };
     let name = wheel.file_name().unwrap_or_default().to_string_lossy();
